@@ -1,0 +1,39 @@
+# Two commands matter: `make run` and `make test`. Everything else is what they need.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+
+.PHONY: run test check lint typecheck system-deps validate clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.runtime
+
+validate: $(VENV)/.runtime
+	$(BIN)/ivr validate
+
+## Set up, check the flows, and serve on http://$(HOST):$(PORT) exactly as the Procfile does.
+run: validate
+	@scripts/serve-locally "$(BIN)" "$(HOST)" "$(PORT)"
+
+## Set up (Python and Debian packages) and run every check and test.
+test: system-deps $(VENV)/.test
+	$(BIN)/ruff check ivr tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest
+
+system-deps:
+	@scripts/install-system-deps
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,63 @@
+"""The ``ivr`` command line: the one place where click is used and errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ivr.errors import ConfigErrors
+from ivr.loader import default_config_dir, default_flows_dir, load_catalog
+from ivr.model import Catalog
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder with settings.yaml and helplines.yaml (default: IVR_CONFIG or ./config).",
+)
+FLOWS_OPTION = click.option(
+    "--flows",
+    "flows_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder of *.yaml call flows (default: IVR_FLOWS or the shipped flows).",
+)
+
+
+def load_or_exit(config_dir: Path | None, flows_dir: Path | None) -> Catalog:
+    """Load everything, or print every error and exit with status 1."""
+    try:
+        return load_catalog(config_dir or default_config_dir(), flows_dir or default_flows_dir())
+    except ConfigErrors as exc:
+        click.echo(exc.report(), err=True)
+        sys.exit(1)
+
+
+@click.group()
+@click.version_option(package_name="helpline-ivr")
+def main() -> None:
+    """helpline-ivr: a phone menu for people in Belgium looking for emotional support."""
+
+
+@main.command()
+@CONFIG_OPTION
+@FLOWS_OPTION
+def validate(config_dir: Path | None, flows_dir: Path | None) -> None:
+    """Check the flows and config; print every error; exit 1 if there is one."""
+    catalog = load_or_exit(config_dir, flows_dir)
+    for flow in catalog.flows.values():
+        click.echo(f"{flow.file}: {len(flow.nodes)} nodes, languages {', '.join(catalog.settings.offered)}: OK")
+    click.echo(f"{len(catalog.helplines)} helplines, {len(catalog.flows)} flow(s): no errors.")
+
+
+# Further commands live in their own modules and register themselves on ``main``.
+COMMAND_MODULES: tuple[str, ...] = ()
+for _module in COMMAND_MODULES:
+    __import__(_module)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

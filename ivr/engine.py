@@ -1,0 +1,211 @@
+"""The call-flow engine: pure functions from (state, caller input) to what happens next.
+
+No Flask, no twilio, no I/O: every routing decision (a silent caller reaches the line, a
+failed transfer says the number) is a plain function of its arguments and is tested as
+such. The web layer turns a :class:`Turn` into TwiML.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ivr.model import (
+    Catalog,
+    Flow,
+    GoodbyeNode,
+    LanguageNode,
+    MenuNode,
+    MessageNode,
+    Node,
+    Prompt,
+    PromptPart,
+    Retry,
+    TransferNode,
+)
+from ivr.state import State, UntrustedState
+
+ONE_KEY = re.compile(r"[0-9*#]")  # ASCII only: str.isdigit() would accept '١' and '１'
+CONNECTED = frozenset({"completed", "answered"})
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """Speech and pauses, each speech part in its own language."""
+
+    parts: tuple[PromptPart, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Gather:
+    """Say ``parts`` while listening for one key; silence continues at ``state`` with no key."""
+
+    parts: tuple[PromptPart, ...]
+    timeout: int
+    state: State
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """Ring ``number``; the outcome is reported for ``state`` (None: fall through to the next verb)."""
+
+    number: str
+    timeout: int
+    state: State | None
+
+
+@dataclass(frozen=True, slots=True)
+class Hangup:
+    pass
+
+
+Action = Say | Gather | Dial | Hangup
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One response to Twilio, with what the logs may say about it (no caller data)."""
+
+    actions: tuple[Action, ...]
+    node: str
+    lang: str
+    outcome: str
+    state: State | None = field(default=None)
+
+
+def _parts(prompt: Prompt, langs: tuple[str, ...]) -> tuple[PromptPart, ...]:
+    return tuple(part for lang in langs for part in prompt.parts(lang))
+
+
+class Engine:
+    """Routes calls through the flows of one loaded :class:`Catalog`."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    # --- entry points -------------------------------------------------------------
+
+    def start(self, called: str) -> Turn:
+        """A new call to our number ``called``."""
+        serving = self.catalog.serving(called)
+        flow = self.catalog.flows[serving.flow]
+        return self.enter(flow, State(flow.name, flow.start, serving.default_language), "start")
+
+    def on_input(self, claimed: UntrustedState, digits: str | None, called: str) -> Turn:
+        """The caller pressed ``digits`` (None or "" for silence) at the claimed state."""
+        state = self.resolve(claimed, called)
+        if state is None:
+            return self.start(called)
+        flow = self.catalog.flows[state.flow]
+        node = flow.nodes[state.node]
+        key = digits[0] if digits and ONE_KEY.fullmatch(digits[0]) and len(digits) == 1 else None
+        wrong = bool(digits) and key is None  # garbage counts as a wrong key
+        if isinstance(node, LanguageNode):
+            if key is not None and key in node.choices:
+                return self.enter(flow, state.at(node.next, lang=node.choices[key]), "language")
+            if key == flow.keys.talk_now:
+                return self.enter(flow, state.at(flow.talk_now), "talk_now")
+            return self._retry(flow, node, state, silent=not key and not wrong)
+        if key is not None:
+            global_key = flow.keys.as_map().get(key)
+            if global_key == "talk_now":
+                return self.enter(flow, state.at(flow.talk_now), "talk_now")
+            if global_key == "main_menu":
+                return self.enter(flow, state.at(flow.main_menu), "main_menu")
+            if global_key == "repeat":
+                return self.enter(flow, state.at(node.id, target=state.target), "repeat")
+        if isinstance(node, MenuNode):
+            if key is not None and key in node.options:
+                return self.enter(flow, state.at(node.options[key]), "option")
+            return self._retry(flow, node, state, silent=not key and not wrong)
+        if isinstance(node, MessageNode):
+            return self.enter(flow, state.at(node.next), "next")
+        if isinstance(node, TransferNode):
+            if key is None and not wrong:
+                return Turn((Hangup(),), node.id, state.lang, "end_after_number")
+            return self.enter(flow, state.at(node.id, target=state.target), "repeat")
+        return self.enter(flow, state, "goodbye")
+
+    def on_dial(self, claimed: UntrustedState, status: str | None, called: str) -> Turn:
+        """A transfer attempt ended with Twilio's ``DialCallStatus``."""
+        state = self.resolve(claimed, called)
+        if state is None:
+            return self.start(called)
+        flow = self.catalog.flows[state.flow]
+        node = flow.nodes[state.node]
+        if not isinstance(node, TransferNode):
+            return self.enter(flow, state.at(flow.talk_now), "talk_now")
+        if status in CONNECTED:
+            return Turn((Hangup(),), node.id, state.lang, "transfer_done")
+        # busy, no-answer, failed, canceled or anything unexpected: try the next number.
+        return self.enter(flow, state.at(node.id, target=state.target + 1), "transfer_failed")
+
+    def rescue(self, called: str) -> Turn:
+        """What to say when anything went wrong: every offered language, the caller's first."""
+        serving = self.catalog.serving(called)
+        flow = self.catalog.flows[serving.flow]
+        offered = self.catalog.settings.offered
+        langs = (serving.default_language, *(lang for lang in offered if lang != serving.default_language))
+        line = self.catalog.line_for(serving.default_language)
+        actions: list[Action] = [Say(_parts(flow.rescue, langs))]
+        # Without an action URL, a failed <Dial> falls through to the next verb.
+        actions += [Dial(number, self.catalog.settings.ring_timeout, None) for number in line.transfer_to]
+        if line.transfer_to:
+            actions.append(Say(_parts(flow.rescue, langs)))
+        actions.append(Hangup())
+        return Turn(tuple(actions), "rescue", serving.default_language, "rescue")
+
+    # --- states ---------------------------------------------------------------------
+
+    def resolve(self, claimed: UntrustedState, called: str) -> State | None:
+        """Turn claimed state into a real one; None means: start the call again."""
+        serving = self.catalog.serving(called)
+        flow = self.catalog.flows.get(claimed.flow or "") or self.catalog.flows[serving.flow]
+        lang = claimed.lang if claimed.lang in self.catalog.settings.offered else None
+        if lang is None:
+            return None
+        node = claimed.node if claimed.node is not None and claimed.node in flow.nodes else flow.main_menu
+        return State(flow.name, node, lang, claimed.no_input, claimed.wrong_key, claimed.target)
+
+    # --- rendering nodes --------------------------------------------------------------
+
+    def enter(self, flow: Flow, state: State, outcome: str, reprompt: Prompt | None = None) -> Turn:
+        """What the caller hears on arriving at ``state.node``."""
+        node: Node = flow.nodes[state.node]
+        lang = state.lang
+        mine = (lang,)
+        actions: tuple[Action, ...]
+        if isinstance(node, LanguageNode):
+            offered = self.catalog.settings.offered
+            parts = (_parts(reprompt, offered) if reprompt else ()) + _parts(node.prompt, offered)
+            actions = (Gather(parts, node.timeout, state),)
+        elif isinstance(node, MenuNode):
+            parts = (_parts(reprompt, mine) if reprompt else ()) + _parts(node.prompt, mine)
+            actions = (Gather(parts, node.timeout, state),)
+        elif isinstance(node, MessageNode):
+            actions = (Gather(_parts(node.prompt, mine) + _parts(node.after, mine), node.timeout, state),)
+        elif isinstance(node, TransferNode):
+            line = self.catalog.line_for(lang) if node.helpline == "language" else self.catalog.helplines[node.helpline]
+            if state.target < len(line.transfer_to):
+                actions = (
+                    Say(_parts(node.connecting, mine)),
+                    Dial(line.transfer_to[state.target], self.catalog.settings.ring_timeout, state),
+                )
+            else:
+                told = State(state.flow, node.id, lang, target=len(line.transfer_to))
+                actions = (Gather(_parts(node.call_yourself, mine) + _parts(node.after, mine), node.timeout, told),)
+        else:
+            assert isinstance(node, GoodbyeNode)
+            actions = (Say(_parts(node.prompt, mine)), Hangup())
+        return Turn(actions, node.id, lang, outcome, state)
+
+    def _retry(self, flow: Flow, node: MenuNode | LanguageNode, state: State, *, silent: bool) -> Turn:
+        policy: Retry = node.no_input if silent else node.wrong_key
+        count = (state.no_input if silent else state.wrong_key) + 1
+        if count > policy.retries:
+            return self.enter(flow, state.at(node.after_retries), "retries_exhausted")
+        if silent:
+            again = State(state.flow, node.id, state.lang, count, state.wrong_key)
+        else:
+            again = State(state.flow, node.id, state.lang, state.no_input, count)
+        return self.enter(flow, again, "no_input" if silent else "wrong_key", policy.reprompt)

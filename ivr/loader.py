@@ -1,0 +1,823 @@
+"""Turn the YAML files into the frozen model, or into a list of located errors.
+
+This is the only place that reads configuration documents. It checks everything at
+once (settings, helplines, every flow, the graph of every flow) and raises a single
+:class:`ConfigErrors` listing every problem with ``file:line:column``, the path inside
+the document, and what to do about it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivr.checks import check_flow
+from ivr.errors import ConfigError, ConfigErrors
+from ivr.model import (
+    PHONE_KEYS,
+    CalledNumber,
+    CallSettings,
+    Catalog,
+    Flow,
+    GlobalKeys,
+    GoodbyeNode,
+    Helpline,
+    LanguageNode,
+    LanguageSettings,
+    MenuNode,
+    MessageNode,
+    Node,
+    Pause,
+    Prompt,
+    PromptPart,
+    Retry,
+    Speech,
+    TransferNode,
+    frozen_map,
+)
+from ivr.yamlio import Mark, YMap, YNode, YScalar, YSeq, format_key, read_yaml
+
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+NODE_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
+PLACEHOLDER = re.compile(r"\{([a-z_]+):([a-z0-9_]+)\}")
+# A run of three or more digits in prompt text is probably a phone number typed by hand.
+LITERAL_NUMBER = re.compile(r"(?<![0-9])[0-9](?:[ .]?[0-9]){2,}(?![0-9])")
+YEAR = re.compile(r"(19|20)[0-9]{2}")
+LANGUAGE_LINE = "language"  # transfer target meaning "the line of the caller's language"
+
+
+def default_config_dir() -> Path:
+    """``IVR_CONFIG`` or ``./config``, falling back to the folder beside the package."""
+    if env := os.environ.get("IVR_CONFIG"):
+        return Path(env)
+    here = Path("config")
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parent.parent / "config"
+
+
+def default_flows_dir() -> Path:
+    """``IVR_FLOWS`` or the flows shipped inside the package."""
+    if env := os.environ.get("IVR_FLOWS"):
+        return Path(env)
+    return Path(__file__).resolve().parent / "flows"
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]!r}?"
+    if choices:
+        return "expected one of: " + ", ".join(sorted(choices))
+    return ""
+
+
+@dataclass
+class _Doc:
+    """Error collection with a breadcrumb path, for one file."""
+
+    file: str
+    errors: list[ConfigError]
+    path: list[str] = field(default_factory=list)
+    marks: dict[str, Mark] = field(default_factory=dict)
+
+    @contextmanager
+    def at(self, key: str | int) -> Iterator[None]:
+        self.path.append(f"[{key}]" if isinstance(key, int) else format_key(key))
+        try:
+            yield
+        finally:
+            self.path.pop()
+
+    def where(self) -> str:
+        return ".".join(self.path).replace(".[", "[")
+
+    def error(self, mark: Mark, message: str, hint: str = "") -> None:
+        self.errors.append(ConfigError(mark, self.where(), message, hint))
+
+    # --- shapes -------------------------------------------------------------------
+
+    def mapping(self, node: YNode | None, what: str) -> YMap | None:
+        if isinstance(node, YMap):
+            return node
+        if node is not None:
+            self.error(node.mark, f"expected {what} (a mapping of keys to values)", "indent the keys under this one")
+        return None
+
+    def fields(self, node: YMap, required: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, YNode]:
+        known = required + optional
+        found: dict[str, YNode] = {}
+        for key, value in node.items:
+            if key.text in known:
+                found[key.text] = value
+            else:
+                with self.at(key.text):
+                    self.error(key.mark, f"unknown key {key.text!r}", _did_you_mean(key.text, known))
+        for name in required:
+            if name not in found:
+                self.error(node.mark, f"missing required key {name!r}", f"add '{name}:' here")
+        return found
+
+    def text(self, node: YNode | None, what: str = "text") -> str | None:
+        if isinstance(node, YScalar):
+            if node.implicit_type == "null" or node.text == "":
+                self.error(node.mark, f"expected {what}, found nothing", "write a value after the colon")
+                return None
+            return node.text
+        if node is not None:
+            self.error(node.mark, f"expected {what}, found a {'mapping' if isinstance(node, YMap) else 'list'}")
+        return None
+
+    def integer(self, node: YNode | None, low: int, high: int) -> int | None:
+        raw = self.text(node, "a whole number")
+        if raw is None or node is None:
+            return None
+        if not re.fullmatch(r"[0-9]+", raw) or not low <= int(raw) <= high:
+            self.error(node.mark, f"expected a whole number from {low} to {high}, got {raw!r}")
+            return None
+        return int(raw)
+
+    def number(self, node: YNode | None, low: float, high: float) -> float | None:
+        raw = self.text(node, "a number")
+        if raw is None or node is None:
+            return None
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if not low <= value <= high:
+            self.error(node.mark, f"expected a number from {low} to {high}, got {raw!r}")
+            return None
+        return value
+
+    def sequence(self, node: YNode | None, what: str) -> tuple[YNode, ...]:
+        if isinstance(node, YSeq):
+            return node.items
+        if node is not None:
+            self.error(node.mark, f"expected {what} (a list)", "write it as [a, b] or as lines starting with '- '")
+        return ()
+
+    def phone_key(self, key: YScalar) -> str | None:
+        if key.text in PHONE_KEYS:
+            return key.text
+        if key.implicit_type and not key.quoted:
+            self.error(
+                key.mark,
+                f"menu key {key.text} is not a phone key: YAML 1.1 reads it unquoted as {key.implicit_type}",
+                'quote it, and use a single key: "1" … "9", "0", "*" or "#"',
+            )
+        else:
+            self.error(key.mark, f"menu key {key.text!r} is not a phone key", 'use one key: "0"-"9", "*" or "#"')
+        return None
+
+
+def _load_doc(path: Path, errors: list[ConfigError]) -> tuple[_Doc, YMap | None]:
+    doc = _Doc(_display(path), errors)
+    root, problems = read_yaml(path, doc.file)
+    for p in problems:
+        errors.append(ConfigError(p.mark, p.path, p.message, p.hint))
+    return doc, doc.mapping(root, "a document") if root is not None else None
+
+
+# --- settings.yaml ---------------------------------------------------------------------
+
+
+def parse_settings(path: Path, errors: list[ConfigError]) -> tuple[CallSettings | None, dict[str, Mark]]:
+    """Parse settings; also return the marks of fields that later checks point at."""
+    doc, root = _load_doc(path, errors)
+    if root is None:
+        return None, {}
+    before = len(errors)
+    f = doc.fields(
+        root,
+        ("offered_languages", "default_language", "languages", "flow"),
+        ("called_numbers", "ring_timeout", "budgets"),
+    )
+    languages: dict[str, LanguageSettings] = {}
+    with doc.at("languages"):
+        langs = doc.mapping(f.get("languages"), "the languages")
+        for key, value in langs.items if langs else ():
+            with doc.at(key.text):
+                if not re.fullmatch(r"[a-z]{2}", key.text):
+                    doc.error(key.mark, f"language code {key.text!r} is not two lowercase letters", "use nl, fr, de, en")
+                    continue
+                body = doc.mapping(value, "the language's settings")
+                if body is None:
+                    continue
+                lf = doc.fields(
+                    body,
+                    ("name", "say_language", "voice", "helpline", "words_per_second"),
+                    ("gtts", "espeak_voice"),
+                )
+                gtts_lang, gtts_tld = key.text, "com"
+                if "gtts" in lf:
+                    with doc.at("gtts"):
+                        g = doc.mapping(lf["gtts"], "gTTS settings")
+                        if g:
+                            gf = doc.fields(g, ("lang",), ("tld",))
+                            gtts_lang = doc.text(gf.get("lang")) or gtts_lang
+                            if "tld" in gf:
+                                gtts_tld = doc.text(gf["tld"]) or gtts_tld
+                wps = doc.number(lf.get("words_per_second"), 0.5, 6.0) if "words_per_second" in lf else None
+                values = [doc.text(lf.get(n)) if n in lf else None for n in ("name", "say_language", "voice", "helpline")]
+                espeak = doc.text(lf["espeak_voice"]) if "espeak_voice" in lf else key.text
+                if all(v is not None for v in values) and wps is not None and espeak:
+                    name, say_language, voice, helpline = (v or "" for v in values)
+                    languages[key.text] = LanguageSettings(
+                        key.text, name, say_language, voice, helpline, wps, gtts_lang, gtts_tld, espeak
+                    )
+                doc.marks[f"languages.{key.text}.helpline"] = (lf.get("helpline") or body).mark
+    offered: list[str] = []
+    with doc.at("offered_languages"):
+        for item in doc.sequence(f.get("offered_languages"), "the offered languages"):
+            code = doc.text(item, "a language code")
+            if code is None:
+                continue
+            if code not in languages and langs is not None:
+                doc.error(
+                    item.mark, f"language {code!r} is not configured under 'languages'", _did_you_mean(code, list(languages))
+                )
+            elif code in offered:
+                doc.error(item.mark, f"language {code!r} is listed twice", "remove one")
+            else:
+                offered.append(code)
+        if "offered_languages" in f and not offered and len(errors) == before:
+            doc.error(f["offered_languages"].mark, "no language is offered", "list at least one language")
+    default = None
+    with doc.at("default_language"):
+        default = doc.text(f.get("default_language"), "a language code")
+        if default is not None and default not in offered and offered:
+            doc.error(f["default_language"].mark, f"default language {default!r} is not offered", _did_you_mean(default, offered))
+    flow_name = doc.text(f.get("flow"), "a flow name") if "flow" in f else None
+    called: dict[str, CalledNumber] = {}
+    with doc.at("called_numbers"):
+        cn = doc.mapping(f.get("called_numbers"), "called numbers") if "called_numbers" in f else None
+        for key, value in cn.items if cn else ():
+            with doc.at(key.text):
+                if not E164.fullmatch(key.text):
+                    doc.error(key.mark, f"{key.text!r} is not an E.164 number", 'write it quoted, like "+3225550100"')
+                    continue
+                body = doc.mapping(value, "what this number serves")
+                if body is None:
+                    continue
+                bf = doc.fields(body, ("default_language",), ("flow",))
+                lang = doc.text(bf.get("default_language"))
+                if lang is not None and lang not in offered:
+                    doc.error(bf["default_language"].mark, f"language {lang!r} is not offered", _did_you_mean(lang, offered))
+                    continue
+                fl = doc.text(bf["flow"]) if "flow" in bf else flow_name
+                if lang and fl:
+                    called[key.text] = CalledNumber(lang, fl)
+                    doc.marks[f"called_numbers.{key.text}.flow"] = (bf.get("flow") or key).mark
+    ring = doc.integer(f["ring_timeout"], 5, 120) if "ring_timeout" in f else 20
+    human, talk = 20.0, 12.0
+    if "budgets" in f:
+        with doc.at("budgets"):
+            b = doc.mapping(f["budgets"], "time budgets")
+            if b:
+                bf = doc.fields(b, (), ("time_to_human", "talk_now"))
+                human = (doc.number(bf["time_to_human"], 1, 120) if "time_to_human" in bf else human) or human
+                talk = (doc.number(bf["talk_now"], 1, 120) if "talk_now" in bf else talk) or talk
+    doc.marks["flow"] = (f.get("flow") or root).mark
+    if len(errors) > before or default is None or flow_name is None or ring is None:
+        return None, doc.marks
+    return CallSettings(
+        languages=frozen_map(languages),  # type: ignore[arg-type]
+        offered=tuple(offered),
+        default_language=default,
+        default_flow=flow_name,
+        called_numbers=frozen_map(called),  # type: ignore[arg-type]
+        ring_timeout=ring,
+        time_to_human_budget=human,
+        talk_now_budget=talk,
+    ), doc.marks
+
+
+# --- helplines.yaml --------------------------------------------------------------------
+
+SHORT_NUMBER_HINT = (
+    "Twilio cannot dial Belgian short numbers such as 106, 107, 108, 112 or 1813 (errors 13223/13224): "
+    "put only an E.164 number that the line's operator gave you in transfer_to, or leave it empty "
+    "so that callers hear the number to call"
+)
+
+
+def _is_short_number(raw: str) -> bool:
+    digits = re.sub(r"[^0-9]", "", raw)
+    if raw.strip().startswith("+32"):
+        return len(digits) - 2 < 8  # Belgian national numbers have 8 or 9 digits
+    return len(digits) <= 6
+
+
+def parse_helplines(
+    path: Path,
+    errors: list[ConfigError],
+    languages: Mapping[str, LanguageSettings] | None,
+    settings_marks: Mapping[str, Mark],
+) -> dict[str, Helpline] | None:
+    doc, root = _load_doc(path, errors)
+    if root is None:
+        return None
+    before = len(errors)
+    lines: dict[str, Helpline] = {}
+    f = doc.fields(root, ("helplines",))
+    with doc.at("helplines"):
+        body = doc.mapping(f.get("helplines"), "the helplines")
+        for key, value in body.items if body else ():
+            with doc.at(key.text):
+                if not NODE_ID.fullmatch(key.text):
+                    doc.error(
+                        key.mark,
+                        f"helpline id {key.text!r} must be lowercase letters, digits and _",
+                        "rename it, e.g. tele_onthaal",
+                    )
+                    continue
+                entry = doc.mapping(value, "the helpline's details")
+                if entry is None:
+                    continue
+                ef = doc.fields(entry, ("name", "number", "hours", "source"), ("language", "chat", "transfer_to"))
+                name, number, hours, source = (
+                    doc.text(ef.get(n)) if n in ef else None for n in ("name", "number", "hours", "source")
+                )
+                lang = doc.text(ef["language"]) if "language" in ef else ""
+                if number is not None and not re.fullmatch(r"[0-9]+( [0-9]+)*", number):
+                    with doc.at("number"):
+                        doc.error(
+                            ef["number"].mark,
+                            f"number {number!r} must be digits in groups separated by single spaces",
+                            'write it as published, e.g. "0800 32 123"',
+                        )
+                    number = None
+                targets: list[str] = []
+                with doc.at("transfer_to"):
+                    for index, item in enumerate(doc.sequence(ef.get("transfer_to"), "numbers to transfer to")):
+                        with doc.at(index):
+                            raw = doc.text(item, "an E.164 number")
+                            if raw is None:
+                                continue
+                            if _is_short_number(raw):
+                                doc.error(item.mark, f"{raw!r} is a short number and cannot be dialled", SHORT_NUMBER_HINT)
+                            elif not E164.fullmatch(raw):
+                                doc.error(
+                                    item.mark, f"{raw!r} is not an E.164 number", 'write it as "+32" and the number without its 0'
+                                )
+                            else:
+                                targets.append(raw)
+                chat = doc.text(ef["chat"]) if "chat" in ef else ""
+                if name and number and hours and source and chat is not None and lang is not None:
+                    lines[key.text] = Helpline(key.text, name, lang, number, hours, source, chat, tuple(targets))
+    if languages is not None:
+        for code, ls in languages.items():
+            if ls.helpline not in lines and len(errors) == before:
+                mark = settings_marks.get(f"languages.{code}.helpline", Mark(doc.file, 1, 1))
+                errors.append(
+                    ConfigError(
+                        mark,
+                        f"languages.{code}.helpline",
+                        f"unknown helpline {ls.helpline!r}",
+                        _did_you_mean(ls.helpline, list(lines)),
+                    )
+                )
+    if len(errors) > before:
+        return None
+    return lines
+
+
+# --- flows ------------------------------------------------------------------------------
+
+
+@dataclass
+class _FlowContext:
+    doc: _Doc
+    name: str
+    settings: CallSettings
+    helplines: Mapping[str, Helpline]
+    keys: GlobalKeys | None = None
+
+    def expand(self, text: str, lang: str, mark: Mark) -> str:
+        """Replace placeholders with the words to say; report literal phone numbers."""
+        line_id = self.settings.languages[lang].helpline
+
+        def sub(m: re.Match[str]) -> str:
+            what, ref = m.group(1), m.group(2)
+            if what == "key":
+                if self.keys is None:
+                    return m.group(0)
+                keys = {"talk_now": self.keys.talk_now, "repeat": self.keys.repeat, "main_menu": self.keys.main_menu}
+                if ref not in keys:
+                    self.doc.error(mark, f"unknown key name {ref!r} in {m.group(0)}", _did_you_mean(ref, list(keys)))
+                    return m.group(0)
+                return _spoken_key(keys[ref], lang)
+            line = self.helplines.get(line_id if ref == "line" else ref)
+            if line is None:
+                self.doc.error(mark, f"unknown helpline {ref!r} in {m.group(0)}", _did_you_mean(ref, ["line", *self.helplines]))
+                return m.group(0)
+            fields = {"number": line.spoken_number, "name": line.name, "chat": line.chat, "hours": line.hours}
+            if what not in fields:
+                self.doc.error(
+                    mark, f"unknown placeholder {m.group(0)}", "use {number:ID}, {name:ID}, {chat:ID}, {hours:ID} or {key:NAME}"
+                )
+                return m.group(0)
+            return fields[what]
+
+        for m in LITERAL_NUMBER.finditer(PLACEHOLDER.sub("", text)):
+            if not YEAR.fullmatch(m.group(0)):
+                self.doc.error(
+                    mark,
+                    f"the prompt says the number {m.group(0)!r} literally",
+                    "every number we speak comes from config/helplines.yaml: write {number:ID} (or {number:line}) instead",
+                )
+        return PLACEHOLDER.sub(sub, text)
+
+
+_KEY_WORDS = {
+    "nl": {"*": "sterretje", "#": "hekje"},
+    "fr": {"*": "étoile", "#": "dièse"},
+    "de": {"*": "Stern", "#": "Raute"},
+    "en": {"*": "star", "#": "hash"},
+}
+
+
+def _spoken_key(key: str, lang: str) -> str:
+    return _KEY_WORDS.get(lang, {}).get(key, key)
+
+
+def _parse_prompt(ctx: _FlowContext, node: YNode | None, key: str, required: bool = True) -> Prompt:
+    """A prompt is ``{lang: text}`` or a list of ``{lang: text}`` and ``{pause: seconds}`` items."""
+    doc = ctx.doc
+    offered = ctx.settings.offered
+    if node is None:
+        return Prompt(frozen_map())  # type: ignore[arg-type]
+    items: tuple[YNode, ...] = node.items if isinstance(node, YSeq) else (node,)
+    parts: dict[str, list[PromptPart]] = {lang: [] for lang in offered}
+    for index, item in enumerate(items):
+        with doc.at(index) if isinstance(node, YSeq) else _nullcontext():
+            body = doc.mapping(item, 'text per language, like  nl: "…"')
+            if body is None:
+                continue
+            if body.get("pause") is not None:
+                doc.fields(body, ("pause",))
+                seconds = doc.integer(body.get("pause"), 1, 30)
+                if seconds:
+                    for lang in offered:
+                        parts[lang].append(Pause(seconds))
+                continue
+            seen = set()
+            for lang_key, text_node in body.items:
+                with doc.at(lang_key.text):
+                    lang = lang_key.text
+                    if lang not in ctx.settings.languages:
+                        hint = _did_you_mean(lang, list(ctx.settings.languages))
+                        if lang_key.implicit_type and not lang_key.quoted:
+                            hint = f"YAML 1.1 reads an unquoted {lang} as {lang_key.implicit_type}; {hint}"
+                        doc.error(lang_key.mark, f"unknown language {lang!r}", hint)
+                        continue
+                    seen.add(lang)
+                    text = doc.text(text_node, "the words to say")
+                    if text is None or lang not in parts:
+                        continue
+                    spoken = " ".join(ctx.expand(text, lang, text_node.mark).split())
+                    parts[lang].append(Speech(f"{key}.{index}", lang, spoken))
+            for lang in offered:
+                if lang not in seen:
+                    doc.error(
+                        body.mark,
+                        f"no {ctx.settings.languages[lang].name} ({lang}) text",
+                        f"add '{lang}: \"…\"' (every offered language needs every prompt)",
+                    )
+    if not required and not any(parts.values()):
+        return Prompt(frozen_map())  # type: ignore[arg-type]
+    return Prompt(frozen_map({lang: tuple(p) for lang, p in parts.items()}))  # type: ignore[arg-type]
+
+
+@contextmanager
+def _nullcontext() -> Iterator[None]:
+    yield
+
+
+@dataclass
+class _Defaults:
+    timeout: int = 6
+    no_input: Retry | None = None
+    wrong_key: Retry | None = None
+    after_retries: str | None = None
+
+
+def _parse_retry(ctx: _FlowContext, node: YNode | None, key: str) -> Retry | None:
+    doc = ctx.doc
+    body = doc.mapping(node, "retries and re-prompt")
+    if body is None:
+        return None
+    f = doc.fields(body, ("retries", "reprompt"))
+    retries = doc.integer(f.get("retries"), 0, 5)
+    with doc.at("reprompt"):
+        reprompt = _parse_prompt(ctx, f.get("reprompt"), f"{key}.reprompt")
+    return Retry(retries, reprompt) if retries is not None else None
+
+
+def _target(ctx: _FlowContext, fields: dict[str, YNode], name: str) -> str:
+    with ctx.doc.at(name):
+        value = ctx.doc.text(fields.get(name), "a node name") if name in fields else None
+        if value is not None:
+            ctx.doc.marks[ctx.doc.where()] = fields[name].mark
+        return value or ""
+
+
+MENU_FIELDS = ("timeout", "no_input", "wrong_key", "after_retries")
+
+
+def _menu_common(ctx: _FlowContext, f: dict[str, YNode], key: str, d: _Defaults) -> tuple[int, Retry, Retry, str] | None:
+    doc = ctx.doc
+    timeout = doc.integer(f["timeout"], 1, 30) if "timeout" in f else d.timeout
+    with doc.at("no_input"):
+        no_input = _parse_retry(ctx, f["no_input"], f"{key}.no_input") if "no_input" in f else d.no_input
+    with doc.at("wrong_key"):
+        wrong_key = _parse_retry(ctx, f["wrong_key"], f"{key}.wrong_key") if "wrong_key" in f else d.wrong_key
+    after = _target(ctx, f, "after_retries") if "after_retries" in f else d.after_retries
+    node = f.get("prompt")
+    mark = node.mark if node else Mark(doc.file, 1, 1)
+    for name, value in (("no_input", no_input), ("wrong_key", wrong_key), ("after_retries", after)):
+        if value is None:
+            doc.error(mark, f"no {name} for this menu", f"add '{name}:' here or under 'defaults:'")
+    if timeout is None or no_input is None or wrong_key is None or not after:
+        return None
+    if "after_retries" not in f:
+        doc.marks[doc.where() + ".after_retries"] = doc.marks.get("defaults.after_retries", mark)
+    return timeout, no_input, wrong_key, after
+
+
+def _parse_menu(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+    doc = ctx.doc
+    f = doc.fields(body, ("kind", "prompt", "options"), MENU_FIELDS)
+    key = f"{ctx.name}/{node_id}"
+    with doc.at("prompt"):
+        prompt = _parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
+    options: dict[str, str] = {}
+    with doc.at("options"):
+        opts = doc.mapping(f.get("options"), "keys and the nodes they lead to")
+        for k, v in opts.items if opts else ():
+            with doc.at(k.text):
+                phone_key = doc.phone_key(k)
+                target = doc.text(v, "a node name")
+                if phone_key and target:
+                    if ctx.keys and phone_key in ctx.keys.as_map():
+                        doc.error(
+                            k.mark,
+                            f"key {phone_key} is already the {ctx.keys.as_map()[phone_key].replace('_', '-')} key in every menu",
+                            "choose another key for this option",
+                        )
+                        continue
+                    options[phone_key] = target
+                    doc.marks[doc.where()] = v.mark
+    common = _menu_common(ctx, f, key, d)
+    if common is None or not options:
+        return None
+    return MenuNode(node_id, prompt, frozen_map(options), *common)  # type: ignore[arg-type]
+
+
+def _parse_language(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+    doc = ctx.doc
+    f = doc.fields(body, ("kind", "prompt", "choices", "next"), MENU_FIELDS)
+    key = f"{ctx.name}/{node_id}"
+    with doc.at("prompt"):
+        prompt = _parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
+    choices: dict[str, str] = {}
+    with doc.at("choices"):
+        ch = doc.mapping(f.get("choices"), "keys and the languages they choose")
+        for k, v in ch.items if ch else ():
+            with doc.at(k.text):
+                phone_key = doc.phone_key(k)
+                lang = doc.text(v, "a language code")
+                if lang is not None and lang not in ctx.settings.languages:
+                    hint = _did_you_mean(lang, list(ctx.settings.languages))
+                    if isinstance(v, YScalar) and v.implicit_type and not v.quoted:
+                        hint = f"YAML 1.1 reads an unquoted {lang} as {v.implicit_type}; {hint}"
+                    doc.error(v.mark, f"unknown language {lang!r}", hint)
+                    continue
+                if phone_key and lang and lang in ctx.settings.offered:
+                    choices[phone_key] = lang
+        for lang in ctx.settings.offered:
+            if ch is not None and lang not in choices.values():
+                doc.error(
+                    ch.mark, f"no key chooses {lang!r}, which is offered", f'add a key for it, e.g. "{len(choices) + 1}": {lang}'
+                )
+    nxt = _target(ctx, f, "next")
+    common = _menu_common(ctx, f, key, d)
+    if common is None or not nxt:
+        return None
+    return LanguageNode(node_id, prompt, frozen_map(choices), nxt, *common)  # type: ignore[arg-type]
+
+
+def _parse_message(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+    doc = ctx.doc
+    f = doc.fields(body, ("kind", "prompt", "next"), ("after", "timeout"))
+    key = f"{ctx.name}/{node_id}"
+    with doc.at("prompt"):
+        prompt = _parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
+    with doc.at("after"):
+        after = _parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
+    timeout = doc.integer(f["timeout"], 1, 30) if "timeout" in f else d.timeout
+    nxt = _target(ctx, f, "next")
+    if not nxt or timeout is None:
+        return None
+    return MessageNode(node_id, prompt, after, nxt, timeout)
+
+
+def _parse_transfer(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+    doc = ctx.doc
+    f = doc.fields(body, ("kind", "helpline", "call_yourself"), ("connecting", "after", "timeout"))
+    key = f"{ctx.name}/{node_id}"
+    line = doc.text(f.get("helpline"), "a helpline id or 'language'") if "helpline" in f else None
+    if line is not None and line != LANGUAGE_LINE and line not in ctx.helplines:
+        with doc.at("helpline"):
+            doc.error(f["helpline"].mark, f"unknown helpline {line!r}", _did_you_mean(line, [LANGUAGE_LINE, *ctx.helplines]))
+        line = None
+    with doc.at("connecting"):
+        connecting = _parse_prompt(ctx, f.get("connecting"), f"{key}.connecting", required=False)
+    with doc.at("call_yourself"):
+        call_yourself = _parse_prompt(ctx, f.get("call_yourself"), f"{key}.call_yourself")
+        _require_number(ctx, f.get("call_yourself"), call_yourself)
+    with doc.at("after"):
+        after = _parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
+    timeout = doc.integer(f["timeout"], 1, 30) if "timeout" in f else d.timeout
+    if line is None or timeout is None:
+        return None
+    return TransferNode(node_id, line, connecting, call_yourself, after, timeout)
+
+
+def _require_number(ctx: _FlowContext, node: YNode | None, prompt: Prompt) -> None:
+    """A prompt that ends a call or replaces a transfer must say a helpline number."""
+    numbers = {line.spoken_number for line in ctx.helplines.values()}
+    for lang, parts in prompt.by_lang.items():
+        said = " ".join(p.text for p in parts if isinstance(p, Speech))
+        if parts and not any(n in said for n in numbers) and node is not None:
+            ctx.doc.error(
+                node.mark, f"the {lang} text does not say a helpline number", "add {number:line} so the caller knows whom to call"
+            )
+
+
+def _parse_goodbye(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+    doc = ctx.doc
+    f = doc.fields(body, ("kind", "prompt"))
+    with doc.at("prompt"):
+        prompt = _parse_prompt(ctx, f.get("prompt"), f"{ctx.name}/{node_id}.prompt")
+        _require_number(ctx, f.get("prompt"), prompt)
+    return GoodbyeNode(node_id, prompt)
+
+
+NODE_KINDS: dict[str, Callable[[_FlowContext, str, YMap, _Defaults], Node | None]] = {
+    "language": _parse_language,
+    "menu": _parse_menu,
+    "message": _parse_message,
+    "transfer": _parse_transfer,
+    "goodbye": _parse_goodbye,
+}
+
+
+def parse_flow(path: Path, errors: list[ConfigError], settings: CallSettings, helplines: Mapping[str, Helpline]) -> Flow | None:
+    doc, root = _load_doc(path, errors)
+    if root is None:
+        return None
+    before = len(errors)
+    ctx = _FlowContext(doc, path.stem, settings, helplines)
+    f = doc.fields(root, ("start", "main_menu", "talk_now", "keys", "nodes", "rescue"), ("defaults",))
+    with doc.at("keys"):
+        kb = doc.mapping(f.get("keys"), "the keys that work in every menu")
+        if kb is not None:
+            kf = doc.fields(kb, ("talk_now", "repeat", "main_menu"))
+            chosen: dict[str, str] = {}
+            for name in ("talk_now", "repeat", "main_menu"):
+                if name in kf and isinstance(kf[name], YScalar):
+                    with doc.at(name):
+                        k = doc.phone_key(kf[name])  # type: ignore[arg-type]
+                        if k and k in chosen.values():
+                            doc.error(kf[name].mark, f"key {k} is used twice", "give each global key its own key")
+                        elif k:
+                            chosen[name] = k
+            if len(chosen) == 3:
+                ctx.keys = GlobalKeys(chosen["talk_now"], chosen["repeat"], chosen["main_menu"])
+    targets = {name: _target(ctx, f, name) for name in ("start", "main_menu", "talk_now")}
+    defaults = _Defaults()
+    if "defaults" in f:
+        with doc.at("defaults"):
+            db = doc.mapping(f["defaults"], "defaults for menus")
+            if db is not None:
+                df = doc.fields(db, (), MENU_FIELDS)
+                if "timeout" in df:
+                    defaults.timeout = doc.integer(df["timeout"], 1, 30) or defaults.timeout
+                for name in ("no_input", "wrong_key"):
+                    if name in df:
+                        with doc.at(name):
+                            setattr(defaults, name, _parse_retry(ctx, df[name], f"{ctx.name}/defaults.{name}"))
+                if "after_retries" in df:
+                    defaults.after_retries = _target(ctx, df, "after_retries")
+    with doc.at("rescue"):
+        rescue = _parse_prompt(ctx, f.get("rescue"), f"{ctx.name}/rescue")
+        _require_number(ctx, f.get("rescue"), rescue)
+    nodes: dict[str, Node] = {}
+    node_marks: dict[str, Mark] = {}
+    with doc.at("nodes"):
+        nb = doc.mapping(f.get("nodes"), "the nodes")
+        for key, value in nb.items if nb else ():
+            with doc.at(key.text):
+                if not NODE_ID.fullmatch(key.text):
+                    doc.error(
+                        key.mark,
+                        f"node name {key.text!r} must start with a letter and use only a-z, 0-9 and _",
+                        "rename it, e.g. main_menu",
+                    )
+                    continue
+                node_marks[key.text] = key.mark
+                body = doc.mapping(value, "the node's details")
+                if body is None:
+                    continue
+                kind_node = body.get("kind")
+                kind = doc.text(kind_node, "a node kind") if kind_node is not None else None
+                if kind_node is None:
+                    doc.error(
+                        body.mark, "missing required key 'kind'", "add 'kind:' with one of: " + ", ".join(sorted(NODE_KINDS))
+                    )
+                    continue
+                if kind is None:
+                    continue
+                parser = NODE_KINDS.get(kind)
+                if parser is None:
+                    with doc.at("kind"):
+                        doc.error(kind_node.mark, f"unknown node kind {kind!r}", _did_you_mean(kind, list(NODE_KINDS)))
+                    continue
+                parsed = parser(ctx, key.text, body, defaults)
+                if parsed is not None:
+                    nodes[key.text] = parsed
+    if len(errors) > before or ctx.keys is None:
+        return None
+    flow = Flow(
+        name=path.stem,
+        file=doc.file,
+        start=targets["start"],
+        main_menu=targets["main_menu"],
+        talk_now=targets["talk_now"],
+        keys=ctx.keys,
+        nodes=frozen_map(nodes),  # type: ignore[arg-type]
+        rescue=rescue,
+    )
+    errors.extend(check_flow(flow, node_marks, doc.marks, Mark(doc.file, 1, 1)))
+    if len(errors) > before:
+        return None
+    return flow
+
+
+def load_catalog(config_dir: Path | None = None, flows_dir: Path | None = None) -> Catalog:
+    """Load and check settings, helplines and every flow.
+
+    Raises:
+        ConfigErrors: listing every problem found, each with file, line and a fix.
+    """
+    config_dir = config_dir or default_config_dir()
+    flows_dir = flows_dir or default_flows_dir()
+    errors: list[ConfigError] = []
+    settings_path = config_dir / "settings.yaml"
+    helplines_path = config_dir / "helplines.yaml"
+    settings, settings_marks = parse_settings(settings_path, errors)
+    helplines = parse_helplines(helplines_path, errors, settings.languages if settings else None, settings_marks)
+    flow_files = sorted(flows_dir.glob("*.yaml"))
+    if not flow_files:
+        errors.append(
+            ConfigError(
+                Mark(_display(flows_dir), 1, 1), "", "no *.yaml call flow in this folder", "add a flow file or set IVR_FLOWS"
+            )
+        )
+    flows: dict[str, Flow] = {}
+    if settings is not None and helplines is not None:
+        for path in flow_files:
+            flow = parse_flow(path, errors, settings, helplines)
+            if flow is not None:
+                flows[flow.name] = flow
+        wanted = {"flow": settings.default_flow} | {
+            f"called_numbers.{n}.flow": c.flow for n, c in settings.called_numbers.items()
+        }
+        for where, name in wanted.items():
+            if name not in flows and not errors:
+                mark = settings_marks.get(where, Mark(_display(settings_path), 1, 1))
+                errors.append(
+                    ConfigError(mark, where, f"no flow named {name!r} in {_display(flows_dir)}", _did_you_mean(name, list(flows)))
+                )
+    if errors or settings is None or helplines is None:
+        raise ConfigErrors(errors)
+    return Catalog(
+        settings=settings,
+        helplines=frozen_map(helplines),  # type: ignore[arg-type]
+        flows=frozen_map(flows),  # type: ignore[arg-type]
+        sources=(str(settings_path), str(helplines_path), *map(str, flow_files)),
+    )

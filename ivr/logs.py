@@ -1,0 +1,63 @@
+"""Structured, anonymous logs: one JSON object per line.
+
+Callers of a mental-health line are entitled to anonymity. Log records carry only what
+the service decided (route, node, language, outcome, latency) and a keyed hash of the
+CallSid, so one call's steps can be followed without identifying it. Never pass a phone
+number, the digits pressed or speech text to these functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import sys
+import time
+
+LOGGER_NAME = "ivr"
+# Fields a record may carry beyond the message; anything else is dropped by the formatter.
+ALLOWED_FIELDS = ("route", "node", "lang", "outcome", "latency_ms", "call", "status", "error_id", "error", "count", "files")
+
+
+def call_ref(log_key: bytes, call_sid: str | None) -> str:
+    """A stable, anonymous reference to a call (keyed hash of its CallSid)."""
+    if not call_sid:
+        return "-"
+    return hmac.new(log_key, call_sid.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:16]
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats records as single-line JSON with a fixed set of fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, object] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+        }
+        for name in ALLOWED_FIELDS:
+            if hasattr(record, name):
+                data[name] = getattr(record, name)
+        if record.exc_info and record.exc_info[0] is not None:
+            # Type and place only: exception messages can quote request data.
+            data["exception"] = record.exc_info[0].__name__
+            tb = record.exc_info[2]
+            while tb is not None and tb.tb_next is not None:
+                tb = tb.tb_next
+            if tb is not None:
+                data["at"] = f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def get_logger() -> logging.Logger:
+    """The service's logger, writing JSON lines to stderr once configured."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if not any(getattr(h, "_ivr_json", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        handler._ivr_json = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = True
+    return logger

@@ -1,0 +1,217 @@
+"""The typed, frozen model of call flows and configuration.
+
+Only the loader builds these objects; everything else reads them and never sees a dict.
+Prompt texts are final: placeholders such as ``{number:line}`` are expanded at load time,
+so the words a caller hears are known before the first call (and can be timed and
+turned into audio).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+# Phone keys a menu can use, in keypad order.
+PHONE_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#")
+
+
+def frozen_map(d: Mapping[str, object] | None = None) -> Mapping[str, object]:
+    return MappingProxyType(dict(d or {}))
+
+
+@dataclass(frozen=True, slots=True)
+class Helpline:
+    """A listening or crisis line, as published by the service that runs it."""
+
+    id: str
+    name: str
+    language: str
+    number: str  # as published, e.g. "0800 32 123"
+    hours: str
+    source: str
+    chat: str = ""
+    transfer_to: tuple[str, ...] = ()  # E.164 numbers the line's operator gave us, tried in order
+
+    @property
+    def spoken_number(self) -> str:
+        """The number digit by digit, groups separated by commas, for text-to-speech."""
+        return ", ".join(" ".join(group) for group in self.number.split())
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageSettings:
+    """How one language is spoken and which line serves it."""
+
+    code: str  # nl, fr, de, en
+    name: str  # the language's name in itself, e.g. "Français"
+    say_language: str  # Twilio <Say> language, e.g. "nl-BE"
+    voice: str  # Twilio <Say> voice
+    helpline: str  # id of the listening line for this language
+    words_per_second: float  # for estimating how long a prompt takes to say
+    gtts_lang: str
+    gtts_tld: str
+    espeak_voice: str
+
+
+@dataclass(frozen=True, slots=True)
+class CalledNumber:
+    """What one of our Twilio numbers serves: a Dutch and a French number can share a deployment."""
+
+    default_language: str
+    flow: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    """Deployment settings from ``config/settings.yaml``."""
+
+    languages: Mapping[str, LanguageSettings]  # every language the flows may use
+    offered: tuple[str, ...]  # languages callers can choose, in menu order
+    default_language: str
+    default_flow: str  # name of the flow served when the called number names none
+    called_numbers: Mapping[str, CalledNumber]  # called number (E.164) -> what it serves
+    ring_timeout: int  # seconds a transfer target may ring
+    time_to_human_budget: float  # seconds until a caller hears how to reach the line
+    talk_now_budget: float  # seconds from language key + talk-now key to the line
+
+
+@dataclass(frozen=True, slots=True)
+class Speech:
+    """Words to say in one language. ``key`` names the prompt for the audio catalogue."""
+
+    key: str
+    lang: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pause:
+    seconds: int
+
+
+PromptPart = Speech | Pause
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """What to say, per language: a sequence of speech and pauses."""
+
+    by_lang: Mapping[str, tuple[PromptPart, ...]]
+
+    def parts(self, lang: str) -> tuple[PromptPart, ...]:
+        return self.by_lang.get(lang, ())
+
+
+EMPTY_PROMPT = Prompt(frozen_map())  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """How often to re-prompt, and with what, before giving up on a menu."""
+
+    retries: int
+    reprompt: Prompt
+
+
+@dataclass(frozen=True, slots=True)
+class MenuNode:
+    id: str
+    prompt: Prompt
+    options: Mapping[str, str]  # key -> node id
+    timeout: int
+    no_input: Retry
+    wrong_key: Retry
+    after_retries: str  # node id after the last retry
+
+
+@dataclass(frozen=True, slots=True)
+class LanguageNode:
+    """Asks for a language; its prompt is said in every offered language."""
+
+    id: str
+    prompt: Prompt
+    choices: Mapping[str, str]  # key -> language code (only offered languages)
+    next: str
+    timeout: int
+    no_input: Retry
+    wrong_key: Retry
+    after_retries: str
+
+
+@dataclass(frozen=True, slots=True)
+class MessageNode:
+    """Says something, then ``after`` (what the caller can press), then goes to ``next``."""
+
+    id: str
+    prompt: Prompt
+    after: Prompt
+    next: str
+    timeout: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferNode:
+    """Connects to a helpline, or says its number when it cannot be dialled."""
+
+    id: str
+    helpline: str  # a helpline id, or "language" for the caller's language's line
+    connecting: Prompt  # said before dialling
+    call_yourself: Prompt  # said when there is no target or every target failed
+    after: Prompt  # what the caller can press after hearing the number
+    timeout: int
+
+
+@dataclass(frozen=True, slots=True)
+class GoodbyeNode:
+    id: str
+    prompt: Prompt
+
+
+Node = MenuNode | LanguageNode | MessageNode | TransferNode | GoodbyeNode
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalKeys:
+    """Keys that work in every menu after the language choice."""
+
+    talk_now: str
+    repeat: str
+    main_menu: str
+
+    def as_map(self) -> Mapping[str, str]:
+        return {self.talk_now: "talk_now", self.repeat: "repeat", self.main_menu: "main_menu"}
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """A whole call flow, checked and ready to serve."""
+
+    name: str
+    file: str
+    start: str
+    main_menu: str
+    talk_now: str  # node reached with the talk-now key
+    keys: GlobalKeys
+    nodes: Mapping[str, Node]
+    rescue: Prompt  # said by the fallback URL and after any internal error
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """Everything loaded at start-up: settings, helplines and the flow to serve."""
+
+    settings: CallSettings
+    helplines: Mapping[str, Helpline]
+    flows: Mapping[str, Flow]
+    sources: tuple[str, ...] = field(default=())  # the files it was loaded from
+
+    def line_for(self, lang: str) -> Helpline:
+        return self.helplines[self.settings.languages[lang].helpline]
+
+    def serving(self, called: str) -> CalledNumber:
+        """What a call to ``called`` gets; unknown numbers get the deployment's defaults."""
+        found = self.settings.called_numbers.get(called)
+        if found is not None:
+            return found
+        return CalledNumber(self.settings.default_language, self.settings.default_flow)

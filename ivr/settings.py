@@ -1,0 +1,76 @@
+"""Runtime settings from the environment, checked once when the app is created."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ivr.loader import default_config_dir, default_flows_dir
+
+DEV_MODE_VARIABLE = "IVR_DEV_MODE"
+
+
+class SettingsError(Exception):
+    """A required setting is missing or malformed; the message says which and what to do."""
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service reads from its environment."""
+
+    auth_token: str | None  # TWILIO_AUTH_TOKEN; None only in development mode
+    public_url: str | None = None  # IVR_PUBLIC_URL: the base URL Twilio calls
+    dev_mode: bool = False  # IVR_DEV_MODE: unsigned requests allowed, simulator open
+    config_dir: Path = Path("config")
+    flows_dir: Path = Path("ivr/flows")
+    audio_dir: Path = Path("audio")
+    audio_url: str | None = None  # IVR_AUDIO_URL: where audio is served from, if not from us
+    log_key: bytes = b""  # key for the hash that identifies a call in the logs
+    admin_password: str | None = None  # IVR_ADMIN_PASSWORD: basic auth for the simulator
+    trust_proxy: bool = False  # IVR_TRUST_PROXY: honour X-Forwarded-Proto/Host
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the environment.
+
+        Raises:
+            SettingsError: when TWILIO_AUTH_TOKEN is missing outside development mode.
+        """
+        env = os.environ if env is None else env
+        token = env.get("TWILIO_AUTH_TOKEN") or None
+        dev = _flag(env.get(DEV_MODE_VARIABLE))
+        if dev and _flag(env.get("IVR_PRODUCTION")):
+            raise SettingsError(
+                "IVR_DEV_MODE is set in production (IVR_PRODUCTION=1): unset it; production always checks signatures."
+            )
+        if token is None and not dev:
+            raise SettingsError(
+                "TWILIO_AUTH_TOKEN is not set, so Twilio's signatures cannot be checked. "
+                "Set it to the account's primary auth token, or set IVR_DEV_MODE=1 on a development machine."
+            )
+        public = env.get("IVR_PUBLIC_URL") or None
+        if public and not public.startswith(("http://", "https://")):
+            raise SettingsError(f"IVR_PUBLIC_URL must start with https:// (got {public!r})")
+        log_key = (
+            env.get("IVR_LOG_KEY", "").encode() or hmac.new((token or "dev").encode(), b"ivr-log-key", hashlib.sha256).digest()
+        )
+        return cls(
+            auth_token=token,
+            public_url=public.rstrip("/") if public else None,
+            dev_mode=dev,
+            config_dir=Path(env["IVR_CONFIG"]) if env.get("IVR_CONFIG") else default_config_dir(),
+            flows_dir=Path(env["IVR_FLOWS"]) if env.get("IVR_FLOWS") else default_flows_dir(),
+            audio_dir=Path(env.get("IVR_AUDIO_DIR") or "audio"),
+            audio_url=(env.get("IVR_AUDIO_URL") or "").rstrip("/") or None,
+            log_key=log_key,
+            admin_password=env.get("IVR_ADMIN_PASSWORD") or None,
+            trust_proxy=_flag(env.get("IVR_TRUST_PROXY")),
+        )

@@ -1,0 +1,72 @@
+"""Render engine turns as TwiML: the only module that imports ``twilio.twiml``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from twilio.twiml.voice_response import Gather as GatherVerb
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.engine import Dial, Gather, Hangup, Say, Turn
+from ivr.model import LanguageSettings, Pause, PromptPart, Speech
+from ivr.state import State
+
+CONTENT_TYPE = "text/xml"
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """How the web layer addresses its own URLs and audio files."""
+
+    step_url: Callable[[State], str]
+    dial_url: Callable[[State], str]
+    audio_url: Callable[[Speech], str | None]
+
+
+def _speak(
+    target: VoiceResponse | GatherVerb, parts: tuple[PromptPart, ...], languages: Mapping[str, LanguageSettings], links: Links
+) -> None:
+    for part in parts:
+        if isinstance(part, Pause):
+            target.pause(length=part.seconds)
+            continue
+        url = links.audio_url(part)
+        if url is not None:
+            target.play(url)
+        else:
+            lang = languages[part.lang]
+            target.say(part.text, voice=lang.voice, language=lang.say_language)
+
+
+def render(turn: Turn, languages: Mapping[str, LanguageSettings], links: Links, caller_id: str | None = None) -> str:
+    """The TwiML document for ``turn``: one <Response>, no leading whitespace."""
+    response = VoiceResponse()
+    for action in turn.actions:
+        if isinstance(action, Say):
+            _speak(response, action.parts, languages, links)
+        elif isinstance(action, Gather):
+            url = links.step_url(action.state)
+            gather = response.gather(
+                action=url,
+                method="POST",
+                input="dtmf",
+                num_digits=1,
+                timeout=action.timeout,
+                finish_on_key="",  # so that "#" can be a menu key like any other
+            )
+            _speak(gather, action.parts, languages, links)
+            # Twilio goes on with the next verb when nobody presses a key: that is the silence path.
+            response.redirect(url, method="POST")
+        elif isinstance(action, Dial):
+            options: dict[str, object] = {"timeout": action.timeout}
+            if action.state is not None:
+                options |= {"action": links.dial_url(action.state), "method": "POST"}
+            if caller_id:
+                # The line sees our number, not the caller's: callers stay anonymous.
+                options["caller_id"] = caller_id
+            dial = response.dial(**options)
+            dial.number(action.number)
+        elif isinstance(action, Hangup):
+            response.hangup()
+    return str(response.to_xml())

@@ -1,0 +1,170 @@
+"""Shared fixtures: an app built from test settings, and a client that signs like Twilio."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+from xml.etree import ElementTree
+
+import pytest
+import xmlschema
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ivr.app import create_app
+from ivr.security import sign
+from ivr.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+TOKEN = "test-auth-token-0123456789abcdef"
+PUBLIC = "https://ivr.example.org"
+CALL = {
+    "CallSid": "CA0123456789abcdef0123456789abcdef",
+    "AccountSid": "AC0123456789abcdef0123456789abcdef",
+    "From": "+32470123456",
+    "To": "+3225550100",
+    "CallStatus": "in-progress",
+    "ApiVersion": "2010-04-01",
+    "Direction": "inbound",
+}
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the developer's TWILIO_* or IVR_* variables."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("TWILIO_", "IVR_")):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(
+        auth_token=TOKEN,
+        public_url=PUBLIC,
+        config_dir=ROOT / "config",
+        flows_dir=ROOT / "ivr" / "flows",
+        audio_dir=ROOT / "audio",
+        log_key=b"test-log-key",
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Flask:
+    return create_app(settings)
+
+
+@dataclass
+class TwilioClient:
+    """Acts as Twilio: POSTs signed form requests and parses the TwiML answers."""
+
+    client: FlaskClient
+    token: str = TOKEN
+    public: str = PUBLIC
+
+    def post(
+        self,
+        path: str,
+        fields: Mapping[str, str] | None = None,
+        *,
+        signature: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> TwiML:
+        form = {**CALL, **(fields or {})}
+        if signature is None:
+            signature = sign(self.token, self.public + path, form)
+        response = self.client.post(path, data=form, headers={"X-Twilio-Signature": signature, **(headers or {})})
+        return TwiML(response.status_code, response.headers.get("Content-Type", ""), response.get_data(as_text=True))
+
+    def follow(self, url: str, digits: str | None = None, **fields: str) -> TwiML:
+        """Request an action URL from a previous answer, as Twilio would."""
+        path = urlsplit(url)
+        relative = path.path + (f"?{path.query}" if path.query else "")
+        extra = dict(fields)
+        if digits is not None:
+            extra["Digits"] = digits
+        return self.post(relative, extra)
+
+
+@dataclass
+class TwiML:
+    status: int
+    content_type: str
+    body: str
+
+    @property
+    def root(self) -> ElementTree.Element:
+        return ElementTree.fromstring(self.body)
+
+    def verbs(self) -> list[str]:
+        return [child.tag for child in self.root]
+
+    def texts(self) -> list[str]:
+        return [el.text or "" for el in self.root.iter("Say")]
+
+    def spoken(self) -> str:
+        return " ".join(self.texts())
+
+    def gather_action(self) -> str:
+        gather = self.root.find("Gather")
+        assert gather is not None, self.body
+        return gather.attrib["action"]
+
+    def redirect(self) -> str:
+        redirect = self.root.find("Redirect")
+        assert redirect is not None, self.body
+        return redirect.text or ""
+
+    def state(self) -> dict[str, str]:
+        return dict(parse_qsl(urlsplit(self.gather_action()).query))
+
+
+@pytest.fixture
+def twilio(app: Flask) -> TwilioClient:
+    return TwilioClient(app.test_client())
+
+
+@pytest.fixture(scope="session")
+def twiml_schema(tmp_path_factory: pytest.TempPathFactory) -> xmlschema.XMLSchema:
+    """Twilio's TwiML schema, with only its voice pattern relaxed for neural voice names."""
+    folder = tmp_path_factory.mktemp("twiml-schema")
+    for xsd in (DATA / "twiml").glob("*.xsd"):
+        shutil.copy(xsd, folder / xsd.name)
+    main = folder / "twiml_v20100401_twilioRealtimeCallSchema.xsd"
+    text = main.read_text(encoding="utf-8")
+    old = r'<xs:pattern value="man|woman|male|female|eve|brian|Polly\.[a-zA-Z]+" />'
+    assert old in text
+    main.write_text(
+        text.replace(old, r'<xs:pattern value="man|woman|male|female|eve|brian|Polly\.[a-zA-Z]+(-Neural)?" />'), encoding="utf-8"
+    )
+    return xmlschema.XMLSchema(str(main))
+
+
+@pytest.fixture
+def valid_twiml(twiml_schema: xmlschema.XMLSchema) -> Iterator[object]:
+    """A checker: asserts a response is Twilio-acceptable TwiML (schema, type, size, no leading space)."""
+
+    def check(answer: TwiML) -> TwiML:
+        assert answer.status == 200, answer.body
+        assert answer.content_type.startswith("text/xml"), answer.content_type
+        assert answer.body.startswith("<?xml"), answer.body[:40]
+        assert len(answer.body.encode()) < 64 * 1024
+        twiml_schema.validate(answer.body)
+        return answer
+
+    yield check
+
+
+def digits_in(text: str) -> str:
+    """The digits a caller hears in spoken text ("1 0 6" -> "106")."""
+    return re.sub(r"[^0-9]", "", text)
+
+
+__all__ = ["TwilioClient", "TwiML", "replace", "digits_in"]

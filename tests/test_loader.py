@@ -1,0 +1,140 @@
+"""Loading flows and config: every broken file is reported with file, line and a fix."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import DATA, ROOT
+
+from ivr.errors import ConfigErrors
+from ivr.loader import load_catalog
+from ivr.model import MenuNode, Speech
+
+BROKEN = sorted((DATA / "broken").glob("*.yaml"))
+
+
+def expectation(path: Path) -> tuple[int, str]:
+    match = re.match(r"# expect: (\d+): (.+)", path.read_text(encoding="utf-8").splitlines()[0])
+    assert match, f"{path.name} must start with '# expect: LINE: message'"
+    return int(match.group(1)), match.group(2)
+
+
+def load_flow_file(path: Path, tmp_path: Path) -> ConfigErrors:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    shutil.copy(path, flows / path.name)
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(DATA / "config", flows)
+    return caught.value
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=[p.stem for p in BROKEN])
+def test_broken_flow_is_reported_with_file_line_and_fix(path: Path, tmp_path: Path) -> None:
+    line, fragment = expectation(path)
+    errors = load_flow_file(path, tmp_path).errors
+    matching = [e for e in errors if fragment in e.message + " " + e.hint]
+    assert matching, "\n".join(map(str, errors))
+    error = matching[0]
+    assert error.mark.file.endswith(f"flows/{path.name}")
+    assert error.mark.line == line
+    assert error.hint  # says what to do
+    assert str(error).startswith(f"{error.mark.file}:{line}:{error.mark.column}: ")
+
+
+def test_expected_broken_cases_are_all_there() -> None:
+    names = {p.stem for p in BROKEN}
+    assert {"missing_target", "unreachable_node", "missing_translation", "unquoted_on_key", "duplicate_key"} <= names
+
+
+def test_short_number_in_transfer_to_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DATA / "config", config)
+    shutil.copy(DATA / "broken_helplines.yaml", config / "helplines.yaml")
+    line, fragment = expectation(DATA / "broken_helplines.yaml")
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(config, DATA / "flows")
+    (error,) = caught.value.errors
+    assert fragment in error.message
+    assert error.mark.file.endswith("config/helplines.yaml") and error.mark.line == line
+    assert error.path == "helplines.tele_onthaal.transfer_to[0]"
+    assert "13223" in error.hint and "E.164" in error.hint
+
+
+def test_all_errors_are_collected_in_one_report(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    text = (DATA / "flows" / "mini.yaml").read_text(encoding="utf-8")
+    text = text.replace('"1": info, "2": bye', '"1": infos, on: bye').replace("    next: main\n  line:", "    nxt: main\n  line:")
+    (flows / "mini.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(DATA / "config", flows)
+    report = caught.value.report()
+    assert "unknown key 'nxt'" in report and "reads it unquoted as a boolean" in report
+    assert report.endswith("the service will not start until they are fixed.")
+
+
+def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    text = (DATA / "flows" / "mini.yaml").read_text(encoding="utf-8").replace("  timeout: 5", "  timout: 5")
+    (flows / "mini.yaml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(DATA / "config", flows)
+    (error,) = caught.value.errors
+    assert error.path == "defaults.timout" and error.hint == "did you mean 'timeout'?"
+
+
+def test_yaml_syntax_error_has_a_position(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "bad.yaml").write_text("start: welcome\nnodes: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(DATA / "config", flows)
+    (error,) = caught.value.errors
+    assert "YAML syntax error" in error.message and error.mark.line == 3
+
+
+def test_the_loaded_model_is_frozen_and_typed() -> None:
+    catalog = load_catalog(DATA / "config", DATA / "flows")
+    flow = catalog.flows["mini"]
+    main = flow.nodes["main"]
+    assert isinstance(main, MenuNode)
+    assert dict(main.options) == {"1": "info", "2": "bye"}
+    with pytest.raises(TypeError):
+        main.options["3"] = "x"  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        main.timeout = 1  # type: ignore[misc]
+    (speech,) = main.prompt.parts("fr")
+    assert isinstance(speech, Speech) and speech.lang == "fr"
+
+
+def test_placeholders_are_expanded_from_helplines() -> None:
+    catalog = load_catalog(DATA / "config", DATA / "flows")
+    line = catalog.flows["mini"].nodes["line"]
+    texts = {lang: " ".join(p.text for p in parts if isinstance(p, Speech)) for lang, parts in line.call_yourself.by_lang.items()}  # type: ignore[union-attr]
+    assert texts == {"nl": "Bel Tele-Onthaal: 1 0 6.", "fr": "Appelez Télé-Accueil: 1 0 7."}
+
+
+def test_a_language_switched_off_in_config_does_not_break_the_flow(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    settings = config / "settings.yaml"
+    settings.write_text(
+        settings.read_text(encoding="utf-8").replace("offered_languages: [nl, fr, de, en]", "offered_languages: [nl, fr]"),
+        encoding="utf-8",
+    )
+    catalog = load_catalog(config, ROOT / "ivr" / "flows")
+    assert catalog.settings.offered == ("nl", "fr")
+    welcome = catalog.flows[catalog.settings.default_flow].nodes["welcome"]
+    assert set(welcome.choices.values()) == {"nl", "fr"}  # type: ignore[union-attr]
+
+
+def test_shipped_config_and_flows_load() -> None:
+    catalog = load_catalog(ROOT / "config", ROOT / "ivr" / "flows")
+    assert catalog.line_for("nl").number == "106"
+    assert catalog.line_for("fr").number == "107"
+    assert catalog.line_for("de").number == "108"
+    assert all(line.source for line in catalog.helplines.values())

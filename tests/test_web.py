@@ -1,0 +1,247 @@
+"""The webhook as Twilio sees it: signed requests in, TwiML out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import DATA, TwilioClient, TwiML, digits_in
+from flask import Flask
+
+from ivr.app import create_app
+from ivr.settings import Settings
+
+
+@pytest.fixture
+def mini(settings: Settings) -> TwilioClient:
+    """A caller of the small test flow (NL and FR; Tele-Onthaal has two transfer targets)."""
+    from dataclasses import replace
+
+    app = create_app(replace(settings, config_dir=DATA / "config", flows_dir=DATA / "flows"))
+    return TwilioClient(app.test_client())
+
+
+def choose(twilio: TwilioClient, key: str) -> TwiML:
+    welcome = twilio.post("/voice")
+    return twilio.follow(welcome.gather_action(), key)
+
+
+@pytest.mark.parametrize(("key", "line", "number"), [("1", "Tele-Onthaal", "106"), ("2", "Télé-Accueil", "107")])
+def test_caller_picks_a_language_and_reaches_its_line_with_0(twilio: TwilioClient, valid_twiml, key, line, number) -> None:
+    menu = valid_twiml(choose(twilio, key))
+    assert menu.state()["lang"] == {"1": "nl", "2": "fr"}[key]
+    line_twiml = valid_twiml(twilio.follow(menu.gather_action(), "0"))
+    spoken = line_twiml.spoken()
+    assert line in spoken
+    assert digits_in(spoken).count(number) == 2  # said twice, digit by digit
+    assert f"{' '.join(number)}" in spoken
+
+
+def test_welcome_speaks_each_language_in_its_own_voice(twilio: TwilioClient, valid_twiml) -> None:
+    welcome = valid_twiml(twilio.post("/voice"))
+    says = welcome.root.findall("Gather/Say")
+    assert [s.attrib["language"] for s in says] == ["nl-BE", "fr-BE", "de-DE", "en-GB"]
+    gather = welcome.root.find("Gather")
+    assert gather is not None and gather.attrib["numDigits"] == "1"
+    # the verb after <Gather> is the silence path
+    assert welcome.verbs() == ["Gather", "Redirect"]
+    assert welcome.redirect() == gather.attrib["action"]
+
+
+def test_silent_caller_is_reprompted_then_sent_to_the_line(mini: TwilioClient, valid_twiml) -> None:
+    menu = choose(mini, "2")
+    first = valid_twiml(mini.follow(menu.redirect()))  # Twilio follows <Redirect> with no Digits
+    assert first.texts()[0] == "Rien entendu."
+    assert first.state()["ni"] == "1"
+    second = valid_twiml(mini.follow(first.redirect()))
+    assert second.state()["ni"] == "2"
+    third = valid_twiml(mini.follow(second.redirect()))
+    assert "1 0 7" in third.spoken()
+    assert third.state()["node"] == "line"
+
+
+def test_wrong_keys_are_reprompted_then_sent_to_the_line(mini: TwilioClient, valid_twiml) -> None:
+    menu = choose(mini, "1")
+    wrong = valid_twiml(mini.follow(menu.gather_action(), "7"))
+    assert wrong.texts()[0] == "Onbekende toets."
+    assert wrong.state() | {} == {**menu.state(), "wk": "1"}
+    # one wrong-key retry in the test flow: the next wrong key dials Tele-Onthaal's first target
+    dialled = valid_twiml(mini.follow(wrong.gather_action(), "8"))
+    number = dialled.root.find("Dial/Number")
+    assert number is not None and number.text == "+3290000001"
+
+
+def test_silence_at_the_language_menu_reaches_the_default_line(mini: TwilioClient, valid_twiml) -> None:
+    answer = mini.post("/voice")
+    for _ in range(2):
+        answer = valid_twiml(mini.follow(answer.redirect()))
+        assert answer.verbs() == ["Gather", "Redirect"]
+    final = valid_twiml(mini.follow(answer.redirect()))
+    assert final.root.find("Dial/Number") is not None  # nl default: Tele-Onthaal's target
+
+
+def test_french_number_defaults_to_french(mini: TwilioClient, valid_twiml) -> None:
+    answer = mini.post("/voice", {"To": "+3225550101"})
+    assert answer.state()["lang"] == "fr"
+    for _ in range(3):
+        answer = valid_twiml(mini.follow(answer.redirect(), To="+3225550101"))
+    assert "1 0 7" in answer.spoken()
+
+
+def test_failed_transfers_try_each_target_then_say_the_number(mini: TwilioClient, valid_twiml) -> None:
+    menu = choose(mini, "1")
+    dial = valid_twiml(mini.follow(menu.gather_action(), "0"))
+    assert dial.verbs() == ["Say", "Dial"]
+    dial_el = dial.root.find("Dial")
+    assert dial_el is not None
+    assert dial_el.attrib["timeout"] == "15"
+    assert dial_el.attrib["callerId"] == "+3225550100"  # our number, never the caller's
+    second = valid_twiml(mini.follow(dial_el.attrib["action"], DialCallStatus="busy"))
+    second_dial = second.root.find("Dial")
+    assert second_dial is not None
+    assert second.root.findtext("Dial/Number") == "+3290000002"
+    told = valid_twiml(mini.follow(second_dial.attrib["action"], DialCallStatus="no-answer"))
+    assert "1 0 6" in told.spoken()
+    assert told.root.find("Dial") is None
+
+
+@pytest.mark.parametrize("status", ["completed", "answered"])
+def test_a_transfer_that_connected_ends_the_call(mini: TwilioClient, valid_twiml, status: str) -> None:
+    dial = mini.follow(choose(mini, "1").gather_action(), "0")
+    action = dial.root.find("Dial").attrib["action"]  # type: ignore[union-attr]
+    assert valid_twiml(mini.follow(action, DialCallStatus=status)).verbs() == ["Hangup"]
+
+
+def test_message_plays_pauses_and_offers_repeat_menu_and_talk(mini: TwilioClient, valid_twiml) -> None:
+    info = valid_twiml(mini.follow(choose(mini, "1").gather_action(), "1"))
+    gather = info.root.find("Gather")
+    assert gather is not None
+    assert [el.tag for el in gather] == ["Say", "Pause", "Say", "Say"]
+    assert gather.find("Pause").attrib["length"] == "3"  # type: ignore[union-attr]
+    again = valid_twiml(mini.follow(info.gather_action(), "9"))
+    assert again.texts() == info.texts()
+    menu = valid_twiml(mini.follow(info.gather_action(), "*"))
+    assert menu.state()["node"] == "main"
+    talk = valid_twiml(mini.follow(info.gather_action(), "0"))
+    assert talk.root.find("Dial") is not None
+    after_silence = valid_twiml(mini.follow(info.redirect()))
+    assert after_silence.state()["node"] == "main"
+
+
+def test_goodbye_repeats_the_number_then_hangs_up(mini: TwilioClient, valid_twiml) -> None:
+    bye = valid_twiml(mini.follow(choose(mini, "2").gather_action(), "2"))
+    assert bye.verbs() == ["Say", "Hangup"]
+    assert "1 0 7" in bye.spoken()
+
+
+def test_fallback_needs_no_state_and_names_the_lines_and_112(twilio: TwilioClient, valid_twiml) -> None:
+    rescue = valid_twiml(twilio.post("/voice/fallback", {"ErrorCode": "11200", "ErrorUrl": "https://ivr.example.org/voice"}))
+    spoken = rescue.spoken()
+    for number in ("1 0 6", "1 0 7", "1 1 2"):
+        assert number in spoken
+    assert rescue.verbs()[-1] == "Hangup"
+
+
+def test_fallback_dials_when_a_target_is_configured(mini: TwilioClient, valid_twiml) -> None:
+    rescue = valid_twiml(mini.post("/voice/fallback"))
+    assert rescue.verbs() == ["Say", "Say", "Dial", "Dial", "Say", "Say", "Hangup"]
+    assert "action" not in rescue.root.find("Dial").attrib  # type: ignore[union-attr]
+
+
+def test_unsigned_and_forged_requests_get_403(twilio: TwilioClient) -> None:
+    response = twilio.client.post("/voice", data={"CallSid": "CA1"})
+    assert response.status_code == 403
+    assert twilio.post("/voice", signature="AAAAAAAAAAAAAAAAAAAAAAAAAAA=").status == 403
+    # signed for other fields than those sent
+    from ivr.security import sign
+
+    forged = sign("test-auth-token-0123456789abcdef", "https://ivr.example.org/voice", {"Digits": "1"})
+    assert twilio.post("/voice", {"Digits": "2"}, signature=forged).status == 403
+    # signed with another account's token
+    other = TwilioClient(twilio.client, token="someone-elses-token")
+    assert other.post("/voice").status == 403
+    assert twilio.post("/voice/fallback", signature="bad").status == 403
+
+
+@pytest.mark.parametrize("digits", ["", "12", "x", "١", "１", "#*#", "0" * 500, "<Say>", "99999999999999999999"])
+def test_garbage_digits_never_give_a_5xx(twilio: TwilioClient, valid_twiml, digits: str) -> None:
+    menu = choose(twilio, "1")
+    answer = valid_twiml(twilio.follow(menu.gather_action(), digits))
+    assert answer.verbs() == ["Gather", "Redirect"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "",
+        "node=nope&lang=nl",
+        "lang=xx&node=main",
+        "flow=../../etc&lang=nl&node=main",
+        "lang=nl&ni=-1&node=main&wk=abc",
+        "lang=nl&ni=99&node=main&t=99&wk=99",
+        "lang=nl&node=line&t=99",
+        "lang=%00&node=%27",
+        "lang=nl&lang=fr&node=main&node=info",
+    ],
+)
+def test_garbage_state_restarts_safely(twilio: TwilioClient, valid_twiml, query: str) -> None:
+    for path in ("/voice/step", "/voice/dial"):
+        answer = valid_twiml(twilio.post(f"{path}?{query}" if query else path, {"Digits": "1", "DialCallStatus": "weird"}))
+        assert answer.verbs()[-1] in {"Redirect", "Hangup"} or answer.root.find("Dial") is not None
+
+
+def test_an_exception_inside_the_webhook_gets_the_rescue_with_200(
+    app: Flask, twilio: TwilioClient, valid_twiml, monkeypatch
+) -> None:
+    svc = app.extensions["ivr"]
+
+    def explode(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(svc.engine, "on_input", explode)
+    answer = valid_twiml(twilio.post("/voice/step?lang=nl&node=main", {"Digits": "1"}))
+    assert "1 0 6" in answer.spoken() and "1 1 2" in answer.spoken()
+
+
+def test_get_requests_work_too(twilio: TwilioClient, valid_twiml) -> None:
+    from ivr.security import sign
+
+    url = "/voice?CallSid=CA1&To=%2B3225550100"
+    signature = sign("test-auth-token-0123456789abcdef", "https://ivr.example.org" + url, {})
+    response = twilio.client.get(url, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+    valid_twiml(TwiML(200, response.headers["Content-Type"], response.get_data(as_text=True)))
+
+
+def test_unknown_route_is_404_and_healthz_is_open(twilio: TwilioClient) -> None:
+    assert twilio.post("/voice/nope").status == 404
+    health = twilio.client.get("/healthz")
+    assert health.status_code == 200 and health.get_json() == {"status": "ok", "flows": ["helpline"]}
+
+
+def test_request_with_the_raw_encoded_query_validates(twilio: TwilioClient, valid_twiml) -> None:
+    # Werkzeug's request.url would decode %27 and break this signature; full_path keeps it.
+    answer = twilio.post("/voice/step?flow=helpline&lang=nl&node=main&x=%27")
+    valid_twiml(answer)
+
+
+def test_dev_mode_without_token_serves_unsigned_and_warns(settings: Settings, caplog) -> None:
+    from dataclasses import replace
+
+    app = create_app(replace(settings, auth_token=None, dev_mode=True))
+    with caplog.at_level("WARNING", logger="ivr"):
+        response = app.test_client().post("/voice", data={"CallSid": "CA1"})
+    assert response.status_code == 200
+    assert any("SIGNATURE CHECKS ARE OFF" in r.getMessage() for r in caplog.records)
+
+
+def test_flow_files_changed_on_disk_do_not_change_a_running_app(settings: Settings, tmp_path: Path, valid_twiml) -> None:
+    import shutil
+    from dataclasses import replace
+
+    flows = tmp_path / "flows"
+    shutil.copytree(DATA / "flows", flows)
+    app = create_app(replace(settings, config_dir=DATA / "config", flows_dir=flows))
+    (flows / "mini.yaml").write_text("nodes: [broken", encoding="utf-8")
+    caller = TwilioClient(app.test_client())
+    assert valid_twiml(caller.post("/voice")).verbs() == ["Gather", "Redirect"]
