@@ -168,3 +168,10 @@ def digits_in(text: str) -> str:
 
 
 __all__ = ["TwilioClient", "TwiML", "replace", "digits_in"]
+
+
+@pytest.fixture
+def app_without_public_url(settings: Settings) -> TwilioClient:
+    """A caller of an app with no IVR_PUBLIC_URL: signatures use the request's own scheme and host."""
+    app = create_app(replace(settings, public_url=None))
+    return TwilioClient(app.test_client(), public="http://localhost")

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import DATA, ROOT
 
+from conftest import DATA, ROOT
 from ivr.errors import ConfigErrors
 from ivr.loader import load_catalog
 from ivr.model import MenuNode, Speech

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import DATA, TwilioClient, TwiML, digits_in
 from flask import Flask
 
+from conftest import DATA, TwilioClient, TwiML, digits_in
 from ivr.app import create_app
 from ivr.settings import Settings
 

@@ -1,0 +1,52 @@
+"""Settings from the environment: production never runs without signature checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ivr.settings import Settings, SettingsError
+
+
+def test_missing_token_refuses_to_start() -> None:
+    with pytest.raises(SettingsError, match="TWILIO_AUTH_TOKEN is not set"):
+        Settings.from_env({})
+
+
+def test_dev_mode_allows_no_token_but_never_in_production() -> None:
+    assert Settings.from_env({"IVR_DEV_MODE": "1"}).auth_token is None
+    with pytest.raises(SettingsError, match="IVR_PRODUCTION"):
+        Settings.from_env({"IVR_DEV_MODE": "1", "IVR_PRODUCTION": "1", "TWILIO_AUTH_TOKEN": "x"})
+
+
+def test_values_are_read() -> None:
+    s = Settings.from_env(
+        {
+            "TWILIO_AUTH_TOKEN": "tok",
+            "IVR_PUBLIC_URL": "https://ivr.example.org/",
+            "IVR_CONFIG": "/etc/ivr",
+            "IVR_LOG_KEY": "k",
+            "IVR_TRUST_PROXY": "true",
+        }
+    )
+    assert (s.auth_token, s.public_url, s.config_dir, s.log_key, s.trust_proxy, s.dev_mode) == (
+        "tok",
+        "https://ivr.example.org",
+        Path("/etc/ivr"),
+        b"k",
+        True,
+        False,
+    )
+
+
+def test_log_key_defaults_to_a_secret_derived_from_the_token() -> None:
+    a = Settings.from_env({"TWILIO_AUTH_TOKEN": "a"}).log_key
+    assert a == Settings.from_env({"TWILIO_AUTH_TOKEN": "a"}).log_key
+    assert a != Settings.from_env({"TWILIO_AUTH_TOKEN": "b"}).log_key
+    assert b"a" not in a or len(a) == 32
+
+
+def test_public_url_must_be_a_url() -> None:
+    with pytest.raises(SettingsError, match="IVR_PUBLIC_URL"):
+        Settings.from_env({"TWILIO_AUTH_TOKEN": "x", "IVR_PUBLIC_URL": "ivr.example.org"})
