@@ -10,6 +10,7 @@ import click
 from ivr.errors import ConfigErrors
 from ivr.loader import default_config_dir, default_flows_dir, load_catalog
 from ivr.model import Catalog
+from ivr.timing import format_times, measure
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -50,11 +51,12 @@ def validate(config_dir: Path | None, flows_dir: Path | None) -> None:
     catalog = load_or_exit(config_dir, flows_dir)
     for flow in catalog.flows.values():
         click.echo(f"{flow.file}: {len(flow.nodes)} nodes, languages {', '.join(catalog.settings.offered)}: OK")
+    click.echo(format_times(catalog, measure(catalog)))  # within budget, or loading would have failed
     click.echo(f"{len(catalog.helplines)} helplines, {len(catalog.flows)} flow(s): no errors.")
 
 
 # Further commands live in their own modules and register themselves on ``main``.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("ivr.audio_cli", "ivr.tools_cli")
 for _module in COMMAND_MODULES:
     __import__(_module)
 

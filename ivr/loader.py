@@ -39,7 +39,9 @@ from ivr.model import (
     Speech,
     TransferNode,
     frozen_map,
+    spoken_key,
 )
+from ivr.timing import DurationOf, check_calls
 from ivr.yamlio import Mark, YMap, YNode, YScalar, YSeq, format_key, read_yaml
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -203,7 +205,7 @@ def parse_settings(path: Path, errors: list[ConfigError]) -> tuple[CallSettings 
     f = doc.fields(
         root,
         ("offered_languages", "default_language", "languages", "flow"),
-        ("called_numbers", "ring_timeout", "budgets"),
+        ("called_numbers", "ring_timeout", "budgets", "welcome_names"),
     )
     languages: dict[str, LanguageSettings] = {}
     with doc.at("languages"):
@@ -282,14 +284,22 @@ def parse_settings(path: Path, errors: list[ConfigError]) -> tuple[CallSettings 
                     called[key.text] = CalledNumber(lang, fl)
                     doc.marks[f"called_numbers.{key.text}.flow"] = (bf.get("flow") or key).mark
     ring = doc.integer(f["ring_timeout"], 5, 120) if "ring_timeout" in f else 20
-    human, talk = 20.0, 12.0
+    human, talk, silence = 20.0, 12.0, 60.0
     if "budgets" in f:
         with doc.at("budgets"):
             b = doc.mapping(f["budgets"], "time budgets")
             if b:
-                bf = doc.fields(b, (), ("time_to_human", "talk_now"))
+                bf = doc.fields(b, (), ("time_to_human", "talk_now", "silence"))
                 human = (doc.number(bf["time_to_human"], 1, 120) if "time_to_human" in bf else human) or human
                 talk = (doc.number(bf["talk_now"], 1, 120) if "talk_now" in bf else talk) or talk
+                silence = (doc.number(bf["silence"], 1, 300) if "silence" in bf else silence) or silence
+    welcome_names: list[str] = []
+    with doc.at("welcome_names"):
+        for index, item in enumerate(doc.sequence(f.get("welcome_names"), "helpline ids")):
+            line_id = doc.text(item, "a helpline id")
+            if line_id is not None:
+                welcome_names.append(line_id)
+                doc.marks[f"welcome_names[{index}]"] = item.mark
     doc.marks["flow"] = (f.get("flow") or root).mark
     if len(errors) > before or default is None or flow_name is None or ring is None:
         return None, doc.marks
@@ -302,6 +312,8 @@ def parse_settings(path: Path, errors: list[ConfigError]) -> tuple[CallSettings 
         ring_timeout=ring,
         time_to_human_budget=human,
         talk_now_budget=talk,
+        silence_budget=silence,
+        welcome_names=tuple(welcome_names),
     ), doc.marks
 
 
@@ -419,7 +431,7 @@ class _FlowContext:
                 if ref not in keys:
                     self.doc.error(mark, f"unknown key name {ref!r} in {m.group(0)}", _did_you_mean(ref, list(keys)))
                     return m.group(0)
-                return _spoken_key(keys[ref], lang)
+                return spoken_key(keys[ref], lang)
             line = self.helplines.get(line_id if ref == "line" else ref)
             if line is None:
                 self.doc.error(mark, f"unknown helpline {ref!r} in {m.group(0)}", _did_you_mean(ref, ["line", *self.helplines]))
@@ -440,18 +452,6 @@ class _FlowContext:
                     "every number we speak comes from config/helplines.yaml: write {number:ID} (or {number:line}) instead",
                 )
         return PLACEHOLDER.sub(sub, text)
-
-
-_KEY_WORDS = {
-    "nl": {"*": "sterretje", "#": "hekje"},
-    "fr": {"*": "étoile", "#": "dièse"},
-    "de": {"*": "Stern", "#": "Raute"},
-    "en": {"*": "star", "#": "hash"},
-}
-
-
-def _spoken_key(key: str, lang: str) -> str:
-    return _KEY_WORDS.get(lang, {}).get(key, key)
 
 
 def _parse_prompt(ctx: _FlowContext, node: YNode | None, key: str, required: bool = True) -> Prompt:
@@ -686,7 +686,14 @@ NODE_KINDS: dict[str, Callable[[_FlowContext, str, YMap, _Defaults], Node | None
 }
 
 
-def parse_flow(path: Path, errors: list[ConfigError], settings: CallSettings, helplines: Mapping[str, Helpline]) -> Flow | None:
+def parse_flow(
+    path: Path,
+    errors: list[ConfigError],
+    settings: CallSettings,
+    helplines: Mapping[str, Helpline],
+    node_marks: dict[str, Mark] | None = None,
+) -> Flow | None:
+    """Parse and check one flow; ``node_marks`` (if given) receives where each node is defined."""
     doc, root = _load_doc(path, errors)
     if root is None:
         return None
@@ -727,7 +734,7 @@ def parse_flow(path: Path, errors: list[ConfigError], settings: CallSettings, he
         rescue = _parse_prompt(ctx, f.get("rescue"), f"{ctx.name}/rescue")
         _require_number(ctx, f.get("rescue"), rescue)
     nodes: dict[str, Node] = {}
-    node_marks: dict[str, Mark] = {}
+    node_marks = {} if node_marks is None else node_marks
     with doc.at("nodes"):
         nb = doc.mapping(f.get("nodes"), "the nodes")
         for key, value in nb.items if nb else ():
@@ -778,8 +785,12 @@ def parse_flow(path: Path, errors: list[ConfigError], settings: CallSettings, he
     return flow
 
 
-def load_catalog(config_dir: Path | None = None, flows_dir: Path | None = None) -> Catalog:
-    """Load and check settings, helplines and every flow.
+def load_catalog(
+    config_dir: Path | None = None, flows_dir: Path | None = None, duration_of: DurationOf | None = None
+) -> Catalog:
+    """Load and check settings, helplines and every flow, including the timing of every served call.
+
+    ``duration_of`` gives the real length of a prompt's audio when known (else words per second are used).
 
     Raises:
         ConfigErrors: listing every problem found, each with file, line and a fix.
@@ -799,9 +810,15 @@ def load_catalog(config_dir: Path | None = None, flows_dir: Path | None = None) 
             )
         )
     flows: dict[str, Flow] = {}
+    flow_marks: dict[str, dict[str, Mark]] = {}
     if settings is not None and helplines is not None:
+        for index, name in enumerate(settings.welcome_names):
+            if name not in helplines:
+                where = f"welcome_names[{index}]"
+                mark = settings_marks.get(where, Mark(_display(settings_path), 1, 1))
+                errors.append(ConfigError(mark, where, f"unknown helpline {name!r}", _did_you_mean(name, list(helplines))))
         for path in flow_files:
-            flow = parse_flow(path, errors, settings, helplines)
+            flow = parse_flow(path, errors, settings, helplines, flow_marks.setdefault(path.stem, {}))
             if flow is not None:
                 flows[flow.name] = flow
         wanted = {"flow": settings.default_flow} | {
@@ -815,9 +832,14 @@ def load_catalog(config_dir: Path | None = None, flows_dir: Path | None = None) 
                 )
     if errors or settings is None or helplines is None:
         raise ConfigErrors(errors)
-    return Catalog(
+    catalog = Catalog(
         settings=settings,
         helplines=frozen_map(helplines),  # type: ignore[arg-type]
         flows=frozen_map(flows),  # type: ignore[arg-type]
         sources=(str(settings_path), str(helplines_path), *map(str, flow_files)),
     )
+    # Only a complete catalog can be walked call by call: time to a human, silence, the welcome.
+    errors.extend(check_calls(catalog, flow_marks, duration_of))
+    if errors:
+        raise ConfigErrors(errors)
+    return catalog

@@ -15,6 +15,19 @@ from types import MappingProxyType
 # Phone keys a menu can use, in keypad order.
 PHONE_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#")
 
+# How the two keys that are not digits are called, per language.
+_KEY_WORDS = {
+    "nl": {"*": "sterretje", "#": "hekje"},
+    "fr": {"*": "étoile", "#": "dièse"},
+    "de": {"*": "Stern", "#": "Raute"},
+    "en": {"*": "star", "#": "hash"},
+}
+
+
+def spoken_key(key: str, lang: str) -> str:
+    """The word for ``key`` in ``lang``: digits are said as digits, ``*`` as "sterretje", "étoile"…"""
+    return _KEY_WORDS.get(lang, {}).get(key, key)
+
 
 def frozen_map(d: Mapping[str, object] | None = None) -> Mapping[str, object]:
     return MappingProxyType(dict(d or {}))
@@ -74,6 +87,8 @@ class CallSettings:
     ring_timeout: int  # seconds a transfer target may ring
     time_to_human_budget: float  # seconds until a caller hears how to reach the line
     talk_now_budget: float  # seconds from language key + talk-now key to the line
+    silence_budget: float = 60.0  # seconds until a caller who presses nothing reaches the line
+    welcome_names: tuple[str, ...] = ()  # helpline ids the welcome must say in every language (e.g. emergency)
 
 
 @dataclass(frozen=True, slots=True)
