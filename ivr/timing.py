@@ -346,41 +346,45 @@ def check_calls(
     return errors
 
 
+def _outcome(fig: Figure, verb: str, what: str, unit: str = "") -> str:
+    """``verb what after 12.3 s (budget 20 s): where the time went``, or that it never happens."""
+    if fig.seconds is None:
+        return f"never {verb} {what}: {fig.breakdown()}, and there the call ends"
+    return f"{verb} {what} after {fig.seconds:.1f} s{unit} (budget {fig.budget:g} s): {fig.breakdown()}"
+
+
 def _problems(catalog: Catalog, times: FlowTimes, node_marks: Mapping[str, Mark]) -> list[ConfigError]:
     errors: list[ConfigError] = []
     flow = times.flow
     talk = flow.keys.talk_now
+    silence_hint = "use fewer no_input retries, shorter timeouts or shorter prompts on the way (budgets.silence)"
 
-    def error(node: str, message: str, hint: str) -> None:
+    def error(node: str, message: str, hint: str, fig: Figure | None = None) -> None:
+        if fig is not None and fig.seconds is None:
+            hint = "let this path say {number:line} or lead to the talk-now transfer"
         errors.append(ConfigError(node_marks.get(node, Mark(flow.file, 1, 1)), f"nodes.{node}", message, hint))
 
     for lt in times.languages:
         name = catalog.settings.languages[lt.lang].name
         who = f"{name} callers" + (f" (key {lt.key})" if lt.key else "")
-        line = catalog.line_for(lt.lang)
-        fig = lt.hears_line
-        if not fig.within:
+        line = catalog.line_for(lt.lang).name
+        if not lt.hears_line.within:
             error(
-                fig.end,
-                f"{who} hear how to reach {line.name} after {fig.shown()} s (budget {fig.budget:g} s): {fig.breakdown()}",
+                lt.hears_line.end,
+                f"{who} {_outcome(lt.hears_line, 'hear', f'how to reach {line}')}",
                 "say {key:talk_now} or {number:line} sooner, or shorten what comes before it (budgets.time_to_human)",
+                lt.hears_line,
             )
-        fig = lt.talk_now
-        if not fig.within:
+        if not lt.talk_now.within:
             error(
-                fig.end,
-                f"{who} who press {talk} reach {line.name} after {fig.shown()} s of audio (budget {fig.budget:g} s): "
-                f"{fig.breakdown()}",
+                lt.talk_now.end,
+                f"{who} who press {talk} {_outcome(lt.talk_now, 'reach', line, ' of audio')}",
                 "connect sooner, or say {number:line} sooner in the talk-now transfer (budgets.talk_now)",
+                lt.talk_now,
             )
-        fig = lt.silent_after_key
-        if not fig.within:
-            error(
-                lt.chosen,
-                f"{who} who then press nothing reach {line.name} after {fig.shown()} s (budget {fig.budget:g} s): "
-                f"{fig.breakdown()}",
-                "use fewer no_input retries, shorter timeouts or shorter prompts on the way (budgets.silence)",
-            )
+        if not lt.silent_after_key.within:
+            message = f"{who} who then press nothing {_outcome(lt.silent_after_key, 'reach', line)}"
+            error(lt.chosen, message, silence_hint, lt.silent_after_key)
         for missing in lt.welcome_misses:
             said = catalog.helplines[missing]
             error(
@@ -389,14 +393,13 @@ def _problems(catalog: Catalog, times: FlowTimes, node_marks: Mapping[str, Mark]
                 f"say {{number:{missing}}} in the {name} text before the first menu (welcome_names in settings.yaml)",
             )
     for sc in times.silent:
-        fig = sc.figure
-        if not fig.within:
-            line = catalog.line_for(sc.default_language)
+        if not sc.figure.within:
+            line = catalog.line_for(sc.default_language).name
             error(
                 flow.start,
-                f"a caller who presses nothing (calls to {_numbers(sc.called)}) reaches {line.name} after {fig.shown()} s "
-                f"(budget {fig.budget:g} s): {fig.breakdown()}",
-                "use fewer no_input retries, shorter timeouts or shorter prompts on the way (budgets.silence)",
+                f"a caller who presses nothing (calls to {_numbers(sc.called)}) {_outcome(sc.figure, 'reaches', line)}",
+                silence_hint,
+                sc.figure,
             )
     return errors
 
