@@ -1,0 +1,114 @@
+"""``ivr audio build``: generate the prompts' audio files and manifest (see :mod:`ivr.audio`)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ivr.audio import ENGINES, BuildReport, EspeakEngine, Progress, build_audio, make_engine
+from ivr.cli import CONFIG_OPTION, FLOWS_OPTION, load_or_exit, main
+
+# Exit statuses: 1 the flows or config are invalid (load_or_exit); 3 some prompts have no audio.
+EXIT_SOME_FAILED = 3
+SHOWN_AT_MOST = 20
+
+
+@main.group("audio")
+def audio() -> None:
+    """Pre-generated prompt audio (MP3 files played with <Play>)."""
+
+
+@audio.command("build")
+@CONFIG_OPTION
+@FLOWS_OPTION
+@click.option(
+    "--audio-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="IVR_AUDIO_DIR",
+    default=Path("audio"),
+    show_default=True,
+    help="Folder for the files and manifest.json (default: IVR_AUDIO_DIR or ./audio).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="gtts",
+    show_default=True,
+    help="gtts: natural voices, needs the internet. espeak: espeak-ng, offline (for previews and tests).",
+)
+@click.option("--jobs", type=click.IntRange(1, 16), default=4, show_default=True, help="Syntheses in flight at once.")
+@click.option(
+    "--retries", type=click.IntRange(0, 10), default=4, show_default=True, help="Retries per prompt on 429 and network errors."
+)
+@click.option("--slow", is_flag=True, help="gTTS's slow speech (changes every file name).")
+@click.option("--prune", is_flag=True, help="Remove the audio files no prompt uses any more.")
+def build(
+    config_dir: Path | None,
+    flows_dir: Path | None,
+    audio_dir: Path,
+    engine: str,
+    jobs: int,
+    retries: int,
+    slow: bool,
+    prune: bool,
+) -> None:
+    """Generate one MP3 per prompt and language that has none yet, then audio/manifest.json.
+
+    Only missing files are generated; a second run with nothing changed sends no request.
+    Exits 1 when the flows are invalid and 3 when some prompts failed (callers hear those
+    with <Say>; everything that succeeded is kept).
+    """
+    catalog = load_or_exit(config_dir, flows_dir)
+    synthesizer = make_engine(engine, slow=slow)
+    if isinstance(synthesizer, EspeakEngine) and (missing := synthesizer.missing_tools()):
+        click.echo(f"--engine espeak needs the Debian packages: {', '.join(missing)} (scripts/install-system-deps)", err=True)
+        sys.exit(EXIT_SOME_FAILED)
+    live = sys.stderr.isatty()
+    report = build_audio(
+        catalog, synthesizer, audio_dir, jobs=jobs, retries=retries, prune=prune, progress=_show_progress if live else None
+    )
+    if live and (report.generated or report.failed):
+        click.echo("\r\033[K", nl=False, err=True)
+    _print_report(report, audio_dir)
+    if not report.ok:
+        sys.exit(EXIT_SOME_FAILED)
+
+
+def _show_progress(progress: Progress) -> None:
+    failed = f", {progress.failed} failed" if progress.failed else ""
+    click.echo(f"\r\033[Kaudio: {progress.done}/{progress.total} done{failed}, {progress.elapsed:.1f}s", nl=False, err=True)
+
+
+def _listed(items: list[str]) -> str:
+    shown = "".join(f"\n  {item}" for item in items[:SHOWN_AT_MOST])
+    more = f"\n  … and {len(items) - SHOWN_AT_MOST} more" if len(items) > SHOWN_AT_MOST else ""
+    return shown + more
+
+
+def _print_report(report: BuildReport, audio_dir: Path) -> None:
+    where = f"{audio_dir} ({report.engine})"
+    if report.stale_parts:
+        click.echo(f"removed {len(report.stale_parts)} unfinished file(s) of an interrupted build")
+    if report.synthesis_calls == 0:
+        click.echo(
+            f"{where}: all {report.files} files for {report.prompts} prompts are up to date; no TTS request was made."
+        )
+    else:
+        failed = f", {len(report.failed)} prompts failed" if report.failed else ""
+        click.echo(
+            f"{where}: {len(report.generated)} generated, {report.up_to_date} up to date{failed} "
+            f"({report.files} files for {report.prompts} prompts; {report.synthesis_calls} TTS calls in {report.elapsed:.1f}s)"
+        )
+    if report.failed:
+        reasons = [f"{prompt}: {reason}" for prompt, reason in sorted(report.failed.items())]
+        click.echo(f"Failed (callers hear these with <Say> until a build succeeds):{_listed(reasons)}", err=True)
+        if report.kept_previous:
+            click.echo(f"{len(report.kept_previous)} of them keep the audio of an earlier build with the same words.", err=True)
+    if report.pruned:
+        click.echo(f"Removed {len(report.pruned)} file(s) no prompt uses:{_listed(report.pruned)}")
+    elif report.unused:
+        click.echo(f"{len(report.unused)} file(s) no prompt uses (remove them with --prune):{_listed(report.unused)}")
+    if report.manifest_written:
+        click.echo(f"Wrote {audio_dir / 'manifest.json'}.")
