@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ivr.audio_web import install_audio
 from ivr.engine import Engine
 from ivr.loader import load_catalog
 from ivr.logs import get_logger
@@ -32,6 +33,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
     svc = Service(settings=settings, catalog=catalog, engine=Engine(catalog))
     svc.build_rescues()
+    svc.audio_url = install_audio(app, settings, catalog).url_for  # <Play> when built, else <Say>
     app.extensions[EXTENSION] = svc
     app.register_blueprint(bp)
 

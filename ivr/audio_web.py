@@ -1,0 +1,135 @@
+"""Serving the prompts' audio, and choosing <Play> or <Say> for each prompt.
+
+Audio requests come from Twilio's media fetcher and from CDNs, which do not sign them, so
+this blueprint is separate from the ``voice`` blueprint and its signature check. The files
+are public prompt recordings: nothing in them is about a caller.
+
+The manifest is read once at start-up. A prompt is played only when the manifest has it
+with exactly the words the flow says now and its file exists; anything else is spoken with
+<Say>. Missing files are a warning at start-up, never an error for a caller.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Blueprint, Flask, Response, current_app, has_request_context, request, send_file
+
+from ivr.audio import AUDIO_NAME, LANG_DIR, AudioManifest, ManifestError, load_manifest, prompt_speeches
+from ivr.logs import get_logger
+from ivr.model import Catalog, Speech
+from ivr.settings import Settings
+
+bp = Blueprint("audio", __name__)
+log = get_logger()
+
+EXTENSION = "ivr.audio"
+ONE_YEAR = 365 * 24 * 3600
+SHOWN_AT_MOST = 50  # files named in the start-up warning
+
+
+@dataclass(frozen=True, slots=True)
+class PromptAudio:
+    """The audio a running app can play: the manifest, and which of its files were there at start-up."""
+
+    directory: Path
+    manifest: AudioManifest
+    playable: frozenset[str]  # manifest files that existed and were readable at start-up
+    audio_url: str | None  # IVR_AUDIO_URL: files served from elsewhere (a CDN, an object store)
+    public_url: str | None  # IVR_PUBLIC_URL
+
+    def url_for(self, speech: Speech) -> str | None:
+        """The absolute URL to <Play> for ``speech``, or None to <Say> it."""
+        entry = self.manifest.entry_for(speech)
+        if entry is None or entry.file not in self.playable:
+            return None
+        if self.audio_url is not None:
+            return f"{self.audio_url}/{entry.file}"
+        # A stat per prompt (microseconds) so that a file deleted after start-up is spoken, not
+        # played as a 404 that Twilio would skip in silence.
+        if not os.path.isfile(self.directory / entry.file):
+            return None
+        if self.public_url is not None:
+            return f"{self.public_url}/audio/{entry.file}"
+        # Outside a request (a simulator indexing prompts) there is no host: a root-relative path.
+        root = request.host_url.rstrip("/") if has_request_context() else ""
+        return f"{root}/audio/{entry.file}"
+
+
+def load_prompt_audio(settings: Settings, catalog: Catalog) -> PromptAudio:
+    """Read the manifest and check its files, warning (never failing) about what is missing."""
+    directory = settings.audio_dir.resolve()
+    try:
+        manifest = load_manifest(directory)
+    except ManifestError as exc:
+        log.warning("audio manifest unreadable; every prompt is spoken with <Say>", extra={"error": str(exc)})
+        manifest = AudioManifest(directory)
+    else:
+        if not manifest.entries:
+            log.warning("no audio manifest: every prompt is spoken with <Say>; run `ivr audio build`")
+    if settings.audio_url is not None:
+        # Files on a CDN cannot be checked cheaply here; the build that uploaded them is trusted.
+        playable = frozenset(manifest.files())
+    else:
+        playable = frozenset(file for file in manifest.files() if _readable(directory / file))
+        missing = sorted(manifest.files() - playable)
+        if missing:
+            log.warning(
+                "audio files missing or unreadable; their prompts are spoken with <Say>",
+                extra={"count": len(missing), "files": missing[:SHOWN_AT_MOST]},
+            )
+    audio = PromptAudio(directory, manifest, playable, settings.audio_url, settings.public_url)
+    if manifest.entries:
+        speeches = prompt_speeches(catalog)
+        unplayable = sum(1 for speech in speeches if (e := manifest.entry_for(speech)) is None or e.file not in playable)
+        if unplayable:
+            log.warning(
+                "prompts without audio (not built yet, or changed since the build); spoken with <Say>",
+                extra={"count": unplayable},
+            )
+        log.info("prompt audio loaded", extra={"count": len(speeches) - unplayable})
+    return audio
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return bool(f.read(4))
+    except OSError:
+        return False
+
+
+def install_audio(app: Flask, settings: Settings, catalog: Catalog) -> PromptAudio:
+    """Load the prompt audio, register the audio route on ``app``, and return it."""
+    audio = load_prompt_audio(settings, catalog)
+    app.extensions[EXTENSION] = audio
+    app.register_blueprint(bp)
+    return audio
+
+
+@bp.get("/audio/<lang>/<name>.mp3")
+def audio_file(lang: str, name: str) -> Response:
+    """A prompt's MP3. Its name is a hash of its content, so it can be cached forever."""
+    audio: PromptAudio = current_app.extensions[EXTENSION]
+    if not LANG_DIR.fullmatch(lang) or not AUDIO_NAME.fullmatch(name):
+        return _not_found()
+    try:
+        response = send_file(
+            audio.directory / lang / f"{name}.mp3",
+            mimetype="audio/mpeg",
+            conditional=True,  # 304 for If-None-Match / If-Modified-Since, 206 for ranges
+            etag=name,
+            max_age=ONE_YEAR,
+        )
+    except OSError:
+        log.warning("audio file requested but missing or unreadable", extra={"route": request.path, "status": 404})
+        return _not_found()
+    response.cache_control.public = True
+    response.cache_control.immutable = True
+    return response
+
+
+def _not_found() -> Response:
+    return Response("Not found\n", status=404, content_type="text/plain; charset=utf-8")
