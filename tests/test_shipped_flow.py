@@ -27,6 +27,7 @@ from ivr.app import create_app
 from ivr.loader import load_catalog
 from ivr.model import Catalog, LanguageNode, MenuNode, MessageNode, Prompt, Speech, TransferNode
 from ivr.settings import Settings
+from ivr.timing import format_times, measure
 
 KEYS = tuple("0123456789*#")
 DIAL_STATUSES = ("completed", "answered", "busy", "no-answer", "failed", "canceled")
@@ -336,3 +337,36 @@ def test_every_number_said_or_dialled_comes_from_helplines_yaml(
             assert number in known or YEAR.fullmatch(number), (number, answer.twiml.spoken())
         for dialled in answer.twiml.root.iter("Number"):
             assert dialled.text in targets
+
+
+def readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end != -1 else None]
+
+
+def test_the_readme_shows_the_menu_tree_of_every_language(catalog: Catalog) -> None:
+    section = readme_section("The shipped flow")
+    flow = catalog.flows["helpline"]
+    welcome, menu = flow.nodes[flow.start], flow.nodes[flow.main_menu]
+    assert isinstance(welcome, LanguageNode) and isinstance(menu, MenuNode)
+    options = {**menu.options, flow.keys.talk_now: flow.talk_now}
+    for key, lang in welcome.choices.items():
+        line = catalog.line_for(lang)
+        heading = f"### {catalog.settings.languages[lang].name} ({key}): {line.name}, {line.number}"
+        assert heading in section, heading
+        tree = section.split(heading)[1].split("\n### ")[0]
+        # an entry is a line starting with its key; indented lines below it continue it
+        entries = re.sub(r"\n {5,}", " ", tree).splitlines()
+        for option, target in options.items():
+            assert any(re.match(rf"  {re.escape(option)}  .*→ {target}$", entry) for entry in entries), (lang, option)
+        assert f"{flow.keys.repeat} " in tree and f"{flow.keys.main_menu} " in tree
+        assert line.spoken_number in tree  # the number, as the caller hears it
+
+
+def test_the_readme_shows_the_figures_ivr_validate_prints(catalog: Catalog) -> None:
+    printed = format_times(catalog, measure(catalog)).splitlines()
+    section = readme_section("The shipped flow")
+    for row in printed[1:]:  # the first line names the flow file, which depends on the working directory
+        assert f"\n{row}\n" in section, row
