@@ -295,7 +295,7 @@ def load_manifest(audio_dir: Path) -> AudioManifest:
     path = audio_dir / MANIFEST_NAME
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no folder, or no manifest in it: nothing built yet
         return AudioManifest(audio_dir)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ManifestError(f"{path}: cannot be read: {exc}") from exc

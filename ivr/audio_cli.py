@@ -66,9 +66,13 @@ def build(
         click.echo(f"--engine espeak needs the Debian packages: {', '.join(missing)} (scripts/install-system-deps)", err=True)
         sys.exit(EXIT_SOME_FAILED)
     live = sys.stderr.isatty()
-    report = build_audio(
-        catalog, synthesizer, audio_dir, jobs=jobs, retries=retries, prune=prune, progress=_show_progress if live else None
-    )
+    try:
+        report = build_audio(
+            catalog, synthesizer, audio_dir, jobs=jobs, retries=retries, prune=prune, progress=_show_progress if live else None
+        )
+    except OSError as exc:  # the folder itself: not writable, not a folder, disk full
+        click.echo(f"cannot write the audio folder {audio_dir}: {exc.strerror or exc}", err=True)
+        sys.exit(EXIT_SOME_FAILED)
     if live and (report.generated or report.failed):
         click.echo("\r\033[K", nl=False, err=True)
     _print_report(report, audio_dir)

@@ -480,3 +480,51 @@ def test_espeak_speaks_each_language_with_either_converter(converter: str) -> No
 def test_espeak_reads_text_from_stdin_so_a_dash_is_not_an_option() -> None:
     data = EspeakEngine().synthesize("--version", shipped_languages()["en"])
     assert (mp3_duration(data) or 0) > 0.3
+
+
+# --- the release step ------------------------------------------------------------------------------
+
+
+def release_command() -> str:
+    for line in (ROOT / "Procfile").read_text(encoding="utf-8").splitlines():
+        if line.startswith("release:"):
+            return line.removeprefix("release:").strip()
+    raise AssertionError("no release: line in the Procfile")
+
+
+def test_the_release_step_fails_for_invalid_flows_before_building_anything(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    shutil.copy(DATA / "broken" / "missing_target.yaml", flows / "mini.yaml")
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "IVR_CONFIG": str(DATA / "config"),
+        "IVR_FLOWS": str(flows),
+        "IVR_AUDIO_DIR": str(tmp_path / "audio"),
+    }
+    done = subprocess.run(["bash", "-c", release_command()], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0, done.stdout
+    assert "unknown node 'infos'" in done.stderr
+    assert not (tmp_path / "audio").exists()  # no request was made for a flow that cannot be served
+
+
+def test_a_failed_audio_build_does_not_fail_the_release(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    not_a_folder = tmp_path / "file" / "audio"  # the build cannot write: it fails before any request
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "IVR_CONFIG": str(DATA / "config"),
+        "IVR_FLOWS": str(DATA / "flows"),
+        "IVR_AUDIO_DIR": str(not_a_folder),
+    }
+    done = subprocess.run(["bash", "-c", release_command()], env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "cannot write the audio folder" in done.stderr
+    assert "callers hear them with <Say>" in done.stdout
+
+
+def test_an_unwritable_audio_folder_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    args = ["audio", "build", "--config", str(DATA / "config"), "--flows", str(DATA / "flows")]
+    result = CliRunner().invoke(main, [*args, "--audio-dir", str(tmp_path / "file" / "audio")])
+    assert result.exit_code == 3 and "cannot write the audio folder" in result.output
