@@ -56,7 +56,7 @@ def validate(config_dir: Path | None, flows_dir: Path | None) -> None:
 
 
 # Further commands live in their own modules and register themselves on ``main``.
-COMMAND_MODULES: tuple[str, ...] = ("ivr.audio_cli",)
+COMMAND_MODULES: tuple[str, ...] = ("ivr.audio_cli", "ivr.tools_cli")
 for _module in COMMAND_MODULES:
     __import__(_module)
 

@@ -1,0 +1,261 @@
+"""Operator commands: ``ivr graph``, ``ivr simulate`` and ``ivr twilio connect``.
+
+They register themselves on the ``ivr`` group (see ``COMMAND_MODULES`` in ``ivr/cli.py``).
+The work is done in :mod:`ivr.graph`, :mod:`ivr.simulate` and :mod:`ivr.twilio_connect`;
+this module only reads options, prints, and turns errors into exit codes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from ivr.app import create_app
+from ivr.cli import CONFIG_OPTION, FLOWS_OPTION, load_or_exit, main
+from ivr.errors import ConfigErrors
+from ivr.graph import FORMATS, GraphvizMissing, diagram, render
+from ivr.logs import LOGGER_NAME
+from ivr.settings import DEV_MODE_VARIABLE, Settings, SettingsError
+from ivr.simulate import (
+    DIAL_STATUSES,
+    Answer,
+    CallReport,
+    Heard,
+    InProcessCaller,
+    Listen,
+    Player,
+    Ring,
+    SimulationError,
+    run_call,
+)
+from ivr.twilio_connect import ConnectError, TwilioNumbers, connect, public_base
+
+# --- ivr graph ----------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="mermaid", show_default=True, help="Diagram format.")
+@click.option("--lang", default=None, help="Language of the prompts' first words (default: the deployment's default language).")
+@click.option("--flow", "flow_name", default=None, help="Flow to draw (default: the flow the numbers serve).")
+@click.option("--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write to this file.")
+@CONFIG_OPTION
+@FLOWS_OPTION
+def graph(
+    fmt: str, lang: str | None, flow_name: str | None, output: Path | None, config_dir: Path | None, flows_dir: Path | None
+) -> None:
+    """Draw a call flow as a diagram (Mermaid, Graphviz DOT, or SVG with Graphviz)."""
+    catalog = load_or_exit(config_dir, flows_dir)
+    name = flow_name or catalog.settings.default_flow
+    flow = catalog.flows.get(name)
+    if flow is None:
+        raise click.UsageError(f"no flow named {name!r}; the flows are: {', '.join(sorted(catalog.flows))}")
+    try:
+        text = render(diagram(catalog, flow, lang or catalog.settings.default_language), fmt)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except (GraphvizMissing, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+# --- ivr simulate -------------------------------------------------------------------------------
+
+
+class TerminalCaller:
+    """A caller at the terminal: keys from --keys, or typed; prints what is heard."""
+
+    def __init__(self, call: InProcessCaller, keys: list[str] | None, lang: str | None, dial_status: str, player: Player | None):
+        self.call = call
+        self.keys = keys
+        self.lang = lang
+        self.dial_status = dial_status
+        self.player = player
+        self.shown = ""
+
+    def _header(self, answer: Answer) -> None:
+        kind = self.call.node_kind(answer)
+        # The language menu speaks every language; the call's language means something after it.
+        where = (answer.node or "?", kind, answer.lang if kind != "language" else "")
+        label = " · ".join(part for part in where if part)
+        if label != self.shown:
+            click.echo(f"\n[{label}]")
+            self.shown = label
+
+    def hear(self, heard: Heard, answer: Answer) -> None:
+        self._header(answer)
+        if heard.verb == "pause":
+            click.echo(f"  ({heard.seconds:.0f} s pause)")
+        elif heard.verb == "play" and not heard.text:
+            click.echo(f"  ?  audio {heard.url}")
+        else:
+            source = "audio" if heard.verb == "play" else "say"
+            click.echo(f"  {heard.lang or '??'} {heard.seconds:4.1f} s {source}: {heard.text}")
+        if self.player is not None:
+            self.player.play(heard)
+
+    def key(self, listen: Listen, answer: Answer) -> str | None:
+        self._header(answer)
+        if self.lang and (chosen := self.call.language_key(answer, self.lang)) is not None:
+            click.echo(f"  > key {chosen} (--lang {self.lang})")
+            self.lang = None
+            return chosen
+        if self.keys is not None:
+            if not self.keys:
+                click.echo("  > (end of --keys: the caller hangs up)")
+                return None
+            key = self.keys.pop(0)
+            click.echo(f"  > key {key}" if key else f"  > silence ({listen.timeout} s)")
+            return key
+        try:
+            typed: str = click.prompt(
+                f"  > key (Enter: stay silent {listen.timeout} s, q: hang up)", default="", show_default=False, prompt_suffix=" "
+            )
+        except click.Abort:
+            return None
+        typed = typed.strip()
+        if typed.lower() == "q":
+            return None
+        return typed
+
+    def ring(self, ring: Ring, answer: Answer) -> str:
+        self._header(answer)
+        click.echo(f"  ringing {ring.number} (up to {ring.timeout} s)")
+        if self.keys is not None:
+            click.echo(f"  > transfer: {self.dial_status}")
+            return self.dial_status
+        try:
+            chosen: str = click.prompt("  > transfer outcome", type=click.Choice(DIAL_STATUSES), default="completed")
+        except click.Abort:
+            return "canceled"
+        return chosen
+
+
+@contextmanager
+def _quiet_service_logs() -> Iterator[None]:
+    """The webhook's JSON log lines would interleave with the conversation; keep warnings only."""
+    logger = logging.getLogger(LOGGER_NAME)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _settings(config_dir: Path | None, flows_dir: Path | None) -> Settings:
+    env = dict(os.environ)
+    # A fresh token: every request the simulator sends is signed and checked, as in production.
+    env["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)
+    env.pop(DEV_MODE_VARIABLE, None)
+    settings = Settings.from_env(env)
+    if config_dir is not None:
+        settings = replace(settings, config_dir=config_dir)
+    if flows_dir is not None:
+        settings = replace(settings, flows_dir=flows_dir)
+    return settings
+
+
+def _summary(report: CallReport) -> None:
+    click.echo("")
+    click.echo("Path: " + " → ".join(report.path))
+    # Every prompt counts to its end: keys are pressed when a prompt is over, not during it.
+    if report.to_human is None:
+        click.echo(f"Heard {report.seconds_heard:.1f} s of audio; no transfer rang and no listening line's number was said.")
+    else:
+        click.echo(f"Heard {report.seconds_heard:.1f} s of audio; reached {report.human} after {report.to_human:.1f} s of it.")
+    ended = {
+        "hangup": "the service ended the call",
+        "caller": "the caller hung up",
+        "transfer": "the transfer connected",
+        "turn limit": "stopped after too many turns",
+    }
+    click.echo(f"Call ended: {ended.get(report.ended_by, report.ended_by)}.")
+
+
+@main.command()
+@click.option("--keys", default=None, help="Keys to press, comma-separated; an empty item is silence (e.g. 2,,0).")
+@click.option("--lang", default=None, help="Choose this language at the language menu (nl, fr, de, en).")
+@click.option("--to", "called", default="", help="Our number the caller dialled (E.164), for per-number defaults.")
+@click.option(
+    "--dial-status",
+    type=click.Choice(DIAL_STATUSES),
+    default="completed",
+    show_default=True,
+    help="Outcome of transfers in scripted calls.",
+)
+@click.option("--play", is_flag=True, help="Play the audio (needs an audio player; <Say> text is spoken with espeak-ng).")
+@CONFIG_OPTION
+@FLOWS_OPTION
+def simulate(
+    keys: str | None,
+    lang: str | None,
+    called: str,
+    dial_status: str,
+    play: bool,
+    config_dir: Path | None,
+    flows_dir: Path | None,
+) -> None:
+    """Call the service from the terminal: the real webhook, signed requests, real TwiML."""
+    try:
+        settings = _settings(config_dir, flows_dir)
+        with _quiet_service_logs():
+            app = create_app(settings)
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ConfigErrors as exc:
+        click.echo(exc.report(), err=True)
+        sys.exit(1)
+    catalog = app.extensions["ivr"].catalog
+    if lang is not None and lang not in catalog.settings.offered:
+        raise click.UsageError(f"--lang {lang}: not offered; choose one of: {', '.join(catalog.settings.offered)}")
+    call = InProcessCaller(app, called=called)
+    player = Player(call, lambda text: click.echo(text, err=True)) if play else None
+    scripted = [key.strip() for key in keys.split(",")] if keys is not None else None
+    caller = TerminalCaller(call, scripted, lang, dial_status, player)
+    click.echo("Calling in-process: each request is signed and answered by the real webhook; nothing leaves this machine.")
+    try:
+        with _quiet_service_logs():
+            report = run_call(call, caller)
+    except SimulationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    _summary(report)
+
+
+# --- ivr twilio connect ------------------------------------------------------------------------------
+
+
+@main.group()
+def twilio() -> None:
+    """Configure Twilio for this service."""
+
+
+@twilio.command("connect")
+@click.argument("number")
+@click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+@click.option("--public-url", default=None, help="Base URL of this service (default: IVR_PUBLIC_URL).")
+@click.pass_context
+def twilio_connect(ctx: click.Context, number: str, dry_run: bool, public_url: str | None) -> None:
+    """Point Twilio phone NUMBER (E.164) at this service: Voice URL …/voice, Fallback …/voice/fallback, POST.
+
+    Credentials: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or TWILIO_API_KEY and TWILIO_API_SECRET.
+    """
+    # ctx.obj may carry another twilio HTTP client (the tests' fake of Twilio's API).
+    http_client = (ctx.obj or {}).get("twilio_http_client")
+    try:
+        numbers = TwilioNumbers(os.environ, http_client)
+        base = public_base(os.environ, public_url)
+        connect(number, base, numbers, click.echo, dry_run=dry_run)
+    except ConnectError as exc:
+        raise click.ClickException(str(exc)) from exc
