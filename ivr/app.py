@@ -14,6 +14,7 @@ from ivr.engine import Engine
 from ivr.loader import load_catalog
 from ivr.logs import get_logger
 from ivr.settings import Settings
+from ivr.simulator import install_simulator
 from ivr.web import EXTENSION, Service, bp
 
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     svc.audio_url = install_audio(app, settings, catalog).url_for  # <Play> when built, else <Say>
     app.extensions[EXTENSION] = svc
     app.register_blueprint(bp)
+    install_simulator(app)  # /simulator: open in dev mode, else behind IVR_ADMIN_PASSWORD, else 404
 
     @app.get("/healthz")
     def healthz() -> Response:

@@ -1,0 +1,299 @@
+"""A phone in the browser: ``/simulator``, for trying a call without dialling Twilio.
+
+The page never holds the auth token. Its script posts to ``/simulator/api/call`` and
+``/simulator/api/step``; the server signs each request as Twilio would and sends it,
+in-process, to the real voice webhook (:mod:`ivr.simulate`), then returns the TwiML with
+what it says and waits for, as JSON. So the browser drives exactly what Twilio drives.
+
+Access: open when ``IVR_DEV_MODE`` is on; otherwise only with HTTP basic auth against
+``IVR_ADMIN_PASSWORD`` (any user name); with neither, the simulator does not exist (404).
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request
+from markupsafe import Markup
+
+from ivr.graph import GraphvizMissing, diagram, to_dot, to_svg
+from ivr.logs import get_logger
+from ivr.model import Catalog
+from ivr.simulate import (
+    CALL_SID,
+    DIAL_STATUSES,
+    Answer,
+    HangUp,
+    Heard,
+    InProcessCaller,
+    Listen,
+    Redirect,
+    Ring,
+    SimulationError,
+    SpeechIndex,
+    Verb,
+    line_number_at,
+    new_call_sid,
+    speech_index,
+)
+from ivr.web import EXTENSION, Service
+
+bp = Blueprint(
+    "simulator",
+    __name__,
+    url_prefix="/simulator",
+    template_folder="templates",
+    static_folder="static/simulator",
+    static_url_path="/static",
+)
+log = get_logger()
+
+STATE = "ivr.simulator"
+REALM = 'Basic realm="helpline-ivr simulator", charset="UTF-8"'
+MAX_DIGITS = 20  # the webhook treats anything but one key as a wrong key; this only bounds the request
+
+
+@dataclass
+class SimulatorState:
+    """Per-app caches: diagrams by (flow, language) and speech indexes by host."""
+
+    svgs: dict[tuple[str, str], str] = field(default_factory=dict)
+    indexes: dict[str, SpeechIndex] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def install_simulator(app: Flask) -> None:
+    """Register ``/simulator`` on ``app`` (it guards itself: see the module docstring)."""
+    app.extensions[STATE] = SimulatorState()
+    app.register_blueprint(bp)
+
+
+def _service() -> Service:
+    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+
+
+def _state() -> SimulatorState:
+    return current_app.extensions[STATE]  # type: ignore[no-any-return]
+
+
+@bp.before_request
+def require_access() -> Response | None:
+    settings = _service().settings
+    if settings.dev_mode:
+        return None
+    if settings.admin_password is None:
+        abort(404)  # never open in production without a password
+    auth = request.authorization
+    given = (auth.password or "") if auth is not None and auth.type == "basic" else ""
+    if given and hmac.compare_digest(given.encode(), settings.admin_password.encode()):
+        return None
+    log.warning("simulator: missing or wrong admin password", extra={"route": request.path, "status": 401})
+    return Response("Authentication required\n", 401, {"WWW-Authenticate": REALM, "Content-Type": "text/plain; charset=utf-8"})
+
+
+# --- the diagram -------------------------------------------------------------------------------
+
+
+def _inline_svg(svg: str) -> str:
+    """Graphviz's SVG without its XML prolog and DOCTYPE, ready to put inside HTML."""
+    start = svg.find("<svg")
+    return svg[start:] if start >= 0 else ""
+
+
+def _diagram_html(catalog: Catalog, flow_name: str, lang: str) -> str:
+    """The flow as inline SVG; a list of its nodes when Graphviz is not installed.
+
+    Either way each node's element has the id ``node-<node id>``, which the page highlights.
+    """
+    state = _state()
+    with state.lock:
+        cached = state.svgs.get((flow_name, lang))
+    if cached is not None:
+        return cached
+    d = diagram(catalog, catalog.flows[flow_name], lang)
+    try:
+        html = _inline_svg(to_svg(to_dot(d)))
+    except (GraphvizMissing, RuntimeError) as exc:
+        log.warning("simulator: no SVG diagram, showing a list", extra={"error": str(exc)})
+        items = "".join(
+            f'<li id="{Markup.escape(box.svg_id)}"><strong>{Markup.escape(box.title)}</strong> {Markup.escape(box.detail)}</li>'
+            for box in d.boxes
+        )
+        html = f'<ul class="node-list">{items}</ul>'
+    with state.lock:
+        state.svgs[(flow_name, lang)] = html
+    return html
+
+
+# --- JSON ------------------------------------------------------------------------------------------
+
+
+def _heard_json(heard: Heard, numbers: dict[str, str]) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "verb": heard.verb,
+        "text": heard.text,
+        "lang": heard.lang,
+        "seconds": heard.seconds,
+        "url": heard.url,
+        "voice": heard.voice,
+        "line_at": None,
+    }
+    reached = line_number_at(heard, numbers)
+    if reached is not None:
+        data["line_at"], data["line"] = reached
+    return data
+
+
+def _verb_json(verb: Verb, numbers: dict[str, str]) -> dict[str, Any]:
+    if isinstance(verb, Heard):
+        return _heard_json(verb, numbers)
+    if isinstance(verb, Listen):
+        return {
+            "verb": "gather",
+            "action": verb.action,
+            "timeout": verb.timeout,
+            "heard": [_heard_json(h, numbers) for h in verb.heard],
+        }
+    if isinstance(verb, Redirect):
+        return {"verb": "redirect", "url": verb.url}
+    if isinstance(verb, Ring):
+        return {"verb": "dial", "number": verb.number, "action": verb.action, "timeout": verb.timeout}
+    assert isinstance(verb, HangUp)
+    return {"verb": "hangup"}
+
+
+def _answer_json(call: InProcessCaller, answer: Answer, called: str) -> dict[str, Any]:
+    numbers = call.line_numbers()
+    catalog = call.service.catalog
+    return {
+        "call": call.call_sid,
+        "to": called,
+        "flow": catalog.serving(called).flow,
+        "node": answer.node,
+        "kind": call.node_kind(answer),
+        "lang": answer.lang,
+        "request": answer.url,
+        "verbs": [_verb_json(verb, numbers) for verb in answer.verbs],
+        "twiml": answer.twiml,
+    }
+
+
+def _bad(message: str) -> tuple[Response, int]:
+    return jsonify(error=message), 400
+
+
+def _caller(body: dict[str, Any]) -> InProcessCaller | str:
+    """The call the page's request continues (or starts), or what is wrong with the request."""
+    called = body.get("to") or ""
+    numbers = _service().catalog.settings.called_numbers
+    if not isinstance(called, str) or (called and called not in numbers):
+        return "'to' must be one of the configured called numbers, or empty"
+    sid = body.get("call")
+    if sid is not None and not (isinstance(sid, str) and CALL_SID.fullmatch(sid)):
+        return "'call' must be the CallSid the simulator gave"
+    base = request.host_url.rstrip("/")
+    state = _state()
+    with state.lock:
+        index = state.indexes.get(base)
+    if index is None:
+        index = speech_index(current_app._get_current_object(), base)  # type: ignore[attr-defined]
+        with state.lock:
+            state.indexes[base] = index
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    return InProcessCaller(app, called=called, call_sid=sid or new_call_sid(), base_url=base, index=index)
+
+
+def _json_body() -> dict[str, Any] | None:
+    # JSON only: a cross-site form cannot send it without a CORS preflight, which we never allow.
+    if not request.is_json:
+        return None
+    body = request.get_json(silent=True)
+    return body if isinstance(body, dict) else None
+
+
+# --- routes --------------------------------------------------------------------------------------
+
+
+@bp.get("")
+def page() -> str:
+    svc = _service()
+    catalog = svc.catalog
+    flow_name = catalog.settings.default_flow
+    lang = catalog.settings.default_language
+    return render_template(
+        "simulator/page.html",
+        diagram=Markup(_diagram_html(catalog, flow_name, lang)),
+        flow=flow_name,
+        lang=lang,
+        languages=catalog.settings.offered,
+        called_numbers=sorted(catalog.settings.called_numbers),
+        signed=svc.settings.auth_token is not None,
+    )
+
+
+@bp.get("/diagram")
+def diagram_fragment() -> Response | tuple[Response, int]:
+    """The diagram of one flow in one language, as an HTML fragment (the page swaps it in)."""
+    catalog = _service().catalog
+    flow_name = request.args.get("flow", "")
+    lang = request.args.get("lang", "")
+    if flow_name not in catalog.flows or lang not in catalog.settings.offered:
+        return _bad("unknown flow or language")
+    return Response(_diagram_html(catalog, flow_name, lang), content_type="text/html; charset=utf-8")
+
+
+@bp.post("/api/call")
+def api_call() -> Response | tuple[Response, int]:
+    """Start a call: the webhook's answer to Twilio's first request."""
+    body = _json_body()
+    if body is None:
+        return _bad("send a JSON object")
+    call = _caller({**body, "call": None})
+    if isinstance(call, str):
+        return _bad(call)
+    return _run(call, lambda: call.start())
+
+
+@bp.post("/api/step")
+def api_step() -> Response | tuple[Response, int]:
+    """Continue a call: follow a <Gather> action with a key, a <Redirect> (silence), or a <Dial> action."""
+    body = _json_body()
+    if body is None:
+        return _bad("send a JSON object")
+    call = _caller(body)
+    if isinstance(call, str):
+        return _bad(call)
+    if not body.get("call"):
+        return _bad("'call' is required: start with /simulator/api/call")
+    url = body.get("url")
+    digits = body.get("digits")
+    status = body.get("dial_status")
+    if not isinstance(url, str):
+        return _bad("'url' must be the action or redirect URL from the last answer")
+    try:
+        call.webhook_path(url)
+    except SimulationError as exc:
+        return _bad(str(exc))
+    extra: dict[str, str] = {}
+    if digits is not None:
+        if not isinstance(digits, str) or len(digits) > MAX_DIGITS:
+            return _bad(f"'digits' must be text of at most {MAX_DIGITS} keys")
+        extra["Digits"] = digits
+    if status is not None:
+        if status not in DIAL_STATUSES:
+            return _bad(f"'dial_status' must be one of: {', '.join(DIAL_STATUSES)}")
+        extra |= {"DialCallStatus": status, "DialCallDuration": "0"}
+    return _run(call, lambda: call.request(url, extra))
+
+
+def _run(call: InProcessCaller, step: Callable[[], Answer]) -> Response | tuple[Response, int]:
+    try:
+        answer = step()
+    except SimulationError as exc:
+        log.error("simulator: the webhook's answer could not be followed", extra={"error": str(exc)})
+        return jsonify(error=str(exc)), 502
+    return jsonify(_answer_json(call, answer, call.fields["To"]))
