@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import click
 
+from ivr.audio import ManifestError, load_manifest
 from ivr.errors import ConfigErrors
 from ivr.loader import default_config_dir, default_flows_dir, load_catalog
 from ivr.model import Catalog
-from ivr.timing import format_times, measure
+from ivr.timing import DurationOf, format_times, measure
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -28,10 +30,10 @@ FLOWS_OPTION = click.option(
 )
 
 
-def load_or_exit(config_dir: Path | None, flows_dir: Path | None) -> Catalog:
+def load_or_exit(config_dir: Path | None, flows_dir: Path | None, duration_of: DurationOf | None = None) -> Catalog:
     """Load everything, or print every error and exit with status 1."""
     try:
-        return load_catalog(config_dir or default_config_dir(), flows_dir or default_flows_dir())
+        return load_catalog(config_dir or default_config_dir(), flows_dir or default_flows_dir(), duration_of)
     except ConfigErrors as exc:
         click.echo(exc.report(), err=True)
         sys.exit(1)
@@ -46,12 +48,26 @@ def main() -> None:
 @main.command()
 @CONFIG_OPTION
 @FLOWS_OPTION
-def validate(config_dir: Path | None, flows_dir: Path | None) -> None:
-    """Check the flows and config; print every error; exit 1 if there is one."""
-    catalog = load_or_exit(config_dir, flows_dir)
+@click.option(
+    "--audio",
+    "audio_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder of built prompt audio (default: IVR_AUDIO_DIR or ./audio); its real lengths replace the estimates.",
+)
+def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path | None) -> None:
+    """Check the flows and config, and time every path to a human; print every error; exit 1 if there is one."""
+    try:
+        manifest = load_manifest(audio_dir or Path(os.environ.get("IVR_AUDIO_DIR") or "audio"))
+    except ManifestError as exc:
+        click.echo(f"{exc}", err=True)
+        sys.exit(1)
+    duration_of = manifest.duration_of if manifest.entries else None
+    catalog = load_or_exit(config_dir, flows_dir, duration_of)
     for flow in catalog.flows.values():
         click.echo(f"{flow.file}: {len(flow.nodes)} nodes, languages {', '.join(catalog.settings.offered)}: OK")
-    click.echo(format_times(catalog, measure(catalog)))  # within budget, or loading would have failed
+    # Within budget, or loading would have failed.
+    click.echo(format_times(catalog, measure(catalog, duration_of), measured=duration_of is not None))
     click.echo(f"{len(catalog.helplines)} helplines, {len(catalog.flows)} flow(s): no errors.")
 
 

@@ -8,10 +8,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from conftest import DATA, ROOT
 from ivr.app import create_app
+from ivr.audio import AudioEntry, manifest_json
 from ivr.cli import main
 from ivr.errors import ConfigErrors
 from ivr.loader import load_catalog
@@ -172,11 +173,15 @@ def test_create_app_refuses_an_over_budget_flow(settings: Settings, tmp_path: Pa
         create_app(replace(settings, config_dir=DATA / "config", flows_dir=flows))
 
 
-def test_validate_prints_the_figures_per_language() -> None:
-    result = CliRunner().invoke(main, ["validate", "--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows")])
+def validate(*args: str) -> Result:
+    return CliRunner().invoke(main, ["validate", *args])
+
+
+def test_validate_prints_the_figures_per_language(tmp_path: Path) -> None:
+    result = validate("--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows"), "--audio", str(tmp_path))
     assert result.exit_code == 0, result.output
     (times,) = measure(load_catalog(ROOT / "config", ROOT / "ivr" / "flows"))
-    assert "Time to a human in" in result.output
+    assert "(seconds, estimated from words per second)" in result.output  # no audio built in tmp_path
     for lt, name in zip(times.languages, ("Nederlands", "Français", "Deutsch", "English"), strict=True):
         row = re.search(rf"^  {name} \({lt.lang}\) +{lt.key} +([0-9.]+) +([0-9.]+) +([0-9.]+)$", result.output, re.M)
         assert row, result.output
@@ -185,9 +190,38 @@ def test_validate_prints_the_figures_per_language() -> None:
     assert f"Tele-Onthaal (nl) after {times.silent[0].figure.shown()} s (budget 60)" in result.output
 
 
+def built_welcome(catalog: Catalog, audio: Path, seconds: float) -> Path:
+    """A manifest in which each language's welcome sentence lasts ``seconds``."""
+    welcome = catalog.flows["helpline"].nodes["welcome"]
+    entries = {
+        (speech.key, speech.lang): AudioEntry(f"{speech.lang}/{index:032x}.mp3", seconds, speech.text, "test")
+        for index, speech in enumerate(p for lang in catalog.settings.offered for p in welcome.prompt.parts(lang))
+        if isinstance(speech, Speech)
+    }
+    audio.mkdir(exist_ok=True)
+    (audio / "manifest.json").write_text(manifest_json(entries), encoding="utf-8")
+    return audio
+
+
+def test_validate_times_built_audio_by_its_real_length(tmp_path: Path, shipped: Catalog) -> None:
+    audio = built_welcome(shipped, tmp_path / "short", 1.0)
+    result = validate("--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows"), "--audio", str(audio))
+    assert result.exit_code == 0, result.output
+    assert "(seconds, real audio lengths where known, else words per second)" in result.output
+    (times,) = measure(shipped, duration_of=lambda speech: 1.0 if speech.key.startswith("helpline/welcome.prompt") else None)
+    assert f"English (en)      4 {times.languages[-1].hears_line.shown():>19}" in result.output
+    # A welcome whose audio lasts 6 s per language keeps English callers from the line for too long.
+    audio = built_welcome(shipped, tmp_path / "long", 6.0)
+    result = validate("--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows"), "--audio", str(audio))
+    assert result.exit_code == 1
+    first_menu_line = line_of(SHIPPED_FLOW, "  first_menu:")
+    assert f"helpline.yaml:{first_menu_line}:3: nodes.first_menu: English callers (key 4) hear how to reach" in result.output
+    assert "welcome 24.0 s + first_menu" in result.output  # four welcome sentences of 6 s each
+
+
 def test_validate_fails_over_budget_with_the_location(tmp_path: Path) -> None:
     flows = flow_dir(tmp_path, DATA / "over_budget" / "slow_silence.yaml")
-    result = CliRunner().invoke(main, ["validate", "--config", str(DATA / "config"), "--flows", str(flows)])
+    result = validate("--config", str(DATA / "config"), "--flows", str(flows), "--audio", str(tmp_path))
     assert result.exit_code == 1
     assert "mini.yaml:16:3: nodes.welcome: a caller who presses nothing" in result.output
     assert "Time to a human" not in result.output
