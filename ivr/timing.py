@@ -26,7 +26,8 @@ silence (``silence``)
     number has been said.
 
 The welcome must also say the numbers of the lines listed in ``welcome_names`` (e.g.
-112) in every language, before the first menu's options end.
+112) in every language: in the caller's part of the first prompt, or in the first prompt
+they hear after their language key.
 """
 
 from __future__ import annotations
