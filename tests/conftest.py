@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import logging
+import os
 import re
 import shutil
 from collections.abc import Iterator, Mapping
@@ -14,10 +17,31 @@ import pytest
 import xmlschema
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from ivr.app import create_app
+from ivr.logs import get_logger
 from ivr.security import sign
 from ivr.settings import Settings
+
+# Property tests: "ci" (the default, and what `make test` runs) is fixed-seed and repeatable;
+# HYPOTHESIS_PROFILE=long explores far more inputs, for local runs.
+hypothesis_settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    max_examples=1000,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+hypothesis_settings.register_profile(
+    "long",
+    max_examples=50_000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -160,6 +184,17 @@ def valid_twiml(twiml_schema: xmlschema.XMLSchema) -> Iterator[object]:
         return answer
 
     yield check
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """What the service's JSON log handler writes during the test, instead of stderr."""
+    handler = next(h for h in get_logger().handlers if isinstance(h, logging.StreamHandler) and getattr(h, "_ivr_json", False))
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    yield buffer
+    if previous is not None:
+        handler.setStream(previous)
 
 
 def digits_in(text: str) -> str:
