@@ -7,18 +7,20 @@ the caller how to reach a listening line (a 5xx or an HTML page would make Twili
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, request, url_for
+from flask import Blueprint, Response, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from ivr.engine import Engine, Turn
+from ivr.engine import Action, Dial, Engine, Gather, Say, Turn
 from ivr.loader import E164
-from ivr.logs import call_ref, get_logger
+from ivr.logs import call_ref, emit, get_logger
 from ivr.model import Catalog, Speech
 from ivr.security import SIGNATURE_HEADER, is_signed_by_twilio, signed_url
 from ivr.settings import Settings
@@ -29,6 +31,11 @@ bp = Blueprint("voice", __name__)
 log = get_logger()
 
 EXTENSION = "ivr"
+# Distinct answers kept rendered, per app. Building TwiML with twilio.twiml costs more than
+# the rest of a request; the shipped flow has a few hundred distinct answers, and the bound
+# keeps odd (signed but unusual) states from growing memory.
+RENDER_CACHE_SIZE = 1024
+ROUTES = {"voice.start": "start", "voice.step": "step", "voice.dial": "dial", "voice.fallback": "fallback"}
 
 
 @dataclass
@@ -41,6 +48,35 @@ class Service:
     rescue_by_number: dict[str, str] = field(default_factory=dict)
     rescue_default: str = ""
     audio_url: Callable[[Speech], str | None] = lambda speech: None
+    _rendered: Callable[[tuple[Action, ...], str | None, str, tuple[tuple[Speech, str | None], ...]], str] = field(
+        init=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        self._rendered = functools.lru_cache(maxsize=RENDER_CACHE_SIZE)(self._render)
+
+    def twiml(self, turn: Turn, caller_id: str | None) -> str:
+        """``turn`` as TwiML, rendered once per distinct answer.
+
+        The document is a pure function of the key: the engine's actions (node names checked
+        against the flow, bounded counters, prompts from the catalog), our caller ID when there
+        is a <Dial>, the URL root, and the audio URL of each prompt as chosen now (so a file
+        removed after start-up is spoken, not played). Nothing raw from the request is in it.
+        """
+        audio = tuple((part, self.audio_url(part)) for part in _speeches(turn.actions))
+        dials = any(isinstance(action, Dial) for action in turn.actions)
+        return self._rendered(turn.actions, caller_id if dials else None, request.script_root, audio)
+
+    def _render(
+        self, actions: tuple[Action, ...], caller_id: str | None, root: str, audio: tuple[tuple[Speech, str | None], ...]
+    ) -> str:
+        urls = dict(audio)  # ``root`` is in the key because url_for() below depends on it
+        links = Links(
+            step_url=lambda s: _state_url("voice.step", s),
+            dial_url=lambda s: _state_url("voice.dial", s),
+            audio_url=lambda speech: urls.get(speech),
+        )
+        return render(Turn(actions, "", "", ""), self.catalog.settings.languages, links, caller_id)
 
     def build_rescues(self) -> None:
         """Render the rescue documents once, so the error path cannot fail on flow data."""
@@ -62,12 +98,8 @@ def _state_url(endpoint: str, state: State) -> str:
     return url_for(endpoint) + "?" + urlencode(state.to_query())
 
 
-def _links(svc: Service) -> Links:
-    return Links(
-        step_url=lambda s: _state_url("voice.step", s),
-        dial_url=lambda s: _state_url("voice.dial", s),
-        audio_url=svc.audio_url,
-    )
+def _speeches(actions: tuple[Action, ...]) -> list[Speech]:
+    return [part for a in actions if isinstance(a, Say | Gather) for part in a.parts if isinstance(part, Speech)]
 
 
 def _called() -> str:
@@ -79,78 +111,96 @@ def _twiml(body: str) -> Response:
     return Response(body, status=200, content_type=f"{CONTENT_TYPE}; charset=utf-8")
 
 
-def _answer(route: str, make_turn: Callable[[Engine, str], Turn]) -> Response:
+def _route() -> str:
+    return ROUTES.get(request.endpoint or "", "other")
+
+
+def _call() -> str:
+    """The keyed hash of this request's CallSid (see ivr.logs.call_ref), computed once."""
+    ref: str | None = g.get("ivr_call")
+    if ref is None:
+        try:
+            ref = call_ref(service().settings.log_key, request.values.get("CallSid"))
+        except Exception:  # noqa: BLE001 - a body that cannot be read: a line without a reference
+            ref = "-"
+        g.ivr_call = ref
+    return ref
+
+
+def _log(
+    level: int,
+    event: str,
+    *,
+    outcome: str,
+    node: str | None = None,
+    lang: str | None = None,
+    exc_info: BaseException | None = None,
+    **more: object,
+) -> None:
+    """One line per answered request, always with the same fields, and nothing the caller said or is."""
+    started: float | None = g.get("ivr_started")
+    latency = round((time.perf_counter() - started) * 1000, 2) if started is not None else None
+    fields = {"route": _route(), "node": node, "lang": lang, "outcome": outcome, "latency_ms": latency, "call": _call()}
+    emit(log, level, event, fields | more, exc_info)
+
+
+def _answer(make_turn: Callable[[Engine, str], Turn]) -> Response:
     svc = service()
-    started = time.perf_counter()
     called = _called()
-    ref = call_ref(svc.settings.log_key, request.values.get("CallSid"))
     try:
         turn = make_turn(svc.engine, called)
         to = request.values.get("To", "")
-        caller_id = to if E164.fullmatch(to) else None
-        body = render(turn, svc.catalog.settings.languages, _links(svc), caller_id)
+        body = svc.twiml(turn, to if E164.fullmatch(to) else None)
     except Exception as exc:  # noqa: BLE001 - the caller must hear the rescue, whatever broke
         error_id = uuid.uuid4().hex[:12]
-        log.error("webhook failed; rescue TwiML sent", exc_info=exc, extra={"route": route, "call": ref, "error_id": error_id})
+        _log(logging.ERROR, "webhook failed; rescue TwiML sent", node="rescue", outcome="rescue", exc_info=exc, error_id=error_id)
         return _twiml(svc.rescue(called))
-    log.info(
-        "turn",
-        extra={
-            "route": route,
-            "node": turn.node,
-            "lang": turn.lang,
-            "outcome": turn.outcome,
-            "call": ref,
-            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
-        },
-    )
+    _log(logging.INFO, "turn", node=turn.node, lang=turn.lang, outcome=turn.outcome)
     return _twiml(body)
 
 
 @bp.before_request
 def require_twilio_signature() -> Response | None:
+    g.ivr_started = time.perf_counter()
     svc = service()
     if svc.settings.auth_token is None:
         log.warning(
             "SIGNATURE CHECKS ARE OFF: IVR_DEV_MODE is set and TWILIO_AUTH_TOKEN is not; never run like this in production",
-            extra={"route": request.path},
+            extra={"route": _route(), "call": _call()},
         )
         return None
     url = signed_url(svc.settings.public_url, request.scheme, request.host, request.full_path)
     form = request.form if request.method == "POST" else {}
     if is_signed_by_twilio(svc.settings.auth_token, url, form, request.headers.get(SIGNATURE_HEADER)):
         return None
-    log.warning("request refused: missing or wrong Twilio signature", extra={"route": request.path, "status": 403})
+    _log(logging.WARNING, "request refused: missing or wrong Twilio signature", outcome="forbidden", status=403)
     return Response("Forbidden: missing or invalid X-Twilio-Signature\n", status=403, content_type="text/plain; charset=utf-8")
 
 
 @bp.route("/voice", methods=["GET", "POST"])
 def start() -> Response:
-    return _answer("start", lambda engine, called: engine.start(called))
+    return _answer(lambda engine, called: engine.start(called))
 
 
 @bp.route("/voice/step", methods=["GET", "POST"])
 def step() -> Response:
     claimed = read_state(request.args)
     digits = request.form.get("Digits") if request.method == "POST" else request.args.get("Digits")
-    return _answer("step", lambda engine, called: engine.on_input(claimed, digits, called))
+    return _answer(lambda engine, called: engine.on_input(claimed, digits, called))
 
 
 @bp.route("/voice/dial", methods=["GET", "POST"])
 def dial() -> Response:
     claimed = read_state(request.args)
     status = request.values.get("DialCallStatus")
-    return _answer("dial", lambda engine, called: engine.on_dial(claimed, status, called))
+    return _answer(lambda engine, called: engine.on_dial(claimed, status, called))
 
 
 @bp.route("/voice/fallback", methods=["GET", "POST"])
 def fallback() -> Response:
     """Twilio's Voice Fallback URL: needs no state, says the lines' numbers and 112."""
-    svc = service()
-    log.warning(
-        "fallback URL called", extra={"route": "fallback", "call": call_ref(svc.settings.log_key, request.values.get("CallSid"))}
-    )
-    return _twiml(svc.rescue(_called()))
+    _log(logging.WARNING, "fallback URL called", node="rescue", outcome="fallback")
+    return _twiml(service().rescue(_called()))
 
 
 @bp.errorhandler(Exception)
@@ -159,5 +209,9 @@ def rescue_on_error(exc: Exception) -> Response | HTTPException:
     if isinstance(exc, HTTPException) and exc.code is not None and exc.code < 500:
         return exc
     error_id = uuid.uuid4().hex[:12]
-    log.error("unhandled error; rescue TwiML sent", exc_info=exc, extra={"route": request.path, "error_id": error_id})
-    return _twiml(service().rescue(_called()))
+    _log(logging.ERROR, "unhandled error; rescue TwiML sent", node="rescue", outcome="rescue", exc_info=exc, error_id=error_id)
+    try:
+        called = _called()
+    except Exception:  # noqa: BLE001 - the request itself is what broke: the default rescue
+        called = ""
+    return _twiml(service().rescue(called))
