@@ -90,6 +90,7 @@
 
   function startCountdown(seconds, onEnd) {
     let left = seconds;
+    countdown.dataset.timeout = String(seconds);
     secondsLeft.textContent = String(left);
     countdown.hidden = false;
     ticker = setInterval(() => {
@@ -250,12 +251,14 @@
     showTiming();
     callButton.disabled = true;
     hangupButton.disabled = false;
-    keyButtons.forEach((b) => (b.disabled = false));
     statusLine.textContent = "Calling…";
     const to = toSelect ? toSelect.value : "";
+    const gen = generation;
     try {
       const answer = await post(api.call, { to });
+      if (gen !== generation) return; // hung up while calling
       call = { sid: answer.call, to };
+      keyButtons.forEach((b) => (b.disabled = false)); // keys work once the call is answered
       await handle(answer);
     } catch (error) {
       end(`Error: ${error.message}`);
