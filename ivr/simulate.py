@@ -107,11 +107,8 @@ class Answer:
     lang: str
 
     def heard(self) -> Iterator[Heard]:
-        for verb in self.verbs:
-            if isinstance(verb, Heard):
-                yield verb
-            elif isinstance(verb, Listen):
-                yield from verb.heard
+        """Everything said, in order, those inside a <Gather> included."""
+        return _heard(self.verbs)
 
 
 # --- the index from TwiML back to the flow -------------------------------------------------

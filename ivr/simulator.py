@@ -55,6 +55,7 @@ log = get_logger()
 STATE = "ivr.simulator"
 REALM = 'Basic realm="helpline-ivr simulator", charset="UTF-8"'
 MAX_DIGITS = 20  # the webhook treats anything but one key as a wrong key; this only bounds the request
+MAX_HOSTS = 8  # speech indexes kept (one per host name the page was opened on)
 
 
 @dataclass
@@ -202,6 +203,8 @@ def _caller(body: dict[str, Any]) -> InProcessCaller | str:
     if index is None:
         index = speech_index(current_app._get_current_object(), base)  # type: ignore[attr-defined]
         with state.lock:
+            if len(state.indexes) >= MAX_HOSTS:
+                state.indexes.clear()  # odd Host headers must not grow memory
             state.indexes[base] = index
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     return InProcessCaller(app, called=called, call_sid=sid or new_call_sid(), base_url=base, index=index)
