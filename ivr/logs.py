@@ -28,18 +28,30 @@ def call_ref(log_key: bytes, call_sid: str | None) -> str:
     return hmac.new(log_key, call_sid.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:16]
 
 
+# One encoder for every line (json.dumps with options builds a new one per call); str() for
+# anything unexpected, so that a log line never fails.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _utc(created: float, _last: list[tuple[int, str]] = [(-1, "")]) -> str:  # noqa: B006 - the cache, on purpose
+    """``created`` as 2024-01-31T12:00:00.123Z; the part up to the second is formatted once per second."""
+    second = int(created)
+    cached, text = _last[0]
+    if cached != second:
+        text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _last[0] = (second, text)
+    return f"{text}.{int((created - second) * 1000):03d}Z"
+
+
 class JsonFormatter(logging.Formatter):
     """Formats records as single-line JSON with a fixed set of fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, object] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "event": record.getMessage(),
-        }
+        data: dict[str, object] = {"ts": _utc(record.created), "level": record.levelname.lower(), "event": record.getMessage()}
+        attributes = record.__dict__
         for name in ALLOWED_FIELDS:
-            if hasattr(record, name):
-                data[name] = getattr(record, name)
+            if name in attributes:
+                data[name] = attributes[name]
         if record.exc_info and record.exc_info[0] is not None:
             # Type and place only: exception messages can quote request data.
             data["exception"] = record.exc_info[0].__name__
@@ -48,7 +60,7 @@ class JsonFormatter(logging.Formatter):
                 tb = tb.tb_next
             if tb is not None:
                 data["at"] = f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return _ENCODER.encode(data)
 
 
 def emit(logger: logging.Logger, level: int, event: str, fields: Mapping[str, object], exc: BaseException | None = None) -> None:
