@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test check lint typecheck system-deps validate clean
+.PHONY: run test check lint typecheck system-deps validate clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test: system-deps $(VENV)/.test
 
 system-deps:
 	@scripts/install-system-deps
+
+## Load benchmark, not part of `make test`: the app as the Procfile runs it against a bare Flask floor.
+bench: $(VENV)/.runtime
+	$(BIN)/python bench/load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

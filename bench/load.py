@@ -1,0 +1,612 @@
+"""Load benchmark: the phone menu as the Procfile runs it, against the Flask floor, on this machine.
+
+    python bench/load.py [--duration 10] [--rounds 3] [--callers 32] [--workers 2]
+
+1. Times start-up: ``create_app()`` loading and checking every flow, in a fresh process.
+2. Starts the app with the Procfile's ``web:`` line, and the floor (bench/floor.py: one
+   constant TwiML document, no flow, no signature check) with the same gunicorn command line.
+3. In each round, drives the floor at half and at full caller concurrency, then the app at
+   full concurrency. If twice the callers bring no more requests per second from the floor
+   while the load generator has CPU to spare, the server is the limit, not the generator.
+4. Prints requests per second, p50/p95/p99 latency and errors (medians of the rounds), the
+   throughput ratio (app / floor), the peak resident memory of each worker, checks the
+   targets, and writes everything to bench/results/latest.json. Exit status 1 when a target
+   is missed.
+
+Callers act as Twilio does: each call POSTs the usual Twilio fields (CallSid and caller
+number from a pool of call identities), signs every request with the auth token, and follows
+the TwiML it gets back (presses the journey's next key on a <Gather>, follows the <Redirect>
+when the journey stays silent, reports a connected <Dial>). Every server listens on 127.0.0.1
+only (the Procfile's 0.0.0.0 is the one thing changed), and every run stops by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import json
+import os
+import platform
+import random
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ivr.security import sign  # noqa: E402 - after the path set-up: the checkout's ivr, installed or not
+
+APP_FACTORY = "'ivr.app:create_app()'"
+FLOOR_FACTORY = "'bench.floor:create_app()'"
+WARM_UP = 2.0  # seconds of load before each measured run (imports, caches, TCP)
+REQUEST_TIMEOUT = 10.0
+
+TARGETS = {
+    "errors": 0,
+    "throughput_ratio_min": 0.85,
+    "p99_ratio_max": 2.0,
+    "worker_peak_rss_mb_max": 80.0,
+    "startup_s_max": 0.5,
+}
+
+# Journeys through the shipped flow (ivr/flows/helpline.yaml): a key, or None for silence.
+# After its last step the caller hangs up, so a call makes len(journey) + 1 requests on the
+# app and on the floor alike (unless the app ends it sooner).
+JOURNEYS: tuple[tuple[str | None, ...], ...] = (
+    ("1", "0", None),  # Dutch, talk to someone now: hears 106, stays silent, the call ends
+    ("2", "1", "9", "*", "0"),  # French: kinds of help, again, main menu, talk now
+    (None, None, None),  # says nothing at all: reprompted, then told the Dutch line's number
+    ("4", "7", "8", "5"),  # English, three wrong keys: reprompted, then told the number
+    ("3", "1", None, None, None, None),  # German: kinds of help, then silence back to the menu and on
+    ("4", "0", "9", None),  # English: the number, once more, then silence
+    ("1", "1", "0"),  # Dutch: kinds of help, then talk now
+)
+
+GATHER = re.compile(rb'<Gather\b[^>]*\baction="([^"]*)"')
+REDIRECT = re.compile(rb"<Redirect\b[^>]*>([^<]*)</Redirect>")
+DIAL = re.compile(rb'<Dial\b[^>]*\baction="([^"]*)"')
+CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+
+
+# --- the load generator -------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """One measured run against one server."""
+
+    server: str
+    callers: int
+    duration_s: float
+    requests: int = 0
+    calls: int = 0
+    errors: int = 0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    generator_cpu: float = 0.0  # the generator's CPU time / wall time (1.0 = one core saturated)
+    error_samples: list[str] = field(default_factory=list)
+
+
+class Exchange(asyncio.Protocol):
+    """One HTTP exchange on its own connection: send the request, read the answer, close at once.
+
+    gunicorn waits after each answer for the client to close the connection (RFC 9112's
+    graceful close), so a client that closes late holds the worker: close as soon as the body
+    announced by Content-Length is in.
+    """
+
+    def __init__(self, payload: bytes, done: asyncio.Future[bytes]) -> None:
+        self.payload, self.done, self.data, self.expected = payload, done, b"", -1
+        self.transport: asyncio.BaseTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        transport.write(self.payload)  # type: ignore[attr-defined]
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+        if self.expected < 0:
+            end = self.data.find(b"\r\n\r\n")
+            length = CONTENT_LENGTH.search(self.data, 0, end) if end >= 0 else None
+            if length is not None:
+                self.expected = end + 4 + int(length.group(1))
+        if 0 <= self.expected <= len(self.data):
+            self.finish(None)
+            self.close()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.finish(exc)
+
+    def finish(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            if exc is None:
+                self.done.set_result(self.data)
+            else:
+                self.done.set_exception(exc)
+
+
+class Generator:
+    """Simulated callers, all in one asyncio loop, each making one signed request at a time.
+
+    Lean on purpose: the generator shares the machine with the servers and must not be what
+    limits the requests per second. So there is a protocol per connection and no task per
+    request, and each signed request is built once: callers take their CallSid and number from
+    a fixed pool of call identities, so the same step of the same call repeats byte for byte
+    (the server still parses and checks every one of them).
+    """
+
+    def __init__(self, host: str, port: int, token: str, identities: int = 256) -> None:
+        self.host, self.port, self.token = host, port, token
+        self.base = f"http://{host}:{port}"
+        self.latencies: list[float] = []
+        self.errors: list[str] = []
+        self.calls = 0
+        self.measuring_until = 0.0
+        pool = random.Random(7)
+        self.identities = [self._identity(pool) for _ in range(identities)]
+        self.built: dict[tuple[int, str, tuple[tuple[str, str], ...]], bytes] = {}
+
+    @staticmethod
+    def _identity(rng: random.Random) -> dict[str, str]:
+        caller = f"+32470{rng.randrange(10**6):06d}"
+        return {
+            "AccountSid": "AC" + rng.randbytes(16).hex(),
+            "ApiVersion": "2010-04-01",
+            "CallSid": "CA" + rng.randbytes(16).hex(),
+            "CallStatus": "in-progress",
+            "Called": "+3225550100",
+            "Caller": caller,
+            "Direction": "inbound",
+            "From": caller,
+            "FromCountry": "BE",
+            "To": "+3225550100",
+            "ToCountry": "BE",
+        }
+
+    def payload(self, identity: int, path: str, extra: tuple[tuple[str, str], ...]) -> bytes:
+        """The request Twilio would send: the call's fields plus ``extra``, signed for ``path``."""
+        key = (identity, path, extra)
+        built = self.built.get(key)
+        if built is None:
+            fields = self.identities[identity] | dict(extra)
+            body = urlencode(fields).encode()
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUser-Agent: TwilioProxy/1.1\r\n"
+                f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+                f"X-Twilio-Signature: {sign(self.token, self.base + path, fields)}\r\nConnection: close\r\n\r\n"
+            ).encode()
+            built = self.built[key] = head + body
+        return built
+
+    async def request(self, path: str, payload: bytes) -> bytes | None:
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        done: asyncio.Future[bytes] = loop.create_future()
+        exchange = Exchange(payload, done)
+        timer = loop.call_later(REQUEST_TIMEOUT, lambda: done.done() or done.set_exception(TimeoutError()))
+        try:
+            await loop.create_connection(lambda: exchange, self.host, self.port)
+            data = await done
+        except OSError as exc:  # TimeoutError is an OSError
+            exchange.close()
+            self._record(started, f"{path}: {type(exc).__name__}")
+            return None
+        finally:
+            timer.cancel()
+        top, _, answer = data.partition(b"\r\n\r\n")
+        status = top[9:12]
+        if status != b"200" or b"<Response>" not in answer:
+            self._record(started, f"{path}: HTTP {status.decode(errors='replace')} {answer[:80]!r}")
+            return None
+        self._record(started, None)
+        return answer
+
+    def _record(self, started: float, error: str | None) -> None:
+        if error is not None:
+            self.errors.append(error)  # counted whenever it happens
+        now = time.perf_counter()
+        if now <= self.measuring_until:  # a request that ends after the run is not in its figures
+            self.latencies.append(now - started)
+
+    async def call(self, journey: tuple[str | None, ...], rng: random.Random) -> None:
+        identity = rng.randrange(len(self.identities))
+        answer = await self.request("/voice", self.payload(identity, "/voice", ()))
+        for step in journey:
+            if answer is None:
+                return
+            dial, gather, redirect = DIAL.search(answer), GATHER.search(answer), REDIRECT.search(answer)
+            extra: tuple[tuple[str, str], ...]
+            if dial is not None:
+                url, extra = dial.group(1), (("DialCallStatus", "completed"), ("DialCallDuration", "1"))
+            elif gather is not None and step is not None:
+                url, extra = gather.group(1), (("Digits", step),)
+            elif redirect is not None and step is None:
+                url, extra = redirect.group(1), ()
+            else:
+                return  # the app ended the call (<Hangup/>)
+            path = html.unescape(url.decode())
+            answer = await self.request(path, self.payload(identity, path, extra))
+        self.calls += 1
+
+    async def caller(self, until: float, rng: random.Random) -> None:
+        while time.perf_counter() < until:
+            await self.call(rng.choice(JOURNEYS), rng)
+
+    async def drive(self, callers: int, duration: float, seed: int) -> None:
+        until = time.perf_counter() + duration
+        self.measuring_until = until
+        await asyncio.gather(*(self.caller(until, random.Random(seed + i)) for i in range(callers)))
+
+
+def load(server: str, port: int, token: str, callers: int, duration: float) -> Run:
+    """Warm up, then drive ``callers`` concurrent callers for ``duration`` seconds."""
+    generator = Generator("127.0.0.1", port, token)
+    asyncio.run(generator.drive(callers, WARM_UP, seed=1))
+    generator.latencies.clear()  # errors while warming up still count
+    generator.calls = 0
+    cpu, wall = time.process_time(), time.perf_counter()
+    asyncio.run(generator.drive(callers, duration, seed=1000))
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    latencies = sorted(generator.latencies)
+    run = Run(server, callers, duration, requests=len(latencies), calls=generator.calls, errors=len(generator.errors))
+    if latencies:
+        run.rps = round(len(latencies) / duration, 1)
+        run.p50_ms, run.p95_ms, run.p99_ms = (round(percentile(latencies, q) * 1000, 2) for q in (50, 95, 99))
+    run.generator_cpu = round(cpu / wall, 2)
+    run.error_samples = sorted(set(generator.errors))[:5]
+    return run
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]
+
+
+# --- servers ------------------------------------------------------------------------------------
+
+
+def procfile_web() -> str:
+    for line in (ROOT / "Procfile").read_text(encoding="utf-8").splitlines():
+        if line.startswith("web:"):
+            return line.split(":", 1)[1].strip()
+    raise SystemExit("no web: line in the Procfile")
+
+
+def loopback(command: str) -> str:
+    """The Procfile's command with its 0.0.0.0 bind replaced by 127.0.0.1: nothing else changes."""
+    if command.count("0.0.0.0:") != 1:
+        raise SystemExit(f"expected one '--bind 0.0.0.0:$PORT' in the Procfile's web line: {command}")
+    return command.replace("0.0.0.0:", "127.0.0.1:")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    ready_s: float
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def workers(self) -> dict[int, int]:
+        """Peak resident memory (VmHWM, kB) of each gunicorn worker, by pid."""
+        tree = process_tree()
+        masters = [pid for pid in descendants(tree, self.process.pid) | {self.process.pid} if is_gunicorn(pid)]
+        master = min(masters, key=lambda pid: len(ancestors(tree, pid)))
+        return {pid: peak_rss_kb(pid) for pid, parent in tree.items() if parent == master}
+
+    def master_rss_kb(self) -> int:
+        tree = process_tree()
+        masters = [pid for pid in descendants(tree, self.process.pid) | {self.process.pid} if is_gunicorn(pid)]
+        return peak_rss_kb(min(masters, key=lambda pid: len(ancestors(tree, pid))))
+
+
+def start(name: str, command: str, env: dict[str, str], port: int, health: str, logs: Path) -> Server:
+    log = logs / f"{name}.log"
+    started = time.perf_counter()
+    with open(log, "wb") as out:
+        # bash -c, as platforms run Procfile lines; a process group of its own, so stop() ends all of it.
+        process = subprocess.Popen(
+            ["bash", "-c", command], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    server = Server(name, process, port, log, 0.0)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{health}", timeout=1) as answer:
+                answer.read()
+            break
+        except (urllib.error.URLError, ConnectionError):
+            if process.poll() is not None or time.monotonic() > deadline:
+                server.stop()
+                raise SystemExit(f"{name} did not start:\n{log.read_text(errors='replace')[-3000:]}") from None
+            time.sleep(0.05)
+    server.ready_s = round(time.perf_counter() - started, 2)
+    return server
+
+
+def process_tree() -> dict[int, int]:
+    """pid -> parent pid, for every process we can see."""
+    tree = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            tree[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return tree
+
+
+def descendants(tree: dict[int, int], root: int) -> set[int]:
+    found: set[int] = set()
+    frontier = {root}
+    while frontier:
+        frontier = {pid for pid, parent in tree.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def ancestors(tree: dict[int, int], pid: int) -> list[int]:
+    chain = []
+    while pid in tree and tree[pid] not in chain and tree[pid] != 0:
+        pid = tree[pid]
+        chain.append(pid)
+    return chain
+
+
+def is_gunicorn(pid: int) -> bool:
+    try:
+        return b"gunicorn" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def peak_rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+# --- start-up, machine, report ---------------------------------------------------------------------
+
+STARTUP_PROBE = """
+import json, time
+t0 = time.perf_counter()
+from ivr.app import create_app
+t1 = time.perf_counter()
+create_app()
+t2 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "create_app_s": t2 - t1}))
+"""
+
+
+def startup(env: dict[str, str], times: int = 5) -> dict[str, float]:
+    """create_app() in a fresh process: load and check every flow and the config (median of ``times``)."""
+    samples = []
+    for _ in range(times):
+        out = subprocess.run(
+            [sys.executable, "-c", STARTUP_PROBE], cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=60
+        )
+        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {key: round(statistics.median(s[key] for s in samples), 3) for key in ("import_s", "create_app_s")}
+
+
+def machine() -> dict[str, object]:
+    model = ""
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def scan_log(log: Path, numbers: tuple[str, ...]) -> dict[str, int]:
+    """Count the app's log lines: JSON or not, errors, and any that carry a caller's number or a CallSid."""
+    lines = log.read_text(errors="replace").splitlines()
+    json_lines = [line for line in lines if line.startswith("{")]
+    return {
+        "lines": len(lines),
+        "json_lines": len(json_lines),
+        "error_lines": sum(1 for line in json_lines if '"level":"error"' in line),
+        "lines_with_caller_data": sum(1 for line in lines if "CA" in line and re.search(r"CA[0-9a-f]{32}", line))
+        + sum(1 for line in lines if any(n in line for n in numbers)),
+    }
+
+
+@dataclass
+class Summary:
+    """The median of the rounds' runs for one server at one concurrency."""
+
+    server: str
+    callers: int
+    rounds: int
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    errors: int
+    requests: int
+    generator_cpu: float
+
+
+def summarize(runs: list[Run]) -> Summary:
+    def median(values: list[float]) -> float:
+        return round(statistics.median(values), 2)
+
+    return Summary(
+        server=runs[0].server,
+        callers=runs[0].callers,
+        rounds=len(runs),
+        rps=median([r.rps for r in runs]),
+        p50_ms=median([r.p50_ms for r in runs]),
+        p95_ms=median([r.p95_ms for r in runs]),
+        p99_ms=median([r.p99_ms for r in runs]),
+        errors=sum(r.errors for r in runs),
+        requests=sum(r.requests for r in runs),
+        generator_cpu=median([r.generator_cpu for r in runs]),
+    )
+
+
+def table(rows: list[Run] | list[Summary]) -> str:
+    lines = [f"{'server':<8} {'callers':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6} {'gen CPU':>7}"]
+    for r in rows:
+        lines.append(
+            f"{r.server:<8} {r.callers:>7} {r.rps:>8.1f} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f} {r.p99_ms:>8.2f}"
+            f" {r.errors:>6} {r.generator_cpu:>7.2f}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of measured load per run (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of floor/app runs; medians are reported (default 3)")
+    parser.add_argument("--callers", type=int, default=32, help="concurrent simulated callers (default 32)")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")), help="WEB_CONCURRENCY")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    args = parser.parse_args()
+
+    token = secrets.token_hex(16)
+    bin_dir = str(Path(sys.executable).parent)
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "IVR_"))}
+    base_env |= {"PATH": bin_dir + os.pathsep + base_env.get("PATH", ""), "WEB_CONCURRENCY": str(args.workers)}
+    web = loopback(procfile_web())
+    if web.count(APP_FACTORY) != 1:
+        raise SystemExit(f"expected {APP_FACTORY} in the Procfile's web line: {web}")
+
+    print(f"Procfile web line (bound to 127.0.0.1): {web}", flush=True)
+    boot = startup(base_env | {"TWILIO_AUTH_TOKEN": token})
+    print(f"start-up: create_app() {boot['create_app_s']:.3f} s (imports {boot['import_s']:.3f} s)", flush=True)
+
+    half = max(1, args.callers // 2)
+    plan = [("floor", half), ("floor", args.callers), ("app", args.callers)]
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="ivr-bench-") as folder:
+        logs = Path(folder)
+        floor_port, app_port = free_port(), free_port()
+        floor_env = base_env | {"PORT": str(floor_port)}
+        app_env = base_env | {
+            "PORT": str(app_port),
+            "TWILIO_AUTH_TOKEN": token,
+            "IVR_PUBLIC_URL": f"http://127.0.0.1:{app_port}",  # what Twilio would sign; here, the loopback URL
+            "IVR_LOG_KEY": secrets.token_hex(16),
+        }
+        # Both servers stay up, idle while the other one is driven; the rounds interleave them,
+        # so that anything else the machine does falls on both alike.
+        floor = start("floor", web.replace(APP_FACTORY, FLOOR_FACTORY), floor_env, floor_port, "/", logs)
+        app = None
+        try:
+            app = start("app", web, app_env, app_port, "/healthz", logs)
+            print(table([]), flush=True)
+            for _ in range(args.rounds):
+                for server, callers in plan:
+                    port = app_port if server == "app" else floor_port
+                    runs.append(load(server, port, token, callers, args.duration))
+                    print(table(runs[-1:]).splitlines()[-1], flush=True)
+            workers = app.workers()
+            master_kb = app.master_rss_kb()
+            floor_workers = floor.workers()
+        finally:
+            floor.stop()
+            if app is not None:
+                app.stop()
+        app_log = scan_log(app.log, ("+32470", "+3225550100"))
+
+    summaries = [summarize([r for r in runs if (r.server, r.callers) == key]) for key in plan]
+    floor_half, floor_full, app_full = summaries
+    throughput_ratio = round(app_full.rps / floor_full.rps, 3) if floor_full.rps else 0.0
+    p99_ratio = round(app_full.p99_ms / floor_full.p99_ms, 3) if floor_full.p99_ms else 0.0
+    worker_peak_mb = round(max(workers.values(), default=0) / 1024, 1)
+    floor_scaling = round(floor_full.rps / floor_half.rps, 3) if floor_half.rps else 0.0
+    checks = {
+        "zero errors": app_full.errors + floor_full.errors + floor_half.errors == TARGETS["errors"],
+        "throughput >= 0.85 x floor": throughput_ratio >= TARGETS["throughput_ratio_min"],
+        "p99 <= 2 x floor": p99_ratio <= TARGETS["p99_ratio_max"],
+        "worker peak RSS < 80 MB": worker_peak_mb < TARGETS["worker_peak_rss_mb_max"],
+        "start-up < 0.5 s": boot["create_app_s"] < TARGETS["startup_s_max"],
+        # The generator is not the limit when twice the callers bring no more requests per
+        # second from the floor while the generator still has CPU to spare.
+        "load generator not the bottleneck": floor_scaling < 1.1 and floor_full.generator_cpu < 0.9,
+        "no caller data in the app's log": app_log["lines_with_caller_data"] == 0,
+    }
+    result = {
+        "measured": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(),
+        "procfile_web": web,
+        "workers": args.workers,
+        "callers": args.callers,
+        "duration_s": args.duration,
+        "rounds": args.rounds,
+        "startup": boot,
+        "summary": [asdict(x) for x in summaries],
+        "runs": [asdict(r) for r in runs],
+        "floor_rps_full_vs_half_callers": floor_scaling,
+        "throughput_ratio": throughput_ratio,
+        "p99_ratio": p99_ratio,
+        "worker_peak_rss_mb": {str(pid): round(kb / 1024, 1) for pid, kb in sorted(workers.items())},
+        "floor_worker_peak_rss_mb": {str(pid): round(kb / 1024, 1) for pid, kb in sorted(floor_workers.items())},
+        "master_peak_rss_mb": round(master_kb / 1024, 1),
+        "app_ready_s": app.ready_s,
+        "app_log": app_log,
+        "targets": TARGETS,
+        "checks": checks,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+    rss = ", ".join(f"{kb / 1024:.1f} MB" for kb in workers.values())
+    print(f"\nMedians of {args.rounds} rounds of {args.duration:g} s:\n{table(summaries)}\n")
+    print(f"throughput app/floor: {throughput_ratio:.3f}   p99 app/floor: {p99_ratio:.3f}")
+    print(f"floor at {args.callers} vs {half} callers: {floor_scaling:.2f} x the requests per second")
+    print(f"peak RSS per app worker: {rss} (master {master_kb / 1024:.1f} MB)")
+    print(f"start-up: create_app() {boot['create_app_s']:.3f} s; app answering {app.ready_s:.2f} s after launch")
+    print(f"app log: {app_log}")
+    for name, ok in checks.items():
+        print(f"  {'PASS' if ok else 'FAIL'}  {name}")
+    print(f"figures written to {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
