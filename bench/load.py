@@ -3,11 +3,13 @@
     python bench/load.py [--duration 10] [--rounds 3] [--callers 32] [--workers 2]
 
 1. Times start-up: ``create_app()`` loading and checking every flow, in a fresh process.
-2. Starts the app with the Procfile's ``web:`` line, and the floor (bench/floor.py: one
-   constant TwiML document, no flow, no signature check) with the same gunicorn command line.
-3. In each round, drives the floor at half and at full caller concurrency, then the app at
-   full concurrency. If twice the callers bring no more requests per second from the floor
-   while the load generator has CPU to spare, the server is the limit, not the generator.
+2. Starts the app with the Procfile's ``web:`` line and, with the same gunicorn command line,
+   the floor (bench/floor.py: one constant TwiML document, no flow, no signature check) and
+   "essentials" (bench/essentials.py: the floor plus the signature check and the log line).
+3. In each round, drives the floor at half and at full caller concurrency, then essentials
+   and the app at full concurrency. If twice the callers bring no more requests per second
+   from the floor while the load generator has CPU to spare, the server is the limit, not
+   the generator.
 4. Prints requests per second, p50/p95/p99 latency and errors (medians of the rounds), the
    throughput ratio (app / floor), the peak resident memory of each worker, checks the
    targets, and writes everything to bench/results/latest.json. Exit status 1 when a target
@@ -51,6 +53,7 @@ from ivr.security import sign  # noqa: E402 - after the path set-up: the checkou
 
 APP_FACTORY = "'ivr.app:create_app()'"
 FLOOR_FACTORY = "'bench.floor:create_app()'"
+ESSENTIALS_FACTORY = "'bench.essentials:create_app()'"
 WARM_UP = 2.0  # seconds of load before each measured run (imports, caches, TCP)
 REQUEST_TIMEOUT = 10.0
 
@@ -348,6 +351,9 @@ def start(name: str, command: str, env: dict[str, str], port: int, health: str, 
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{health}", timeout=1) as answer:
                 answer.read()
             break
+        except urllib.error.HTTPError as refused:  # an answer, even a 403, means it is serving
+            refused.close()
+            break
         except (urllib.error.URLError, ConnectionError):
             if process.poll() is not None or time.monotonic() > deadline:
                 server.stop()
@@ -489,10 +495,10 @@ def summarize(runs: list[Run]) -> Summary:
 
 
 def table(rows: list[Run] | list[Summary]) -> str:
-    lines = [f"{'server':<8} {'callers':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6} {'gen CPU':>7}"]
+    lines = [f"{'server':<10} {'callers':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6} {'gen CPU':>7}"]
     for r in rows:
         lines.append(
-            f"{r.server:<8} {r.callers:>7} {r.rps:>8.1f} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f} {r.p99_ms:>8.2f}"
+            f"{r.server:<10} {r.callers:>7} {r.rps:>8.1f} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f} {r.p99_ms:>8.2f}"
             f" {r.errors:>6} {r.generator_cpu:>7.2f}"
         )
     return "\n".join(lines)
@@ -520,47 +526,47 @@ def main() -> int:
     print(f"start-up: create_app() {boot['create_app_s']:.3f} s (imports {boot['import_s']:.3f} s)", flush=True)
 
     half = max(1, args.callers // 2)
-    plan = [("floor", half), ("floor", args.callers), ("app", args.callers)]
+    plan = [("floor", half), ("floor", args.callers), ("essentials", args.callers), ("app", args.callers)]
+    factories = {"floor": FLOOR_FACTORY, "essentials": ESSENTIALS_FACTORY, "app": APP_FACTORY}
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as folder:
-        logs = Path(folder)
-        floor_port, app_port = free_port(), free_port()
-        floor_env = base_env | {"PORT": str(floor_port)}
-        app_env = base_env | {
-            "PORT": str(app_port),
-            "TWILIO_AUTH_TOKEN": token,
-            "IVR_PUBLIC_URL": f"http://127.0.0.1:{app_port}",  # what Twilio would sign; here, the loopback URL
-            "IVR_LOG_KEY": secrets.token_hex(16),
-        }
-        # Both servers stay up, idle while the other one is driven; the rounds interleave them,
-        # so that anything else the machine does falls on both alike.
-        floor = start("floor", web.replace(APP_FACTORY, FLOOR_FACTORY), floor_env, floor_port, "/", logs)
-        app = None
+        servers: dict[str, Server] = {}
         try:
-            app = start("app", web, app_env, app_port, "/healthz", logs)
+            # All servers stay up, idle while another one is driven; the rounds interleave them,
+            # so that anything else the machine does falls on all of them alike.
+            for name, factory in factories.items():
+                port = free_port()
+                env = base_env | {
+                    "PORT": str(port),
+                    "TWILIO_AUTH_TOKEN": token,
+                    "IVR_PUBLIC_URL": f"http://127.0.0.1:{port}",  # what Twilio would sign; here, the loopback URL
+                    "IVR_LOG_KEY": secrets.token_hex(16),
+                }
+                command = web.replace(APP_FACTORY, factory)
+                servers[name] = start(name, command, env, port, "/healthz" if name == "app" else "/", Path(folder))
             print(table([]), flush=True)
             for _ in range(args.rounds):
-                for server, callers in plan:
-                    port = app_port if server == "app" else floor_port
-                    runs.append(load(server, port, token, callers, args.duration))
+                for name, callers in plan:
+                    runs.append(load(name, servers[name].port, token, callers, args.duration))
                     print(table(runs[-1:]).splitlines()[-1], flush=True)
+            app = servers["app"]
             workers = app.workers()
             master_kb = app.master_rss_kb()
-            floor_workers = floor.workers()
+            floor_workers = servers["floor"].workers()
         finally:
-            floor.stop()
-            if app is not None:
-                app.stop()
+            for server in servers.values():
+                server.stop()
         app_log = scan_log(app.log, ("+32470", "+3225550100"))
 
     summaries = [summarize([r for r in runs if (r.server, r.callers) == key]) for key in plan]
-    floor_half, floor_full, app_full = summaries
+    floor_half, floor_full, essentials_full, app_full = summaries
     throughput_ratio = round(app_full.rps / floor_full.rps, 3) if floor_full.rps else 0.0
+    essentials_ratio = round(essentials_full.rps / floor_full.rps, 3) if floor_full.rps else 0.0
     p99_ratio = round(app_full.p99_ms / floor_full.p99_ms, 3) if floor_full.p99_ms else 0.0
     worker_peak_mb = round(max(workers.values(), default=0) / 1024, 1)
     floor_scaling = round(floor_full.rps / floor_half.rps, 3) if floor_half.rps else 0.0
     checks = {
-        "zero errors": app_full.errors + floor_full.errors + floor_half.errors == TARGETS["errors"],
+        "zero errors": sum(x.errors for x in summaries) == TARGETS["errors"],
         "throughput >= 0.85 x floor": throughput_ratio >= TARGETS["throughput_ratio_min"],
         "p99 <= 2 x floor": p99_ratio <= TARGETS["p99_ratio_max"],
         "worker peak RSS < 80 MB": worker_peak_mb < TARGETS["worker_peak_rss_mb_max"],
@@ -583,6 +589,7 @@ def main() -> int:
         "runs": [asdict(r) for r in runs],
         "floor_rps_full_vs_half_callers": floor_scaling,
         "throughput_ratio": throughput_ratio,
+        "essentials_throughput_ratio": essentials_ratio,
         "p99_ratio": p99_ratio,
         "worker_peak_rss_mb": {str(pid): round(kb / 1024, 1) for pid, kb in sorted(workers.items())},
         "floor_worker_peak_rss_mb": {str(pid): round(kb / 1024, 1) for pid, kb in sorted(floor_workers.items())},
@@ -598,6 +605,7 @@ def main() -> int:
     rss = ", ".join(f"{kb / 1024:.1f} MB" for kb in workers.values())
     print(f"\nMedians of {args.rounds} rounds of {args.duration:g} s:\n{table(summaries)}\n")
     print(f"throughput app/floor: {throughput_ratio:.3f}   p99 app/floor: {p99_ratio:.3f}")
+    print(f"throughput essentials/floor (signature, form, log line, nothing else): {essentials_ratio:.3f}")
     print(f"floor at {args.callers} vs {half} callers: {floor_scaling:.2f} x the requests per second")
     print(f"peak RSS per app worker: {rss} (master {master_kb / 1024:.1f} MB)")
     print(f"start-up: create_app() {boot['create_app_s']:.3f} s; app answering {app.ready_s:.2f} s after launch")
