@@ -1,25 +1,29 @@
 """Load benchmark: the phone menu as the Procfile runs it, against the Flask floor, on this machine.
 
-    python bench/load.py [--duration 10] [--rounds 3] [--callers 32] [--workers 2]
+    python bench/load.py [--duration 8] [--rounds 3] [--callers 32] [--workers 2]
 
 1. Times start-up: ``create_app()`` loading and checking every flow, in a fresh process.
 2. Starts the app with the Procfile's ``web:`` line and, with the same gunicorn command line,
    the floor (bench/floor.py: one constant TwiML document, no flow, no signature check) and
    "essentials" (bench/essentials.py: the floor plus the signature check and the log line).
-3. In each round, drives the floor at half and at full caller concurrency, then essentials
-   and the app at full concurrency. If twice the callers bring no more requests per second
-   from the floor while the load generator has CPU to spare, the server is the limit, not
-   the generator.
-4. Prints requests per second, p50/p95/p99 latency and errors (medians of the rounds), the
-   throughput ratio (app / floor), the peak resident memory of each worker, checks the
+3. Simulated callers (Python, asyncio) follow seven journeys through the shipped flow as
+   Twilio does: each call POSTs the usual Twilio fields (CallSid and caller number from a pool
+   of call identities), signs every request, and follows the TwiML it gets back (the
+   journey's next key on a <Gather>, the <Redirect> when it stays silent, a connected <Dial>).
+   Their requests against the app are recorded for wrk, when it is installed.
+4. In each round, drives the floor at half and at full caller concurrency, then essentials
+   and the app at full concurrency: with the Python callers, then with wrk replaying the
+   recorded requests (a client in C that leaves the servers most of the machine). The
+   targets are checked on wrk's figures when there are any. If twice the callers bring no
+   more requests per second from the floor while the client has CPU to spare, the server is
+   the limit, not the load generator.
+5. Prints requests per second, p50/p95/p99 latency and errors (medians of the rounds), the
+   ratios (medians of each round's), the peak resident memory of each worker, checks the
    targets, and writes everything to bench/results/latest.json. Exit status 1 when a target
    is missed.
 
-Callers act as Twilio does: each call POSTs the usual Twilio fields (CallSid and caller
-number from a pool of call identities), signs every request with the auth token, and follows
-the TwiML it gets back (presses the journey's next key on a <Gather>, follows the <Redirect>
-when the journey stays silent, reports a connected <Dial>). Every server listens on 127.0.0.1
-only (the Procfile's 0.0.0.0 is the one thing changed), and every run stops by itself.
+Every server listens on 127.0.0.1 only (the Procfile's 0.0.0.0 is the one thing changed), and
+every run stops by itself.
 """
 
 from __future__ import annotations
@@ -32,7 +36,9 @@ import os
 import platform
 import random
 import re
+import resource
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -54,6 +60,9 @@ from ivr.security import sign  # noqa: E402 - after the path set-up: the checkou
 APP_FACTORY = "'ivr.app:create_app()'"
 FLOOR_FACTORY = "'bench.floor:create_app()'"
 ESSENTIALS_FACTORY = "'bench.essentials:create_app()'"
+# What Twilio signs: the public URL in front of the servers (IVR_PUBLIC_URL), the same for all
+# of them, so that one signed request is valid on each.
+PUBLIC = "https://ivr.bench.invalid"
 WARM_UP = 2.0  # seconds of load before each measured run (imports, caches, TCP)
 REQUEST_TIMEOUT = 10.0
 
@@ -102,6 +111,7 @@ class Run:
     p95_ms: float = 0.0
     p99_ms: float = 0.0
     generator_cpu: float = 0.0  # the generator's CPU time / wall time (1.0 = one core saturated)
+    client: str = ""
     error_samples: list[str] = field(default_factory=list)
 
 
@@ -159,7 +169,7 @@ class Generator:
 
     def __init__(self, host: str, port: int, token: str, identities: int = 256) -> None:
         self.host, self.port, self.token = host, port, token
-        self.base = f"http://{host}:{port}"
+        self.sent: list[bytes] | None = None  # every request sent, when recording
         self.latencies: list[float] = []
         self.errors: list[str] = []
         self.calls = 0
@@ -195,12 +205,14 @@ class Generator:
             head = (
                 f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUser-Agent: TwilioProxy/1.1\r\n"
                 f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
-                f"X-Twilio-Signature: {sign(self.token, self.base + path, fields)}\r\nConnection: close\r\n\r\n"
+                f"X-Twilio-Signature: {sign(self.token, PUBLIC + path, fields)}\r\nConnection: close\r\n\r\n"
             ).encode()
             built = self.built[key] = head + body
         return built
 
     async def request(self, path: str, payload: bytes) -> bytes | None:
+        if self.sent is not None:
+            self.sent.append(payload)
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         done: asyncio.Future[bytes] = loop.create_future()
@@ -271,6 +283,7 @@ def load(server: str, port: int, token: str, callers: int, duration: float) -> R
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     latencies = sorted(generator.latencies)
     run = Run(server, callers, duration, requests=len(latencies), calls=generator.calls, errors=len(generator.errors))
+    run.client = "python journeys"
     if latencies:
         run.rps = round(len(latencies) / duration, 1)
         run.p50_ms, run.p95_ms, run.p99_ms = (round(percentile(latencies, q) * 1000, 2) for q in (50, 95, 99))
@@ -281,6 +294,80 @@ def load(server: str, port: int, token: str, callers: int, duration: float) -> R
 
 def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]
+
+
+def record(port: int, token: str, requests: int = 3000) -> list[bytes]:
+    """Follow the journeys against the app, call after call, and keep every signed request sent."""
+    generator = Generator("127.0.0.1", port, token)
+    generator.sent = []
+    sent = generator.sent
+
+    async def calls() -> None:
+        rng = random.Random(99)
+        while len(sent) < requests:
+            await generator.call(rng.choice(JOURNEYS), rng)
+
+    asyncio.run(calls())
+    if generator.errors:
+        raise SystemExit(f"recording the journeys failed: {generator.errors[:3]}")
+    return sent
+
+
+# --- the replay with wrk ------------------------------------------------------------------------------
+
+# wrk (C, one thread, an event loop) needs a fraction of the Python generator's CPU per request.
+# It sends the recorded requests in order, over and over: each server gets the journeys' exact
+# requests, signed, without a client in Python taking a share of the machine from the servers.
+REPLAY_LUA = """
+local i = 0
+request = function()
+  i = i % #recorded + 1
+  return recorded[i]
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("BENCH %d %d %d %d %.0f %.0f %.0f\\n", summary.requests, summary.duration,
+    e.status, e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(95), latency:percentile(99)))
+end
+"""
+
+
+def replay(server: str, port: int, script: Path, callers: int, duration: float) -> Run:
+    """Warm up, then replay the recorded requests with ``callers`` connections for ``duration`` seconds."""
+
+    def wrk(seconds: float) -> tuple[str, float]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        command = ["wrk", "-t1", f"-c{callers}", f"-d{seconds:g}s", "-s", str(script), f"http://127.0.0.1:{port}"]
+        out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return out, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+    wrk(WARM_UP)
+    out, cpu = wrk(duration)
+    found = re.search(r"^BENCH (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", out, re.MULTILINE)
+    if found is None:
+        raise SystemExit(f"no figures from wrk:\n{out}")
+    requests, micros, status_errors, socket_errors, p50, p95, p99 = map(int, found.groups())
+    return Run(
+        server,
+        callers,
+        duration,
+        requests=requests,
+        errors=status_errors + socket_errors,
+        rps=round(requests / (micros / 1e6), 1),
+        p50_ms=round(p50 / 1000, 2),
+        p95_ms=round(p95 / 1000, 2),
+        p99_ms=round(p99 / 1000, 2),
+        generator_cpu=round(cpu / (micros / 1e6), 2),
+        client="wrk replay",
+    )
+
+
+def replay_script(requests: list[bytes], folder: Path) -> Path:
+    script = folder / "replay.lua"
+    lines = ",\n".join(json.dumps(r.decode("ascii")) for r in requests)  # JSON's escapes are Lua's too
+    script.write_text(f"recorded = {{\n{lines}\n}}\n{REPLAY_LUA}", encoding="ascii")
+    return script
 
 
 # --- servers ------------------------------------------------------------------------------------
@@ -474,6 +561,7 @@ class Summary:
     errors: int
     requests: int
     generator_cpu: float
+    client: str
 
 
 def summarize(runs: list[Run]) -> Summary:
@@ -491,23 +579,25 @@ def summarize(runs: list[Run]) -> Summary:
         errors=sum(r.errors for r in runs),
         requests=sum(r.requests for r in runs),
         generator_cpu=median([r.generator_cpu for r in runs]),
+        client=runs[0].client,
     )
 
 
 def table(rows: list[Run] | list[Summary]) -> str:
-    lines = [f"{'server':<10} {'callers':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6} {'gen CPU':>7}"]
+    head = f"{'server':<10} {'callers':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}"
+    lines = [f"{head} {'client CPU':>10}  client"]
     for r in rows:
         lines.append(
             f"{r.server:<10} {r.callers:>7} {r.rps:>8.1f} {r.p50_ms:>8.2f} {r.p95_ms:>8.2f} {r.p99_ms:>8.2f}"
-            f" {r.errors:>6} {r.generator_cpu:>7.2f}"
+            f" {r.errors:>6} {r.generator_cpu:>10.2f}  {r.client}"
         )
     return "\n".join(lines)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds of measured load per run (default 10)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of floor/app runs; medians are reported (default 3)")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds of measured load per run (default 8)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds over the servers; medians are reported (default 3)")
     parser.add_argument("--callers", type=int, default=32, help="concurrent simulated callers (default 32)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")), help="WEB_CONCURRENCY")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
@@ -520,6 +610,7 @@ def main() -> int:
     web = loopback(procfile_web())
     if web.count(APP_FACTORY) != 1:
         raise SystemExit(f"expected {APP_FACTORY} in the Procfile's web line: {web}")
+    has_wrk = shutil.which("wrk") is not None
 
     print(f"Procfile web line (bound to 127.0.0.1): {web}", flush=True)
     boot = startup(base_env | {"TWILIO_AUTH_TOKEN": token})
@@ -528,27 +619,33 @@ def main() -> int:
     half = max(1, args.callers // 2)
     plan = [("floor", half), ("floor", args.callers), ("essentials", args.callers), ("app", args.callers)]
     factories = {"floor": FLOOR_FACTORY, "essentials": ESSENTIALS_FACTORY, "app": APP_FACTORY}
-    runs: list[Run] = []
+    journeys: list[Run] = []  # the Python generator, following the TwiML live
+    replays: list[Run] = []  # wrk, replaying the journeys' recorded requests
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as folder:
         servers: dict[str, Server] = {}
         try:
-            # All servers stay up, idle while another one is driven; the rounds interleave them,
-            # so that anything else the machine does falls on all of them alike.
             for name, factory in factories.items():
                 port = free_port()
                 env = base_env | {
                     "PORT": str(port),
                     "TWILIO_AUTH_TOKEN": token,
-                    "IVR_PUBLIC_URL": f"http://127.0.0.1:{port}",  # what Twilio would sign; here, the loopback URL
+                    "IVR_PUBLIC_URL": PUBLIC,
                     "IVR_LOG_KEY": secrets.token_hex(16),
                 }
                 command = web.replace(APP_FACTORY, factory)
                 servers[name] = start(name, command, env, port, "/healthz" if name == "app" else "/", Path(folder))
+            script = replay_script(record(servers["app"].port, token), Path(folder)) if has_wrk else None
             print(table([]), flush=True)
+            # All servers stay up, idle while another one is driven; the rounds interleave them,
+            # so that anything else the machine does falls on all of them alike.
             for _ in range(args.rounds):
                 for name, callers in plan:
-                    runs.append(load(name, servers[name].port, token, callers, args.duration))
-                    print(table(runs[-1:]).splitlines()[-1], flush=True)
+                    port = servers[name].port
+                    journeys.append(load(name, port, token, callers, args.duration))
+                    print(table(journeys[-1:]).splitlines()[-1], flush=True)
+                    if script is not None:
+                        replays.append(replay(name, port, script, callers, args.duration))
+                        print(table(replays[-1:]).splitlines()[-1], flush=True)
             app = servers["app"]
             workers = app.workers()
             master_kb = app.master_rss_kb()
@@ -558,22 +655,42 @@ def main() -> int:
                 server.stop()
         app_log = scan_log(app.log, ("+32470", "+3225550100"))
 
-    summaries = [summarize([r for r in runs if (r.server, r.callers) == key]) for key in plan]
-    floor_half, floor_full, essentials_full, app_full = summaries
-    throughput_ratio = round(app_full.rps / floor_full.rps, 3) if floor_full.rps else 0.0
-    essentials_ratio = round(essentials_full.rps / floor_full.rps, 3) if floor_full.rps else 0.0
-    p99_ratio = round(app_full.p99_ms / floor_full.p99_ms, 3) if floor_full.p99_ms else 0.0
+    # The targets are checked on wrk's figures when wrk is installed: it leaves the servers the
+    # machine. The Python generator's figures show the same journeys followed live.
+    primary = replays or journeys
+
+    def summaries(runs: list[Run]) -> list[Summary]:
+        return [summarize([r for r in runs if (r.server, r.callers) == key]) for key in plan]
+
+    def paired(runs: list[Run], name: str, other: str, measure: str, callers: int = args.callers) -> float:
+        """The median over the rounds of one server's figure divided by another's in the same round:
+        each round's runs are a minute apart at most, so what else the machine does cancels out."""
+        a = [getattr(r, measure) for r in runs if (r.server, r.callers) == (name, callers)]
+        b = [getattr(r, measure) for r in runs if (r.server, r.callers) == (other, args.callers)]
+        return round(statistics.median(x / y for x, y in zip(a, b, strict=True) if y), 3) if any(b) else 0.0
+
+    def ratios(runs: list[Run]) -> dict[str, float]:
+        half_vs_full = paired(runs, "floor", "floor", "rps", callers=half)
+        return {
+            "throughput_app_vs_floor": paired(runs, "app", "floor", "rps"),
+            "throughput_essentials_vs_floor": paired(runs, "essentials", "floor", "rps"),
+            "throughput_app_vs_essentials": paired(runs, "app", "essentials", "rps"),
+            "p99_app_vs_floor": paired(runs, "app", "floor", "p99_ms"),
+            "floor_full_vs_half_callers": round(1 / half_vs_full, 3) if half_vs_full else 0.0,
+        }
+
+    figures = ratios(primary)
+    floor_full = summaries(primary)[1]
     worker_peak_mb = round(max(workers.values(), default=0) / 1024, 1)
-    floor_scaling = round(floor_full.rps / floor_half.rps, 3) if floor_half.rps else 0.0
     checks = {
-        "zero errors": sum(x.errors for x in summaries) == TARGETS["errors"],
-        "throughput >= 0.85 x floor": throughput_ratio >= TARGETS["throughput_ratio_min"],
-        "p99 <= 2 x floor": p99_ratio <= TARGETS["p99_ratio_max"],
+        "zero errors": sum(r.errors for r in journeys + replays) == TARGETS["errors"],
+        "throughput >= 0.85 x floor": figures["throughput_app_vs_floor"] >= TARGETS["throughput_ratio_min"],
+        "p99 <= 2 x floor": figures["p99_app_vs_floor"] <= TARGETS["p99_ratio_max"],
         "worker peak RSS < 80 MB": worker_peak_mb < TARGETS["worker_peak_rss_mb_max"],
         "start-up < 0.5 s": boot["create_app_s"] < TARGETS["startup_s_max"],
-        # The generator is not the limit when twice the callers bring no more requests per
+        # The load generator is not the limit when twice the callers bring no more requests per
         # second from the floor while the generator still has CPU to spare.
-        "load generator not the bottleneck": floor_scaling < 1.1 and floor_full.generator_cpu < 0.9,
+        "load generator not the bottleneck": figures["floor_full_vs_half_callers"] < 1.15 and floor_full.generator_cpu < 0.9,
         "no caller data in the app's log": app_log["lines_with_caller_data"] == 0,
     }
     result = {
@@ -585,12 +702,10 @@ def main() -> int:
         "duration_s": args.duration,
         "rounds": args.rounds,
         "startup": boot,
-        "summary": [asdict(x) for x in summaries],
-        "runs": [asdict(r) for r in runs],
-        "floor_rps_full_vs_half_callers": floor_scaling,
-        "throughput_ratio": throughput_ratio,
-        "essentials_throughput_ratio": essentials_ratio,
-        "p99_ratio": p99_ratio,
+        "primary": primary[0].client,
+        "wrk_replay": {"summary": [asdict(x) for x in summaries(replays)], "ratios": ratios(replays)} if replays else None,
+        "python_journeys": {"summary": [asdict(x) for x in summaries(journeys)], "ratios": ratios(journeys)},
+        "runs": [asdict(r) for r in journeys + replays],
         "worker_peak_rss_mb": {str(pid): round(kb / 1024, 1) for pid, kb in sorted(workers.items())},
         "floor_worker_peak_rss_mb": {str(pid): round(kb / 1024, 1) for pid, kb in sorted(floor_workers.items())},
         "master_peak_rss_mb": round(master_kb / 1024, 1),
@@ -602,12 +717,15 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
+    print(f"\nMedians of {args.rounds} rounds of {args.duration:g} s")
+    for runs in (replays, journeys):
+        if runs:
+            print(f"\n{runs[0].client}:\n{table(summaries(runs))}")
+            print("  " + "   ".join(f"{k} {v:.3f}" for k, v in ratios(runs).items()))
+    if not replays:
+        print("\n(wrk is not installed: the targets are checked on the Python generator's figures)")
     rss = ", ".join(f"{kb / 1024:.1f} MB" for kb in workers.values())
-    print(f"\nMedians of {args.rounds} rounds of {args.duration:g} s:\n{table(summaries)}\n")
-    print(f"throughput app/floor: {throughput_ratio:.3f}   p99 app/floor: {p99_ratio:.3f}")
-    print(f"throughput essentials/floor (signature, form, log line, nothing else): {essentials_ratio:.3f}")
-    print(f"floor at {args.callers} vs {half} callers: {floor_scaling:.2f} x the requests per second")
-    print(f"peak RSS per app worker: {rss} (master {master_kb / 1024:.1f} MB)")
+    print(f"\npeak RSS per app worker: {rss} (master {master_kb / 1024:.1f} MB)")
     print(f"start-up: create_app() {boot['create_app_s']:.3f} s; app answering {app.ready_s:.2f} s after launch")
     print(f"app log: {app_log}")
     for name, ok in checks.items():
