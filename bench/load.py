@@ -530,7 +530,7 @@ def machine() -> dict[str, object]:
         "cores": os.cpu_count(),
         "memory_gb": round(memory_kb / 1024 / 1024, 1),
         "python": platform.python_version(),
-        "system": f"{platform.system()} {platform.release()}",
+        "system": platform.system(),
     }
 
 

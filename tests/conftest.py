@@ -39,6 +39,7 @@ hypothesis_settings.register_profile(
     "long",
     max_examples=50_000,
     deadline=None,
+    print_blob=True,  # a failure prints @reproduce_failure(...) to replay it
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
