@@ -192,7 +192,7 @@ def test_the_procfile_process_writes_only_json_lines_without_caller_data(tmp_pat
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     output = tmp_path / "output.log"
     with open(output, "wb") as out:
-        command = ["bash", "-c", procfile_command("web")]
+        command = ["bash", "-c", procfile_command("web").replace("0.0.0.0:", "127.0.0.1:")]  # loopback only
         server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     pressed: list[str] = []
 
