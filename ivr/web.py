@@ -61,7 +61,8 @@ class Service:
         The document is a pure function of the key: the engine's actions (node names checked
         against the flow, bounded counters, prompts from the catalog), our caller ID when there
         is a <Dial>, the URL root, and the audio URL of each prompt as chosen now (so a file
-        removed after start-up is spoken, not played). Nothing raw from the request is in it.
+        removed after start-up is spoken, not played). Of the request, only our own number
+        (checked as E.164) and the URL root are in it: never what the caller sent.
         """
         audio = tuple((part, self.audio_url(part)) for part in _speeches(turn.actions))
         dials = any(isinstance(action, Dial) for action in turn.actions)
