@@ -217,7 +217,12 @@ class Generator:
         started = time.perf_counter()
         done: asyncio.Future[bytes] = loop.create_future()
         exchange = Exchange(payload, done)
-        timer = loop.call_later(REQUEST_TIMEOUT, lambda: done.done() or done.set_exception(TimeoutError()))
+
+        def time_out() -> None:
+            if not done.done():
+                done.set_exception(TimeoutError())
+
+        timer = loop.call_later(REQUEST_TIMEOUT, time_out)
         try:
             await loop.create_connection(lambda: exchange, self.host, self.port)
             data = await done
