@@ -70,13 +70,14 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def settings() -> Settings:
+def settings(tmp_path: Path) -> Settings:
+    # An empty audio folder: prompts are <Say> whatever audio the checkout has built.
     return Settings(
         auth_token=TOKEN,
         public_url=PUBLIC,
         config_dir=ROOT / "config",
         flows_dir=ROOT / "ivr" / "flows",
-        audio_dir=ROOT / "audio",
+        audio_dir=tmp_path / "audio",
         log_key=b"test-log-key",
     )
 
