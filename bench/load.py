@@ -4,15 +4,16 @@
 
 1. Times start-up: ``create_app()`` loading and checking every flow, in a fresh process.
 2. Starts the app with the Procfile's ``web:`` line and, with the same gunicorn command line,
-   the floor (bench/floor.py: one constant TwiML document, no flow, no signature check) and
-   "essentials" (bench/essentials.py: the floor plus the signature check and the log line).
+   the floor (bench/floor.py: one constant TwiML document, no flow, no signature check),
+   "form" (the floor plus reading the POSTed form) and "essentials" (bench/essentials.py:
+   the floor plus reading the form, the signature check and the log line).
 3. Simulated callers (Python, asyncio) follow seven journeys through the shipped flow as
    Twilio does: each call POSTs the usual Twilio fields (CallSid and caller number from a pool
    of call identities), signs every request, and follows the TwiML it gets back (the
    journey's next key on a <Gather>, the <Redirect> when it stays silent, a connected <Dial>).
    Their requests against the app are recorded for wrk, when it is installed.
-4. In each round, drives the floor at half and at full caller concurrency, then essentials
-   and the app at full concurrency: with the Python callers, then with wrk replaying the
+4. In each round, drives the floor at half and at full caller concurrency, then form,
+   essentials and the app at full concurrency: with the Python callers, then with wrk replaying the
    recorded requests (a client in C that leaves the servers most of the machine). The
    targets are checked on wrk's figures when there are any. If twice the callers bring no
    more requests per second from the floor while the client has CPU to spare, the server is
@@ -59,6 +60,7 @@ from ivr.security import sign  # noqa: E402 - after the path set-up: the checkou
 
 APP_FACTORY = "'ivr.app:create_app()'"
 FLOOR_FACTORY = "'bench.floor:create_app()'"
+FORM_FACTORY = "'bench.floor:create_form_app()'"
 ESSENTIALS_FACTORY = "'bench.essentials:create_app()'"
 # What Twilio signs: the public URL in front of the servers (IVR_PUBLIC_URL), the same for all
 # of them, so that one signed request is valid on each.
@@ -622,8 +624,8 @@ def main() -> int:
     print(f"start-up: create_app() {boot['create_app_s']:.3f} s (imports {boot['import_s']:.3f} s)", flush=True)
 
     half = max(1, args.callers // 2)
-    plan = [("floor", half), ("floor", args.callers), ("essentials", args.callers), ("app", args.callers)]
-    factories = {"floor": FLOOR_FACTORY, "essentials": ESSENTIALS_FACTORY, "app": APP_FACTORY}
+    plan = [("floor", half), ("floor", args.callers), ("form", args.callers), ("essentials", args.callers), ("app", args.callers)]
+    factories = {"floor": FLOOR_FACTORY, "form": FORM_FACTORY, "essentials": ESSENTIALS_FACTORY, "app": APP_FACTORY}
     journeys: list[Run] = []  # the Python generator, following the TwiML live
     replays: list[Run] = []  # wrk, replaying the journeys' recorded requests
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as folder:
@@ -678,6 +680,7 @@ def main() -> int:
         half_vs_full = paired(runs, "floor", "floor", "rps", callers=half)
         return {
             "throughput_app_vs_floor": paired(runs, "app", "floor", "rps"),
+            "throughput_form_vs_floor": paired(runs, "form", "floor", "rps"),
             "throughput_essentials_vs_floor": paired(runs, "essentials", "floor", "rps"),
             "throughput_app_vs_essentials": paired(runs, "app", "essentials", "rps"),
             "p99_app_vs_floor": paired(runs, "app", "floor", "p99_ms"),
