@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from ivr.audio import ManifestError, load_manifest
+from ivr.audio import AudioManifest, ManifestError, load_manifest
 from ivr.errors import ConfigErrors
 from ivr.loader import default_config_dir, default_flows_dir, load_catalog
 from ivr.model import Catalog
@@ -57,11 +57,13 @@ def main() -> None:
 )
 def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path | None) -> None:
     """Check the flows and config, and time every path to a human; print every error; exit 1 if there is one."""
+    folder = audio_dir or Path(os.environ.get("IVR_AUDIO_DIR") or "audio")
     try:
-        manifest = load_manifest(audio_dir or Path(os.environ.get("IVR_AUDIO_DIR") or "audio"))
+        manifest = load_manifest(folder)
     except ManifestError as exc:
-        click.echo(f"{exc}", err=True)
-        sys.exit(1)
+        # As at start-up: broken audio is a warning (callers hear <Say>), never a reason to refuse the flows.
+        click.echo(f"warning: {exc}; timing from estimates, and callers hear <Say> until `ivr audio build` rewrites it", err=True)
+        manifest = AudioManifest(folder)
     duration_of = manifest.duration_of if manifest.entries else None
     catalog = load_or_exit(config_dir, flows_dir, duration_of)
     for flow in catalog.flows.values():

@@ -219,6 +219,14 @@ def test_validate_times_built_audio_by_its_real_length(tmp_path: Path, shipped: 
     assert "welcome 24.0 s + first_menu" in result.output  # four welcome sentences of 6 s each
 
 
+def test_validate_warns_about_a_corrupt_manifest_and_times_by_estimates(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text('{"format": 1, "prom', encoding="utf-8")  # a build cut short
+    result = validate("--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows"), "--audio", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert f"warning: {tmp_path / 'manifest.json'}: cannot be read" in result.output
+    assert "(seconds, estimated from words per second)" in result.output
+
+
 def test_validate_fails_over_budget_with_the_location(tmp_path: Path) -> None:
     flows = flow_dir(tmp_path, DATA / "over_budget" / "slow_silence.yaml")
     result = validate("--config", str(DATA / "config"), "--flows", str(flows), "--audio", str(tmp_path))
