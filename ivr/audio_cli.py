@@ -96,9 +96,7 @@ def _print_report(report: BuildReport, audio_dir: Path) -> None:
     if report.stale_parts:
         click.echo(f"removed {len(report.stale_parts)} unfinished file(s) of an interrupted build")
     if report.synthesis_calls == 0:
-        click.echo(
-            f"{where}: all {report.files} files for {report.prompts} prompts are up to date; no TTS request was made."
-        )
+        click.echo(f"{where}: all {report.files} files for {report.prompts} prompts are up to date; no TTS request was made.")
     else:
         failed = f", {len(report.failed)} prompts failed" if report.failed else ""
         click.echo(

@@ -785,9 +785,7 @@ def parse_flow(
     return flow
 
 
-def load_catalog(
-    config_dir: Path | None = None, flows_dir: Path | None = None, duration_of: DurationOf | None = None
-) -> Catalog:
+def load_catalog(config_dir: Path | None = None, flows_dir: Path | None = None, duration_of: DurationOf | None = None) -> Catalog:
     """Load and check settings, helplines and every flow, including the timing of every served call.
 
     ``duration_of`` gives the real length of a prompt's audio when known (else words per second are used).

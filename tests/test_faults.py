@@ -176,9 +176,7 @@ def test_missing_and_unreadable_audio_files_are_said_and_the_call_goes_on(
     assert line.root.find("Dial") is not None
 
 
-def test_audio_removed_while_running_is_said_and_played_again_once_back(
-    built: tuple[Settings, Path], valid_twiml: Check
-) -> None:
+def test_audio_removed_while_running_is_said_and_played_again_once_back(built: tuple[Settings, Path], valid_twiml: Check) -> None:
     """Answers are rendered once and reused, but never with a <Play> of a file that is gone."""
     settings, folder = built
     caller = TwilioClient(create_app(settings).test_client())

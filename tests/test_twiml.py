@@ -28,7 +28,7 @@ def test_dial_with_action_timeout_and_our_caller_id() -> None:
     assert render(turn, LANGUAGES, LINKS, caller_id="+3225550100") == (
         HEAD + '<Response><Say language="fr-BE" voice="Polly.Isabelle-Neural">Un instant.</Say>'
         '<Dial action="/dial?t=0" callerId="+3225550100" method="POST" timeout="20">'
-        '<Number>+3290000001</Number></Dial></Response>'
+        "<Number>+3290000001</Number></Dial></Response>"
     )
 
 
