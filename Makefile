@@ -29,6 +29,7 @@ run: validate
 ## Set up (Python and Debian packages) and run every check and test.
 test: system-deps $(VENV)/.test
 	$(BIN)/ruff check ivr tests $(wildcard bench scripts/*.py)
+	$(BIN)/ruff format --check ivr tests $(wildcard bench scripts/*.py)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
