@@ -301,6 +301,7 @@ def parse_settings(path: Path, errors: list[ConfigError]) -> tuple[CallSettings 
                 welcome_names.append(line_id)
                 doc.marks[f"welcome_names[{index}]"] = item.mark
     doc.marks["flow"] = (f.get("flow") or root).mark
+    doc.marks["called_numbers"] = (f.get("called_numbers") or root).mark
     if len(errors) > before or default is None or flow_name is None or ring is None:
         return None, doc.marks
     return CallSettings(
@@ -815,6 +816,18 @@ def load_catalog(config_dir: Path | None = None, flows_dir: Path | None = None, 
                 where = f"welcome_names[{index}]"
                 mark = settings_marks.get(where, Mark(_display(settings_path), 1, 1))
                 errors.append(ConfigError(mark, where, f"unknown helpline {name!r}", _did_you_mean(name, list(helplines))))
+        dialling = [line_id for line_id, line in helplines.items() if line.transfer_to]
+        if dialling and not settings.called_numbers:
+            # Without a number of ours, <Dial> shows the line the caller's own number.
+            errors.append(
+                ConfigError(
+                    settings_marks.get("called_numbers", Mark(_display(settings_path), 1, 1)),
+                    "called_numbers",
+                    f"{', '.join(dialling)} in helplines.yaml transfer calls, but no number of ours is listed to show"
+                    " the line as caller ID (the line would see the caller's own number)",
+                    'add this service\'s Twilio number, e.g. called_numbers: {"+3225550100": {default_language: nl}}',
+                )
+            )
         for path in flow_files:
             flow = parse_flow(path, errors, settings, helplines, flow_marks.setdefault(path.stem, {}))
             if flow is not None:

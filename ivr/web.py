@@ -51,9 +51,13 @@ class Service:
     _rendered: Callable[[tuple[Action, ...], str | None, str, tuple[tuple[Speech, str | None], ...]], str] = field(
         init=False, repr=False
     )
+    # Caller ID for a transfer when the request does not give our number (the loader insists on
+    # one when any line has transfer targets), so that the line never sees the caller's.
+    own_number: str | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._rendered = functools.lru_cache(maxsize=RENDER_CACHE_SIZE)(self._render)
+        self.own_number = next(iter(self.catalog.settings.called_numbers), None)
 
     def twiml(self, turn: Turn, caller_id: str | None) -> str:
         """``turn`` as TwiML, rendered once per distinct answer.
@@ -83,7 +87,7 @@ class Service:
         """Render the rescue documents once, so the error path cannot fail on flow data."""
         links = Links(step_url=lambda s: "", dial_url=lambda s: "", audio_url=lambda s: None)
         languages = self.catalog.settings.languages
-        self.rescue_default = render(self.engine.rescue(""), languages, links)
+        self.rescue_default = render(self.engine.rescue(""), languages, links, self.own_number)
         for number in self.catalog.settings.called_numbers:
             self.rescue_by_number[number] = render(self.engine.rescue(number), languages, links, number)
 
@@ -151,7 +155,7 @@ def _answer(make_turn: Callable[[Engine, str], Turn]) -> Response:
     try:
         turn = make_turn(svc.engine, called)
         to = request.values.get("To", "")
-        body = svc.twiml(turn, to if E164.fullmatch(to) else None)
+        body = svc.twiml(turn, to if E164.fullmatch(to) else svc.own_number)
     except Exception as exc:  # noqa: BLE001 - the caller must hear the rescue, whatever broke
         error_id = uuid.uuid4().hex[:12]
         _log(logging.ERROR, "webhook failed; rescue TwiML sent", node="rescue", outcome="rescue", exc_info=exc, error_id=error_id)

@@ -63,6 +63,20 @@ def test_short_number_in_transfer_to_is_refused(tmp_path: Path) -> None:
     assert "13223" in error.hint and "E.164" in error.hint
 
 
+def test_transfers_need_a_number_of_ours_for_caller_id(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DATA / "config", config)
+    settings = (config / "settings.yaml").read_text(encoding="utf-8")
+    settings = re.sub(r'called_numbers:\n  "\+3225550101": \{default_language: fr\}\n', "", settings)
+    (config / "settings.yaml").write_text(settings, encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(config, DATA / "flows")
+    (error,) = caught.value.errors
+    assert error.path == "called_numbers" and error.mark.file.endswith("config/settings.yaml")
+    assert "tele_onthaal in helplines.yaml transfer calls" in error.message and "caller's own number" in error.message
+    assert "Twilio number" in error.hint
+
+
 def test_all_errors_are_collected_in_one_report(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()

@@ -105,6 +105,15 @@ def test_failed_transfers_try_each_target_then_say_the_number(mini: TwilioClient
     assert told.root.find("Dial") is None
 
 
+@pytest.mark.parametrize("to", ["sip:ivr@example.org", "", "client:helpdesk"])
+def test_a_transfer_shows_our_number_even_when_the_request_does_not_give_it(mini: TwilioClient, valid_twiml, to: str) -> None:
+    language = mini.follow(mini.post("/voice", {"To": to}).gather_action(), "1", To=to)
+    dial = valid_twiml(mini.follow(language.gather_action(), "0", To=to)).root.find("Dial")
+    assert dial is not None and dial.attrib["callerId"] == "+3225550101"  # the number in settings, not the caller's
+    fallback = valid_twiml(mini.post("/voice/fallback", {"To": to})).root.find("Dial")
+    assert fallback is not None and fallback.attrib["callerId"] == "+3225550101"
+
+
 @pytest.mark.parametrize("status", ["completed", "answered"])
 def test_a_transfer_that_connected_ends_the_call(mini: TwilioClient, valid_twiml, status: str) -> None:
     dial = mini.follow(choose(mini, "1").gather_action(), "0")
