@@ -7,7 +7,15 @@ import logging
 import os
 import re
 import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -202,6 +210,58 @@ def json_log() -> Iterator[io.StringIO]:
 def digits_in(text: str) -> str:
     """The digits a caller hears in spoken text ("1 0 6" -> "106")."""
     return re.sub(r"[^0-9]", "", text)
+
+
+# --- the Procfile's processes, run as a platform runs them --------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def procfile_command(process: str, *, loopback: bool = True) -> str:
+    """The Procfile's line for ``process``; bound to 127.0.0.1 unless ``loopback`` is False."""
+    for line in (ROOT / "Procfile").read_text(encoding="utf-8").splitlines():
+        if line.startswith(f"{process}:"):
+            command = line.split(":", 1)[1].strip()
+            return command.replace("0.0.0.0:", "127.0.0.1:") if loopback else command
+    raise AssertionError(f"no {process}: line in the Procfile")
+
+
+def procfile_env(port: int, **variables: str) -> dict[str, str]:
+    """What a platform gives the Procfile: PORT, one worker, this venv on PATH, and ``variables``;
+    none of the developer's TWILIO_* or IVR_* settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "IVR_"))}
+    env |= {"PORT": str(port), "WEB_CONCURRENCY": "1", **variables}
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+@contextmanager
+def procfile_web(env: Mapping[str, str], output: Path, *, loopback: bool = True) -> Iterator[str]:
+    """The Procfile's ``web:`` line run with ``bash -c``, everything it prints going to ``output``;
+    yields its base URL once /healthz answers, and stops the whole process group afterwards."""
+    base = f"http://127.0.0.1:{env['PORT']}"
+    with open(output, "wb") as out:
+        command = ["bash", "-c", procfile_command("web", loopback=loopback)]
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(base + "/healthz", timeout=1) as health:
+                    health.read()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert server.poll() is None, output.read_text(encoding="utf-8", errors="replace")
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.1)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=15)
 
 
 __all__ = ["TwilioClient", "TwiML", "replace", "digits_in"]

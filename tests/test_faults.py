@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -15,10 +13,9 @@ from pathlib import Path
 import pytest
 from audio_fakes import FakeEngine
 from flask import Flask
-from test_app import free_port, procfile_command
 
 import ivr.web
-from conftest import CALL, DATA, PUBLIC, ROOT, TOKEN, TwilioClient, TwiML
+from conftest import CALL, DATA, PUBLIC, ROOT, TOKEN, TwilioClient, TwiML, free_port, procfile_command, procfile_env
 from ivr.app import create_app
 from ivr.audio import build_audio, load_manifest
 from ivr.errors import ConfigErrors
@@ -237,11 +234,9 @@ def test_the_procfile_process_refuses_to_start_with_an_invalid_helplines_file(tm
     config = tmp_path / "config"
     shutil.copytree(ROOT / "config", config)
     shutil.copy(DATA / "broken_helplines.yaml", config / "helplines.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "IVR_"))}
-    env |= {"PORT": str(free_port()), "TWILIO_AUTH_TOKEN": "token", "WEB_CONCURRENCY": "1", "IVR_CONFIG": str(config)}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    command = procfile_command("web").replace("0.0.0.0:", "127.0.0.1:")  # the test listens on loopback only
-    finished = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    env = procfile_env(free_port(), TWILIO_AUTH_TOKEN="token", IVR_CONFIG=str(config))
+    command = ["bash", "-c", procfile_command("web")]
+    finished = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert finished.returncode != 0
     assert f"{config / 'helplines.yaml'}:10:" in finished.stderr and "short number" in finished.stderr
     assert "will not start until they are fixed" in finished.stderr

@@ -5,11 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import signal
-import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -18,9 +14,8 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 from flask import Flask
-from test_app import free_port, procfile_command
 
-from conftest import CALL, DATA, ROOT, TwilioClient, TwiML
+from conftest import CALL, DATA, TwilioClient, TwiML, free_port, procfile_env, procfile_web
 from ivr.app import create_app
 from ivr.logs import ALLOWED_FIELDS, JsonFormatter, call_ref
 from ivr.security import sign
@@ -186,14 +181,9 @@ def test_the_procfile_process_writes_only_json_lines_without_caller_data(tmp_pat
     """The real thing: gunicorn as the Procfile runs it, a whole call over HTTP, then all it printed."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "IVR_"))}
-    env |= {"PORT": str(port), "TWILIO_AUTH_TOKEN": "log-token", "WEB_CONCURRENCY": "1", "IVR_PUBLIC_URL": base}
+    env = procfile_env(port, TWILIO_AUTH_TOKEN="log-token", IVR_PUBLIC_URL=base)
     env |= {"IVR_CONFIG": str(DATA / "config"), "IVR_FLOWS": str(DATA / "flows"), "IVR_LOG_KEY": "procfile-log-key"}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     output = tmp_path / "output.log"
-    with open(output, "wb") as out:
-        command = ["bash", "-c", procfile_command("web").replace("0.0.0.0:", "127.0.0.1:")]  # loopback only
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     pressed: list[str] = []
 
     def post(path: str, fields: dict[str, str], signature: str | None = None) -> tuple[int, str]:
@@ -211,17 +201,7 @@ def test_the_procfile_process_writes_only_json_lines_without_caller_data(tmp_pat
             refused.close()
             return refused.code, ""
 
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1) as health:
-                    health.read()
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert server.poll() is None, output.read_text()
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.1)
+    with procfile_web(env, output):
         status, body = post("/voice", {})
         for digits in ("1", ODD_KEYS, "1", "9", "0"):
             answer = TwiML(status, "text/xml", body)
@@ -231,9 +211,6 @@ def test_the_procfile_process_writes_only_json_lines_without_caller_data(tmp_pat
             assert status == 200, body
         assert post("/voice/fallback", {})[0] == 200
         assert post("/voice", {}, signature="forged")[0] == 403
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=15)
 
     printed = output.read_text(encoding="utf-8")
     for bad in forbidden(pressed):
