@@ -15,7 +15,7 @@ from ivr.loader import load_catalog
 from ivr.logs import get_logger
 from ivr.settings import Settings
 from ivr.simulator import install_simulator
-from ivr.web import EXTENSION, Service, bp
+from ivr.web import EXTENSION, Service, TwilioRequest, bp
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -29,6 +29,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     log = get_logger()
     catalog = load_catalog(settings.config_dir, settings.flows_dir)
     app = Flask(__name__)
+    app.request_class = TwilioRequest
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # Twilio's requests are small; refuse floods
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]

@@ -8,7 +8,6 @@ number, the digits pressed or speech text to these functions.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import logging
@@ -25,7 +24,7 @@ def call_ref(log_key: bytes, call_sid: str | None) -> str:
     """A stable, anonymous reference to a call (keyed hash of its CallSid)."""
     if not call_sid:
         return "-"
-    return hmac.new(log_key, call_sid.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:16]
+    return hmac.digest(log_key, call_sid.encode("utf-8", "replace"), "sha256").hex()[:16]
 
 
 # One encoder for every line (json.dumps with options builds a new one per call); str() for

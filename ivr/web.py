@@ -11,11 +11,11 @@ import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
-from flask import Blueprint, Response, current_app, g, request, url_for
+from flask import Blueprint, Request, Response, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ivr.engine import Action, Dial, Engine, Gather, Say, Turn
@@ -95,6 +95,38 @@ class Service:
         return self.rescue_by_number.get(called, self.rescue_default)
 
 
+class TwilioRequest(Request):
+    """Flask's request, reading the url-encoded form Twilio POSTs in one step.
+
+    Every webhook request reads its whole form (the signature covers every field), and
+    Werkzeug's general path (stream wrappers, a parser object, content-type options) costs
+    more than parsing the fields themselves. The fields are parsed as Werkzeug parses them
+    (same function, same options, same result); any other body, or one without a usable
+    Content-Length, takes Werkzeug's path, which also answers 413 above MAX_CONTENT_LENGTH.
+    """
+
+    def _load_form_data(self) -> None:
+        length = self.content_length
+        limit = self.max_content_length
+        if (
+            "form" in self.__dict__
+            or self.mimetype != "application/x-www-form-urlencoded"
+            or length is None
+            or (limit is not None and length > limit)
+            or "_cached_data" in self.__dict__  # get_data() read the body already
+        ):
+            super()._load_form_data()
+            return
+        body = self.environ["wsgi.input"].read(length)
+        try:
+            # "werkzeug.url_quote" keeps a %-escape that is not UTF-8 as it was sent, as Werkzeug does.
+            fields = parse_qsl(body.decode(), keep_blank_values=True, errors="werkzeug.url_quote")
+        except ValueError:  # not UTF-8: no fields, as Werkzeug does
+            fields = []
+        cls = self.parameter_storage_class
+        self.__dict__.update(form=cls(fields), files=cls())
+
+
 def service() -> Service:
     return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
 
@@ -107,9 +139,16 @@ def _speeches(actions: tuple[Action, ...]) -> list[Speech]:
     return [part for a in actions if isinstance(a, Say | Gather) for part in a.parts if isinstance(part, Speech)]
 
 
-def _called() -> str:
-    called = request.values.get("To", "")
-    return called if called in service().catalog.settings.called_numbers else ""
+def _params() -> Mapping[str, str]:
+    """What Twilio sent: the POSTed form, or the query string of a GET."""
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    return req.form if req.method == "POST" else req.args
+
+
+def _called(svc: Service, params: Mapping[str, str]) -> str:
+    """Our number that was called, when it is one of ours, else ""."""
+    called = params.get("To", "")
+    return called if called in svc.catalog.settings.called_numbers else ""
 
 
 def _twiml(body: str) -> Response:
@@ -120,16 +159,12 @@ def _route() -> str:
     return ROUTES.get(request.endpoint or "", "other")
 
 
-def _call() -> str:
-    """The keyed hash of this request's CallSid (see ivr.logs.call_ref), computed once."""
-    ref: str | None = g.get("ivr_call")
-    if ref is None:
-        try:
-            ref = call_ref(service().settings.log_key, request.values.get("CallSid"))
-        except Exception:  # noqa: BLE001 - a body that cannot be read: a line without a reference
-            ref = "-"
-        g.ivr_call = ref
-    return ref
+def _call_of(svc: Service, params: Mapping[str, str]) -> str:
+    """The keyed hash of the request's CallSid (see ivr.logs.call_ref)."""
+    try:
+        return call_ref(svc.settings.log_key, params.get("CallSid"))
+    except Exception:  # noqa: BLE001 - a body that cannot be read: a line without a reference
+        return "-"
 
 
 def _log(
@@ -143,18 +178,25 @@ def _log(
     **more: object,
 ) -> None:
     """One line per answered request, always with the same fields, and nothing the caller said or is."""
-    started: float | None = g.get("ivr_started")
+    ctx = g._get_current_object()
+    started: float | None = getattr(ctx, "ivr_started", None)
     latency = round((time.perf_counter() - started) * 1000, 2) if started is not None else None
-    fields = {"route": _route(), "node": node, "lang": lang, "outcome": outcome, "latency_ms": latency, "call": _call()}
+    call: str | None = getattr(ctx, "ivr_call", None)
+    if call is None:  # the signature check did not run (an error before it, or another blueprint)
+        try:
+            call = ctx.ivr_call = _call_of(service(), _params())
+        except Exception:  # noqa: BLE001 - the request itself is what broke
+            call = "-"
+    fields = {"route": _route(), "node": node, "lang": lang, "outcome": outcome, "latency_ms": latency, "call": call}
     emit(log, level, event, fields | more, exc_info)
 
 
-def _answer(make_turn: Callable[[Engine, str], Turn]) -> Response:
+def _answer(params: Mapping[str, str], make_turn: Callable[[Engine, str], Turn]) -> Response:
     svc = service()
-    called = _called()
+    to = params.get("To", "")
+    called = _called(svc, params)
     try:
         turn = make_turn(svc.engine, called)
-        to = request.values.get("To", "")
         body = svc.twiml(turn, to if E164.fullmatch(to) else svc.own_number)
     except Exception as exc:  # noqa: BLE001 - the caller must hear the rescue, whatever broke
         error_id = uuid.uuid4().hex[:12]
@@ -166,17 +208,21 @@ def _answer(make_turn: Callable[[Engine, str], Turn]) -> Response:
 
 @bp.before_request
 def require_twilio_signature() -> Response | None:
-    g.ivr_started = time.perf_counter()
+    # Flask's `request` and `g` are proxies, looked up on every use: each is resolved once here.
+    ctx = g._get_current_object()
+    ctx.ivr_started = time.perf_counter()
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
     svc = service()
+    ctx.ivr_call = _call_of(svc, req.form if req.method == "POST" else req.args)
     if svc.settings.auth_token is None:
         log.warning(
             "SIGNATURE CHECKS ARE OFF: IVR_DEV_MODE is set and TWILIO_AUTH_TOKEN is not; never run like this in production",
-            extra={"route": _route(), "call": _call()},
+            extra={"route": _route(), "call": ctx.ivr_call},
         )
         return None
-    url = signed_url(svc.settings.public_url, request.scheme, request.host, request.full_path)
-    form = request.form if request.method == "POST" else {}
-    if is_signed_by_twilio(svc.settings.auth_token, url, form, request.headers.get(SIGNATURE_HEADER)):
+    url = signed_url(svc.settings.public_url, req.scheme, req.host, req.full_path)
+    form = req.form if req.method == "POST" else {}
+    if is_signed_by_twilio(svc.settings.auth_token, url, form, req.headers.get(SIGNATURE_HEADER)):
         return None
     _log(logging.WARNING, "request refused: missing or wrong Twilio signature", outcome="forbidden", status=403)
     return Response("Forbidden: missing or invalid X-Twilio-Signature\n", status=403, content_type="text/plain; charset=utf-8")
@@ -184,28 +230,31 @@ def require_twilio_signature() -> Response | None:
 
 @bp.route("/voice", methods=["GET", "POST"])
 def start() -> Response:
-    return _answer(lambda engine, called: engine.start(called))
+    return _answer(_params(), lambda engine, called: engine.start(called))
 
 
 @bp.route("/voice/step", methods=["GET", "POST"])
 def step() -> Response:
-    claimed = read_state(request.args)
-    digits = request.form.get("Digits") if request.method == "POST" else request.args.get("Digits")
-    return _answer(lambda engine, called: engine.on_input(claimed, digits, called))
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    params = req.form if req.method == "POST" else req.args
+    claimed, digits = read_state(req.args), params.get("Digits")
+    return _answer(params, lambda engine, called: engine.on_input(claimed, digits, called))
 
 
 @bp.route("/voice/dial", methods=["GET", "POST"])
 def dial() -> Response:
-    claimed = read_state(request.args)
-    status = request.values.get("DialCallStatus")
-    return _answer(lambda engine, called: engine.on_dial(claimed, status, called))
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    params = req.form if req.method == "POST" else req.args
+    claimed, status = read_state(req.args), params.get("DialCallStatus")
+    return _answer(params, lambda engine, called: engine.on_dial(claimed, status, called))
 
 
 @bp.route("/voice/fallback", methods=["GET", "POST"])
 def fallback() -> Response:
     """Twilio's Voice Fallback URL: needs no state, says the lines' numbers and 112."""
     _log(logging.WARNING, "fallback URL called", node="rescue", outcome="fallback")
-    return _twiml(service().rescue(_called()))
+    svc = service()
+    return _twiml(svc.rescue(_called(svc, _params())))
 
 
 @bp.errorhandler(Exception)
@@ -215,8 +264,9 @@ def rescue_on_error(exc: Exception) -> Response | HTTPException:
         return exc
     error_id = uuid.uuid4().hex[:12]
     _log(logging.ERROR, "unhandled error; rescue TwiML sent", node="rescue", outcome="rescue", exc_info=exc, error_id=error_id)
+    svc = service()
     try:
-        called = _called()
+        called = _called(svc, _params())
     except Exception:  # noqa: BLE001 - the request itself is what broke: the default rescue
         called = ""
-    return _twiml(service().rescue(called))
+    return _twiml(svc.rescue(called))

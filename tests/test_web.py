@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
-from flask import Flask
+from flask import Flask, request
+from hypothesis import given
+from hypothesis import strategies as st
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
 from conftest import DATA, TwilioClient, TwiML, digits_in
 from ivr.app import create_app
 from ivr.settings import Settings
+from ivr.web import TwilioRequest
 
 
 @pytest.fixture
@@ -254,3 +260,48 @@ def test_flow_files_changed_on_disk_do_not_change_a_running_app(settings: Settin
     (flows / "mini.yaml").write_text("nodes: [broken", encoding="utf-8")
     caller = TwilioClient(app.test_client())
     assert valid_twiml(caller.post("/voice")).verbs() == ["Gather", "Redirect"]
+
+
+# The form Twilio POSTs is read by ivr.web.TwilioRequest, in one step; Werkzeug's own reading is
+# the reference it must match, field for field, whatever the body.
+FORM = "application/x-www-form-urlencoded"
+FORM_BODIES = st.one_of(
+    st.lists(st.tuples(st.text(max_size=12), st.text(max_size=20)), max_size=12).map(lambda pairs: urlencode(pairs).encode()),
+    st.lists(st.sampled_from(["a", "=", "&", "+", "%", "%2", "%2B", "%C3%A9", "%FF", "é", ";", " "]), max_size=30).map(
+        lambda parts: "".join(parts).encode()
+    ),
+    st.binary(max_size=60),
+)
+
+
+@given(
+    body=FORM_BODIES,
+    content_type=st.sampled_from([FORM, f"{FORM}; charset=utf-8", "text/plain"]),
+    method=st.sampled_from(["POST", "GET"]),
+    with_length=st.booleans(),
+)
+def test_the_form_is_read_as_werkzeug_reads_it(app: Flask, body: bytes, content_type: str, method: str, with_length: bool):
+    def environ() -> dict[str, object]:
+        built = EnvironBuilder(method=method, data=body, content_type=content_type).get_environ()
+        if not with_length:
+            built.pop("CONTENT_LENGTH", None)  # as a chunked request arrives
+        return built
+
+    with app.request_context(environ()):
+        assert type(request._get_current_object()) is TwilioRequest  # noqa: SLF001 - the class Flask made
+        ours = list(request.form.items(multi=True))
+    reference = Request(environ())
+    assert ours == list(reference.form.items(multi=True))
+
+
+def test_a_body_over_64_kb_gets_413_not_a_5xx(twilio: TwilioClient) -> None:
+    fields = {"Padding": "x" * 70_000}
+    answer = twilio.post("/voice", fields)
+    assert answer.status == 413
+
+
+def test_a_body_read_before_the_form_is_still_parsed(app: Flask) -> None:
+    body = urlencode({"CallSid": "CA" + "0" * 32, "Digits": "1"}).encode()
+    with app.test_request_context("/voice", method="POST", data=body, content_type=FORM):
+        assert request.get_data() == body
+        assert request.form["Digits"] == "1"
