@@ -1,8 +1,8 @@
 """A reference point between the floor and the app: the work every webhook request must do.
 
-It reads the signed form, checks Twilio's signature with the app's own code (ivr.security),
-writes the app's JSON log line (ivr.logs) and answers the floor's constant TwiML: no flow,
-no engine, no rendering. Served with the same gunicorn command line, it shows how much of
+It reads the signed form as the app does (ivr.web.TwilioRequest), checks Twilio's signature
+with the app's own code (ivr.security), writes the app's JSON log line (ivr.logs) and answers
+the floor's constant TwiML: no flow, no engine, no rendering. Served with the same gunicorn command line, it shows how much of
 the distance from the floor to the app is the price of security and logs, and how much is
 the phone menu itself.
 """
@@ -17,6 +17,7 @@ from flask import Flask, Response, g, request
 from bench.floor import TWIML
 from ivr.logs import call_ref, emit, get_logger
 from ivr.security import SIGNATURE_HEADER, is_signed_by_twilio, signed_url
+from ivr.web import TwilioRequest
 
 
 def create_app() -> Flask:
@@ -25,6 +26,7 @@ def create_app() -> Flask:
     log_key = os.environ.get("IVR_LOG_KEY", "bench").encode()
     log = get_logger()
     app = Flask(__name__)
+    app.request_class = TwilioRequest
 
     @app.before_request
     def check_signature() -> Response | None:
