@@ -139,9 +139,13 @@ def _speeches(actions: tuple[Action, ...]) -> list[Speech]:
     return [part for a in actions if isinstance(a, Say | Gather) for part in a.parts if isinstance(part, Speech)]
 
 
-def _params() -> Mapping[str, str]:
+def _request() -> Request:
+    """This request itself: Flask's ``request`` is a proxy, looked up again on every use."""
+    return request._get_current_object()  # type: ignore[attr-defined, no-any-return]
+
+
+def _sent(req: Request) -> Mapping[str, str]:
     """What Twilio sent: the POSTed form, or the query string of a GET."""
-    req: Request = request._get_current_object()  # type: ignore[attr-defined]
     return req.form if req.method == "POST" else req.args
 
 
@@ -184,7 +188,7 @@ def _log(
     call: str | None = getattr(ctx, "ivr_call", None)
     if call is None:  # the signature check did not run (an error before it, or another blueprint)
         try:
-            call = ctx.ivr_call = _call_of(service(), _params())
+            call = ctx.ivr_call = _call_of(service(), _sent(_request()))
         except Exception:  # noqa: BLE001 - the request itself is what broke
             call = "-"
     fields = {"route": _route(), "node": node, "lang": lang, "outcome": outcome, "latency_ms": latency, "call": call}
@@ -208,12 +212,11 @@ def _answer(params: Mapping[str, str], make_turn: Callable[[Engine, str], Turn])
 
 @bp.before_request
 def require_twilio_signature() -> Response | None:
-    # Flask's `request` and `g` are proxies, looked up on every use: each is resolved once here.
-    ctx = g._get_current_object()
+    ctx = g._get_current_object()  # `g` is a proxy too: resolved once
     ctx.ivr_started = time.perf_counter()
-    req: Request = request._get_current_object()  # type: ignore[attr-defined]
+    req = _request()
     svc = service()
-    ctx.ivr_call = _call_of(svc, req.form if req.method == "POST" else req.args)
+    ctx.ivr_call = _call_of(svc, _sent(req))
     if svc.settings.auth_token is None:
         log.warning(
             "SIGNATURE CHECKS ARE OFF: IVR_DEV_MODE is set and TWILIO_AUTH_TOKEN is not; never run like this in production",
@@ -230,21 +233,21 @@ def require_twilio_signature() -> Response | None:
 
 @bp.route("/voice", methods=["GET", "POST"])
 def start() -> Response:
-    return _answer(_params(), lambda engine, called: engine.start(called))
+    return _answer(_sent(_request()), lambda engine, called: engine.start(called))
 
 
 @bp.route("/voice/step", methods=["GET", "POST"])
 def step() -> Response:
-    req: Request = request._get_current_object()  # type: ignore[attr-defined]
-    params = req.form if req.method == "POST" else req.args
+    req = _request()
+    params = _sent(req)
     claimed, digits = read_state(req.args), params.get("Digits")
     return _answer(params, lambda engine, called: engine.on_input(claimed, digits, called))
 
 
 @bp.route("/voice/dial", methods=["GET", "POST"])
 def dial() -> Response:
-    req: Request = request._get_current_object()  # type: ignore[attr-defined]
-    params = req.form if req.method == "POST" else req.args
+    req = _request()
+    params = _sent(req)
     claimed, status = read_state(req.args), params.get("DialCallStatus")
     return _answer(params, lambda engine, called: engine.on_dial(claimed, status, called))
 
@@ -254,7 +257,7 @@ def fallback() -> Response:
     """Twilio's Voice Fallback URL: needs no state, says the lines' numbers and 112."""
     _log(logging.WARNING, "fallback URL called", node="rescue", outcome="fallback")
     svc = service()
-    return _twiml(svc.rescue(_called(svc, _params())))
+    return _twiml(svc.rescue(_called(svc, _sent(_request()))))
 
 
 @bp.errorhandler(Exception)
@@ -266,7 +269,7 @@ def rescue_on_error(exc: Exception) -> Response | HTTPException:
     _log(logging.ERROR, "unhandled error; rescue TwiML sent", node="rescue", outcome="rescue", exc_info=exc, error_id=error_id)
     svc = service()
     try:
-        called = _called(svc, _params())
+        called = _called(svc, _sent(_request()))
     except Exception:  # noqa: BLE001 - the request itself is what broke: the default rescue
         called = ""
     return _twiml(svc.rescue(called))
