@@ -2,9 +2,9 @@
 
 It reads the signed form as the app does (ivr.web.TwilioRequest), checks Twilio's signature
 with the app's own code (ivr.security), writes the app's JSON log line (ivr.logs) and answers
-the floor's constant TwiML: no flow, no engine, no rendering. Served with the same gunicorn command line, it shows how much of
-the distance from the floor to the app is the price of security and logs, and how much is
-the phone menu itself.
+the floor's constant TwiML: no flow, no engine, no rendering. Served with the same gunicorn
+command line, it shows how much of the distance from the floor to the app is the price of
+security and logs, and how much is the phone menu itself.
 """
 
 from __future__ import annotations

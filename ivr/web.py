@@ -163,10 +163,10 @@ def _route() -> str:
     return ROUTES.get(request.endpoint or "", "other")
 
 
-def _call_of(svc: Service, params: Mapping[str, str]) -> str:
+def _call_of(svc: Service, req: Request) -> str:
     """The keyed hash of the request's CallSid (see ivr.logs.call_ref)."""
     try:
-        return call_ref(svc.settings.log_key, params.get("CallSid"))
+        return call_ref(svc.settings.log_key, _sent(req).get("CallSid"))
     except Exception:  # noqa: BLE001 - a body that cannot be read: a line without a reference
         return "-"
 
@@ -186,11 +186,8 @@ def _log(
     started: float | None = getattr(ctx, "ivr_started", None)
     latency = round((time.perf_counter() - started) * 1000, 2) if started is not None else None
     call: str | None = getattr(ctx, "ivr_call", None)
-    if call is None:  # the signature check did not run (an error before it, or another blueprint)
-        try:
-            call = ctx.ivr_call = _call_of(service(), _sent(_request()))
-        except Exception:  # noqa: BLE001 - the request itself is what broke
-            call = "-"
+    if call is None:  # the signature check did not get that far (an error before it)
+        call = ctx.ivr_call = _call_of(service(), _request())
     fields = {"route": _route(), "node": node, "lang": lang, "outcome": outcome, "latency_ms": latency, "call": call}
     emit(log, level, event, fields | more, exc_info)
 
@@ -216,7 +213,7 @@ def require_twilio_signature() -> Response | None:
     ctx.ivr_started = time.perf_counter()
     req = _request()
     svc = service()
-    ctx.ivr_call = _call_of(svc, _sent(req))
+    ctx.ivr_call = _call_of(svc, req)
     if svc.settings.auth_token is None:
         log.warning(
             "SIGNATURE CHECKS ARE OFF: IVR_DEV_MODE is set and TWILIO_AUTH_TOKEN is not; never run like this in production",
