@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -376,11 +376,6 @@ def audio_files_on_disk(audio_dir: Path) -> set[str]:
 # --- what to build ----------------------------------------------------------------------------
 
 
-def _prompt_speeches(prompt: Prompt) -> Iterable[Speech]:
-    for parts in prompt.by_lang.values():
-        yield from (part for part in parts if isinstance(part, Speech))
-
-
 def prompt_speeches(catalog: Catalog) -> list[Speech]:
     """Every distinct speech of every flow: the rescue text and every prompt of every node
     (prompt, after, connecting, call_yourself, the re-prompts of retries), in flow order."""
@@ -396,7 +391,7 @@ def prompt_speeches(catalog: Catalog) -> list[Speech]:
                 elif isinstance(value, Retry):
                     prompts.append(value.reprompt)
         for prompt in prompts:
-            for speech in _prompt_speeches(prompt):
+            for speech in prompt.speeches():
                 found.setdefault((speech.key, speech.lang), speech)
     return list(found.values())
 

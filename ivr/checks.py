@@ -18,7 +18,7 @@ def _targets(node: Node) -> dict[str, str]:
         out[f"{base}.after_retries"] = node.after_retries
         return out
     if isinstance(node, LanguageNode):
-        return {f"{base}.next": node.next, f"{base}.after_retries": node.after_retries}
+        return {f"{base}.next": node.next, f"{base}.after_retries": node.after_retries, f"{base}.talk_now": node.talk_now}
     if isinstance(node, MessageNode):
         return {f"{base}.next": node.next}
     return {}

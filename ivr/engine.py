@@ -11,6 +11,10 @@ import re
 from dataclasses import dataclass, field
 
 from ivr.model import (
+    CONNECTS,
+    EVERY_LINE,
+    LANGUAGE_LINE,
+    SAYS_NUMBER,
     Catalog,
     Flow,
     GoodbyeNode,
@@ -83,6 +87,18 @@ class Engine:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
 
+    def talk_mode(self, lang: str) -> str:
+        """What the talk-now key does for a caller of ``lang``, so prompts describe it truly."""
+        return CONNECTS if self.catalog.line_for(lang).transfer_to else SAYS_NUMBER
+
+    def _say(self, prompt: Prompt, langs: tuple[str, ...]) -> tuple[PromptPart, ...]:
+        """``prompt`` in each of ``langs``, each in the wording that fits this call."""
+        return tuple(part for lang in langs for part in prompt.parts(lang, self.talk_mode(lang)))
+
+    def _first_and_offered(self, lang: str) -> tuple[str, ...]:
+        """``lang``, then every other offered language in the welcome's order."""
+        return (lang, *(other for other in self.catalog.settings.offered if other != lang))
+
     # --- entry points -------------------------------------------------------------
 
     def start(self, called: str) -> Turn:
@@ -104,8 +120,10 @@ class Engine:
             if key is not None and key in node.choices:
                 return self.enter(flow, state.at(node.next, lang=node.choices[key]), "language")
             if key == flow.keys.talk_now:
-                return self.enter(flow, state.at(flow.talk_now), "talk_now")
+                return self.enter(flow, state.at(node.talk_now), "talk_now")
             return self._retry(flow, node, state, silent=not key and not wrong)
+        if isinstance(node, TransferNode) and node.helpline == EVERY_LINE:
+            return self._after_every_line(flow, node, state, key, wrong)
         if key is not None:
             global_key = flow.keys.as_map().get(key)
             if global_key == "talk_now":
@@ -177,27 +195,44 @@ class Engine:
         actions: tuple[Action, ...]
         if isinstance(node, LanguageNode):
             offered = self.catalog.settings.offered
-            parts = (_parts(reprompt, offered) if reprompt else ()) + _parts(node.prompt, offered)
+            parts = (self._say(reprompt, offered) if reprompt else ()) + self._say(node.prompt, offered)
             actions = (Gather(parts, node.timeout, state),)
         elif isinstance(node, MenuNode):
-            parts = (_parts(reprompt, mine) if reprompt else ()) + _parts(node.prompt, mine)
+            parts = (self._say(reprompt, mine) if reprompt else ()) + self._say(node.prompt, mine)
             actions = (Gather(parts, node.timeout, state),)
         elif isinstance(node, MessageNode):
-            actions = (Gather(_parts(node.prompt, mine) + _parts(node.after, mine), node.timeout, state),)
+            actions = (Gather(self._say(node.prompt, mine) + self._say(node.after, mine), node.timeout, state),)
+        elif isinstance(node, TransferNode) and node.helpline == EVERY_LINE:
+            every = self._first_and_offered(lang)
+            told = State(state.flow, node.id, lang, no_input=state.no_input)
+            actions = (Gather(self._say(node.call_yourself, every) + self._say(node.after, every), node.timeout, told),)
         elif isinstance(node, TransferNode):
-            line = self.catalog.line_for(lang) if node.helpline == "language" else self.catalog.helplines[node.helpline]
+            line = self.catalog.line_for(lang) if node.helpline == LANGUAGE_LINE else self.catalog.helplines[node.helpline]
             if state.target < len(line.transfer_to):
                 actions = (
-                    Say(_parts(node.connecting, mine)),
+                    Say(self._say(node.connecting, mine)),
                     Dial(line.transfer_to[state.target], self.catalog.settings.ring_timeout, state),
                 )
             else:
                 told = State(state.flow, node.id, lang, target=len(line.transfer_to))
-                actions = (Gather(_parts(node.call_yourself, mine) + _parts(node.after, mine), node.timeout, told),)
+                actions = (Gather(self._say(node.call_yourself, mine) + self._say(node.after, mine), node.timeout, told),)
         else:
             assert isinstance(node, GoodbyeNode)
-            actions = (Say(_parts(node.prompt, mine)), Hangup())
+            actions = (Say(self._say(node.prompt, mine)), Hangup())
         return Turn(actions, node.id, lang, outcome, state)
+
+    def _after_every_line(self, flow: Flow, node: TransferNode, state: State, key: str | None, wrong: bool) -> Turn:
+        """After every language's line: a language key still chooses; silence hears it all once more, then ends."""
+        start = flow.nodes[flow.start]
+        if key is not None and isinstance(start, LanguageNode) and key in start.choices:
+            return self.enter(flow, state.at(start.next, lang=start.choices[key]), "language")
+        if key in (flow.keys.talk_now, flow.keys.repeat):
+            return self.enter(flow, state.at(node.id), "repeat")
+        if key is not None or wrong:
+            return self.enter(flow, State(flow.name, flow.start, state.lang), "start_again")
+        if state.no_input < 1:
+            return self.enter(flow, State(flow.name, node.id, state.lang, no_input=state.no_input + 1), "repeat")
+        return Turn((Hangup(),), node.id, state.lang, "end_after_number")
 
     def _retry(self, flow: Flow, node: MenuNode | LanguageNode, state: State, *, silent: bool) -> Turn:
         policy: Retry = node.no_input if silent else node.wrong_key

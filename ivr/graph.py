@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ivr.model import (
+    EVERY_LINE,
+    LANGUAGE_LINE,
     Catalog,
     Flow,
     GoodbyeNode,
@@ -87,7 +89,10 @@ def _times(what: str, retry: Retry) -> str:
 
 
 def _transfer_detail(catalog: Catalog, node: TransferNode, lang: str) -> str:
-    line = catalog.line_for(lang) if node.helpline == "language" else catalog.helplines[node.helpline]
+    if node.helpline == EVERY_LINE:
+        every = ", ".join(f"{catalog.line_for(code).name} {catalog.line_for(code).number}" for code in catalog.settings.offered)
+        return f"says every language's line: {every}"
+    line = catalog.line_for(lang) if node.helpline == LANGUAGE_LINE else catalog.helplines[node.helpline]
     how = f"dials {', '.join(line.transfer_to)}, else says the number" if line.transfer_to else "says the number"
     return f"{line.name} {line.number} · {how}"
 
@@ -107,7 +112,7 @@ def _box(catalog: Catalog, node: Node, lang: str) -> Box:
 def _arrows(flow: Flow, node: Node) -> Iterator[Arrow]:
     if isinstance(node, LanguageNode):
         yield Arrow(node.id, node.next, ", ".join(f"{key} {lang}" for key, lang in node.choices.items()), "key")
-        yield Arrow(node.id, flow.talk_now, flow.keys.talk_now, "key")
+        yield Arrow(node.id, node.talk_now, flow.keys.talk_now, "key")
         yield Arrow(node.id, node.after_retries, _times("no input", node.no_input), "silence")
         yield Arrow(node.id, node.after_retries, _times("wrong key", node.wrong_key), "silence")
     elif isinstance(node, MenuNode):
@@ -117,6 +122,11 @@ def _arrows(flow: Flow, node: Node) -> Iterator[Arrow]:
         yield Arrow(node.id, node.after_retries, _times("wrong key", node.wrong_key), "silence")
     elif isinstance(node, MessageNode):
         yield Arrow(node.id, node.next, "no input, other keys", "silence")
+    elif isinstance(node, TransferNode) and node.helpline == EVERY_LINE:
+        start = flow.nodes[flow.start]
+        if isinstance(start, LanguageNode):
+            yield Arrow(node.id, start.next, ", ".join(f"{key} {lang}" for key, lang in start.choices.items()), "key")
+        yield Arrow(node.id, END_NODE, "no input ×2", "silence")
     elif isinstance(node, TransferNode):
         yield Arrow(node.id, END_NODE, "no input", "silence")
     elif isinstance(node, GoodbyeNode):

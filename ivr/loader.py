@@ -19,7 +19,12 @@ from pathlib import Path
 from ivr.checks import check_flow
 from ivr.errors import ConfigError, ConfigErrors
 from ivr.model import (
+    CONNECTS,
+    EVERY_LINE,
+    LANGUAGE_LINE,
     PHONE_KEYS,
+    SAYS_NUMBER,
+    TALK_MODES,
     CalledNumber,
     CallSettings,
     Catalog,
@@ -50,7 +55,6 @@ PLACEHOLDER = re.compile(r"\{([a-z_]+):([a-z0-9_]+)\}")
 # A run of three or more digits in prompt text is probably a phone number typed by hand.
 LITERAL_NUMBER = re.compile(r"(?<![0-9])[0-9](?:[ .]?[0-9]){2,}(?![0-9])")
 YEAR = re.compile(r"(19|20)[0-9]{2}")
-LANGUAGE_LINE = "language"  # transfer target meaning "the line of the caller's language"
 
 
 def default_config_dir() -> Path:
@@ -360,7 +364,7 @@ def parse_helplines(
                 entry = doc.mapping(value, "the helpline's details")
                 if entry is None:
                     continue
-                ef = doc.fields(entry, ("name", "number", "hours", "source"), ("language", "chat", "transfer_to"))
+                ef = doc.fields(entry, ("name", "number", "hours", "source"), ("language", "chat", "chat_spoken", "transfer_to"))
                 name, number, hours, source = (
                     doc.text(ef.get(n)) if n in ef else None for n in ("name", "number", "hours", "source")
                 )
@@ -389,8 +393,15 @@ def parse_helplines(
                             else:
                                 targets.append(raw)
                 chat = doc.text(ef["chat"]) if "chat" in ef else ""
-                if name and number and hours and source and chat is not None and lang is not None:
-                    lines[key.text] = Helpline(key.text, name, lang, number, hours, source, chat, tuple(targets))
+                chat_spoken = doc.text(ef["chat_spoken"]) if "chat_spoken" in ef else ""
+                if chat and not chat_spoken:
+                    doc.error(
+                        ef["chat"].mark,
+                        "a chat address needs the words a voice should say for it",
+                        f'add chat_spoken: in the line\'s language, e.g. "{chat.replace(".", " dot ")}" for {chat}',
+                    )
+                if name and number and hours and source and chat is not None and chat_spoken is not None and lang is not None:
+                    lines[key.text] = Helpline(key.text, name, lang, number, hours, source, chat, chat_spoken, tuple(targets))
     if languages is not None:
         for code, ls in languages.items():
             if ls.helpline not in lines and len(errors) == before:
@@ -437,7 +448,8 @@ class _FlowContext:
             if line is None:
                 self.doc.error(mark, f"unknown helpline {ref!r} in {m.group(0)}", _did_you_mean(ref, ["line", *self.helplines]))
                 return m.group(0)
-            fields = {"number": line.spoken_number, "name": line.name, "chat": line.chat, "hours": line.hours}
+            # Voices read web addresses badly: a prompt says the line's own spoken form of it.
+            fields = {"number": line.spoken_number, "name": line.name, "chat": line.chat_spoken, "hours": line.hours}
             if what not in fields:
                 self.doc.error(
                     mark, f"unknown placeholder {m.group(0)}", "use {number:ID}, {name:ID}, {chat:ID}, {hours:ID} or {key:NAME}"
@@ -455,14 +467,61 @@ class _FlowContext:
         return PLACEHOLDER.sub(sub, text)
 
 
+TALK_NOW_KEY = "{key:talk_now}"
+MODE_WORDS = {SAYS_NUMBER: "the talk-now key says the line's number", CONNECTS: "the talk-now key tries to connect"}
+
+
+def _reachable_modes(ctx: _FlowContext, lang: str) -> tuple[str, ...]:
+    """The talk-now wordings callers of ``lang`` can hear with this configuration (see Engine.talk_mode)."""
+    line = ctx.helplines.get(ctx.settings.languages[lang].helpline)
+    return (CONNECTS,) if line is not None and line.transfer_to else (SAYS_NUMBER,)
+
+
+def _texts(ctx: _FlowContext, body: YMap, key: str, required: tuple[str, ...], *, talk_now_ok: bool) -> dict[str, Speech]:
+    """``{lang: text}`` → one Speech per language; reports unknown and missing languages."""
+    doc = ctx.doc
+    found: dict[str, Speech] = {}
+    for lang_key, text_node in body.items:
+        with doc.at(lang_key.text):
+            lang = lang_key.text
+            if lang not in ctx.settings.languages:
+                hint = _did_you_mean(lang, [*ctx.settings.languages, *MODE_WORDS])
+                if lang_key.implicit_type and not lang_key.quoted:
+                    hint = f"YAML 1.1 reads an unquoted {lang} as {lang_key.implicit_type}; {hint}"
+                doc.error(lang_key.mark, f"unknown language {lang!r}", hint)
+                continue
+            text = doc.text(text_node, "the words to say")
+            if text is None or lang not in ctx.settings.offered:
+                found.setdefault(lang, Speech(key, lang, ""))
+                continue
+            if TALK_NOW_KEY in text and not talk_now_ok:
+                doc.error(
+                    text_node.mark,
+                    "this text offers the talk-now key, which connects on some configurations and only says a number on others",
+                    "write the item as  connect: {nl: …}  and  number: {nl: …}  so each call hears what the key really does",
+                )
+            spoken = " ".join(ctx.expand(text, lang, text_node.mark).split())
+            found[lang] = Speech(key, lang, spoken)
+    for lang in required:
+        if lang not in found:
+            doc.error(
+                body.mark,
+                f"no {ctx.settings.languages[lang].name} ({lang}) text",
+                f"add '{lang}: \"…\"' (every offered language needs every prompt)",
+            )
+    return {lang: speech for lang, speech in found.items() if speech.text}
+
+
 def _parse_prompt(ctx: _FlowContext, node: YNode | None, key: str, required: bool = True) -> Prompt:
-    """A prompt is ``{lang: text}`` or a list of ``{lang: text}`` and ``{pause: seconds}`` items."""
+    """A prompt is ``{lang: text}`` or a list of ``{lang: text}``, ``{pause: seconds}`` and
+    ``{connect: {lang: text}, number: {lang: text}}`` items (words for what the talk-now key does)."""
     doc = ctx.doc
     offered = ctx.settings.offered
     if node is None:
         return Prompt(frozen_map())  # type: ignore[arg-type]
     items: tuple[YNode, ...] = node.items if isinstance(node, YSeq) else (node,)
-    parts: dict[str, list[PromptPart]] = {lang: [] for lang in offered}
+    parts: dict[str, dict[str, list[PromptPart]]] = {mode: {lang: [] for lang in offered} for mode in TALK_MODES}
+    varies = False
     for index, item in enumerate(items):
         with doc.at(index) if isinstance(node, YSeq) else _nullcontext():
             body = doc.mapping(item, 'text per language, like  nl: "…"')
@@ -472,35 +531,35 @@ def _parse_prompt(ctx: _FlowContext, node: YNode | None, key: str, required: boo
                 doc.fields(body, ("pause",))
                 seconds = doc.integer(body.get("pause"), 1, 30)
                 if seconds:
-                    for lang in offered:
-                        parts[lang].append(Pause(seconds))
+                    for mode in TALK_MODES:
+                        for lang in offered:
+                            parts[mode][lang].append(Pause(seconds))
                 continue
-            seen = set()
-            for lang_key, text_node in body.items:
-                with doc.at(lang_key.text):
-                    lang = lang_key.text
-                    if lang not in ctx.settings.languages:
-                        hint = _did_you_mean(lang, list(ctx.settings.languages))
-                        if lang_key.implicit_type and not lang_key.quoted:
-                            hint = f"YAML 1.1 reads an unquoted {lang} as {lang_key.implicit_type}; {hint}"
-                        doc.error(lang_key.mark, f"unknown language {lang!r}", hint)
-                        continue
-                    seen.add(lang)
-                    text = doc.text(text_node, "the words to say")
-                    if text is None or lang not in parts:
-                        continue
-                    spoken = " ".join(ctx.expand(text, lang, text_node.mark).split())
-                    parts[lang].append(Speech(f"{key}.{index}", lang, spoken))
-            for lang in offered:
-                if lang not in seen:
-                    doc.error(
-                        body.mark,
-                        f"no {ctx.settings.languages[lang].name} ({lang}) text",
-                        f"add '{lang}: \"…\"' (every offered language needs every prompt)",
-                    )
-    if not required and not any(parts.values()):
+            if any(k.text in MODE_WORDS for k, _ in body.items):
+                varies = True
+                modes = doc.fields(body, (), TALK_MODES)
+                for mode in TALK_MODES:
+                    with doc.at(mode):
+                        wording = doc.mapping(modes.get(mode), f"text per language for when {MODE_WORDS[mode]}")
+                        needed = tuple(lang for lang in offered if mode in _reachable_modes(ctx, lang))
+                        if wording is None:
+                            if mode not in modes and needed:
+                                doc.error(
+                                    body.mark,
+                                    f"no wording for when {MODE_WORDS[mode]}, which {', '.join(needed)} callers hear",
+                                    f"add '{mode}:' with a text per language",
+                                )
+                            continue
+                        for lang, speech in _texts(ctx, wording, f"{key}.{index}.{mode}", needed, talk_now_ok=True).items():
+                            parts[mode][lang].append(speech)
+                continue
+            for lang, speech in _texts(ctx, body, f"{key}.{index}", offered, talk_now_ok=False).items():
+                for mode in TALK_MODES:
+                    parts[mode][lang].append(speech)
+    if not required and not any(parts[SAYS_NUMBER].values()) and not any(parts[CONNECTS].values()):
         return Prompt(frozen_map())  # type: ignore[arg-type]
-    return Prompt(frozen_map({lang: tuple(p) for lang, p in parts.items()}))  # type: ignore[arg-type]
+    by_mode = {mode: frozen_map({lang: tuple(p) for lang, p in by_lang.items()}) for mode, by_lang in parts.items()}
+    return Prompt(by_mode[SAYS_NUMBER], by_mode[CONNECTS] if varies else None)  # type: ignore[arg-type]
 
 
 @contextmanager
@@ -590,7 +649,7 @@ def _parse_menu(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -> No
 
 def _parse_language(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
     doc = ctx.doc
-    f = doc.fields(body, ("kind", "prompt", "choices", "next"), MENU_FIELDS)
+    f = doc.fields(body, ("kind", "prompt", "choices", "next"), (*MENU_FIELDS, "talk_now"))
     key = f"{ctx.name}/{node_id}"
     with doc.at("prompt"):
         prompt = _parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
@@ -618,7 +677,11 @@ def _parse_language(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -
     common = _menu_common(ctx, f, key, d)
     if common is None or not nxt:
         return None
-    return LanguageNode(node_id, prompt, frozen_map(choices), nxt, *common)  # type: ignore[arg-type]
+    # The talk-now key before a language is chosen: where silence leads, unless said otherwise.
+    talk_now = _target(ctx, f, "talk_now") if "talk_now" in f else common[3]
+    if "talk_now" not in f:
+        doc.marks[doc.where() + ".talk_now"] = doc.marks.get(doc.where() + ".after_retries", body.mark)
+    return LanguageNode(node_id, prompt, frozen_map(choices), nxt, *common, talk_now)  # type: ignore[arg-type]
 
 
 def _parse_message(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
@@ -640,10 +703,12 @@ def _parse_transfer(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -
     doc = ctx.doc
     f = doc.fields(body, ("kind", "helpline", "call_yourself"), ("connecting", "after", "timeout"))
     key = f"{ctx.name}/{node_id}"
-    line = doc.text(f.get("helpline"), "a helpline id or 'language'") if "helpline" in f else None
-    if line is not None and line != LANGUAGE_LINE and line not in ctx.helplines:
+    line = doc.text(f.get("helpline"), "a helpline id, 'language' or 'every'") if "helpline" in f else None
+    if line is not None and line not in (LANGUAGE_LINE, EVERY_LINE) and line not in ctx.helplines:
         with doc.at("helpline"):
-            doc.error(f["helpline"].mark, f"unknown helpline {line!r}", _did_you_mean(line, [LANGUAGE_LINE, *ctx.helplines]))
+            doc.error(
+                f["helpline"].mark, f"unknown helpline {line!r}", _did_you_mean(line, [LANGUAGE_LINE, EVERY_LINE, *ctx.helplines])
+            )
         line = None
     with doc.at("connecting"):
         connecting = _parse_prompt(ctx, f.get("connecting"), f"{key}.connecting", required=False)

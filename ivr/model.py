@@ -8,7 +8,7 @@ turned into audio).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -43,7 +43,8 @@ class Helpline:
     number: str  # as published, e.g. "0800 32 123"
     hours: str
     source: str
-    chat: str = ""
+    chat: str = ""  # the web address, as written
+    chat_spoken: str = ""  # the web address as a voice should say it, in the line's language
     transfer_to: tuple[str, ...] = ()  # E.164 numbers the line's operator gave us, tried in order
 
     @property
@@ -108,17 +109,38 @@ class Pause:
 PromptPart = Speech | Pause
 
 
+# What the talk-now key does for a call, which decides how prompts may describe it: where the
+# line has transfer targets it tries to connect; elsewhere it only says the line's number.
+SAYS_NUMBER = "number"
+CONNECTS = "connect"
+TALK_MODES = (SAYS_NUMBER, CONNECTS)
+
+
 @dataclass(frozen=True, slots=True)
 class Prompt:
-    """What to say, per language: a sequence of speech and pauses."""
+    """What to say, per language: a sequence of speech and pauses.
+
+    ``by_lang`` is said when the talk-now key says the line's number; ``connect_by_lang``, when
+    given, is said instead when the key tries to connect (prompts that promise a conversation).
+    """
 
     by_lang: Mapping[str, tuple[PromptPart, ...]]
+    connect_by_lang: Mapping[str, tuple[PromptPart, ...]] | None = None
 
-    def parts(self, lang: str) -> tuple[PromptPart, ...]:
+    def parts(self, lang: str, mode: str = SAYS_NUMBER) -> tuple[PromptPart, ...]:
+        if mode == CONNECTS and self.connect_by_lang is not None:
+            return self.connect_by_lang.get(lang, ())
         return self.by_lang.get(lang, ())
 
-
-EMPTY_PROMPT = Prompt(frozen_map())  # type: ignore[arg-type]
+    def speeches(self) -> Iterator[Speech]:
+        """Every speech of this prompt, in every language and either wording, each once."""
+        seen: set[tuple[str, str]] = set()
+        for by_lang in (self.by_lang, self.connect_by_lang or {}):
+            for parts in by_lang.values():
+                for part in parts:
+                    if isinstance(part, Speech) and (part.key, part.lang) not in seen:
+                        seen.add((part.key, part.lang))
+                        yield part
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +174,7 @@ class LanguageNode:
     no_input: Retry
     wrong_key: Retry
     after_retries: str
+    talk_now: str  # node reached with the talk-now key before a language is chosen
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,12 +188,21 @@ class MessageNode:
     timeout: int
 
 
+# TransferNode.helpline values that are not helpline ids.
+LANGUAGE_LINE = "language"  # the line of the caller's language
+EVERY_LINE = "every"  # each offered language's line, said in that language: for callers who chose none
+
+
 @dataclass(frozen=True, slots=True)
 class TransferNode:
-    """Connects to a helpline, or says its number when it cannot be dialled."""
+    """Connects to a helpline, or says its number when it cannot be dialled.
+
+    With ``helpline: every`` it never dials: it says ``call_yourself`` in every offered
+    language (the called number's default first), each naming its own language's line.
+    """
 
     id: str
-    helpline: str  # a helpline id, or "language" for the caller's language's line
+    helpline: str  # a helpline id, LANGUAGE_LINE or EVERY_LINE
     connecting: Prompt  # said before dialling
     call_yourself: Prompt  # said when there is no target or every target failed
     after: Prompt  # what the caller can press after hearing the number

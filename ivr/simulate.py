@@ -137,10 +137,8 @@ class SpeechIndex:
     def __post_init__(self) -> None:
         for flow in self.catalog.flows.values():
             for node_id, prompt in self._all_prompts(flow):
-                for parts in prompt.by_lang.values():
-                    for part in parts:
-                        if isinstance(part, Speech):
-                            self._add(part, node_id)
+                for speech in prompt.speeches():
+                    self._add(speech, node_id)
 
     @staticmethod
     def _all_prompts(flow: Flow) -> Iterator[tuple[str, Prompt]]:

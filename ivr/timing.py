@@ -20,10 +20,12 @@ language key, then talk-now key (``talk_now``)
     (keys interrupt prompts inside ``<Gather>``): seconds of audio until the transfer
     starts or the line's number has been said once.
 silence (``silence``)
-    A caller who never presses anything (for each called number, in its default
-    language), and one who presses only the language key: every prompt and every
-    ``<Gather>`` timeout, re-prompts included, until the transfer starts or the line's
-    number has been said.
+    A caller who presses only the language key: every prompt and every ``<Gather>``
+    timeout, re-prompts included, until the transfer starts or the line's number has been
+    said. A caller who never presses anything (for each called number), and one who
+    presses the talk-now key at the welcome, before choosing a language: until every
+    offered language's line and every ``welcome_names`` line (112) has been said in each
+    offered language, since nothing tells us which language the caller understands.
 
 The welcome must also say the numbers of the lines listed in ``welcome_names`` (e.g.
 112) in every language: in the caller's part of the first prompt, or in the first prompt
@@ -125,7 +127,8 @@ class SilentCaller:
 
     called: tuple[str, ...]  # our numbers; "" stands for every number not listed in settings
     default_language: str
-    figure: Figure
+    figure: Figure  # until every offered language's line and 112 have been said, each in every language
+    talk_now_first: Figure | None  # the same for a caller who presses talk-now at the welcome (None: no welcome)
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +203,21 @@ class _Walk:
         return Figure(None, budget, _merge(done), turn.node)
 
     # --- goals -----------------------------------------------------------------------------
+
+    def every_line(self) -> Goal:
+        """Each offered language's line, and each ``welcome_names`` line, said in every offered language."""
+        catalog = self.catalog
+        names = [catalog.helplines[name].spoken_number for name in catalog.settings.welcome_names]
+        wanted = {
+            (lang, number) for lang in catalog.settings.offered for number in (catalog.line_for(lang).spoken_number, *names)
+        }
+        heard: set[tuple[str, str]] = set()
+
+        def goal(speech: Speech, action: Action, turn: Turn) -> bool:
+            heard.update((lang, number) for lang, number in wanted if lang == speech.lang and says_number(speech.text, number))
+            return heard == wanted
+
+        return goal
 
     def reaches(self, line: Helpline, lang: str) -> Goal:
         """The line's number said in ``lang`` (a transfer that starts is always a goal)."""
@@ -320,8 +338,15 @@ def measure(catalog: Catalog, duration_of: DurationOf | None = None) -> list[Flo
             for lang, key in choices:
                 if lang not in languages:
                     languages[lang] = _measure_language(walk, flow, start, lang, key)
-            figure = walk.listen(start, walk.reaches(catalog.line_for(default), default), settings.silence_budget)
-            silent.append(SilentCaller(tuple(numbers), default, figure))
+            figure = walk.listen(start, walk.every_line(), settings.silence_budget)
+            first = next((a for a in start.actions if isinstance(a, Gather)), None)
+            talk_now_first = None
+            if isinstance(node, LanguageNode) and first is not None:
+                heard = walk.clock.total(first.parts)  # the whole welcome, then the key
+                pressed = walk.press(first.state, flow.keys.talk_now)
+                steps = ((start.node, heard),)
+                talk_now_first = walk.listen(pressed, walk.every_line(), settings.silence_budget, seconds=heard, steps=steps)
+            silent.append(SilentCaller(tuple(numbers), default, figure, talk_now_first))
         ordered = sorted(languages.values(), key=lambda lt: settings.offered.index(lt.lang))
         times.append(FlowTimes(flow, tuple(ordered), tuple(silent)))
     return times
@@ -359,9 +384,12 @@ def _problems(catalog: Catalog, times: FlowTimes, node_marks: Mapping[str, Mark]
     flow = times.flow
     talk = flow.keys.talk_now
     silence_hint = "use fewer no_input retries, shorter timeouts or shorter prompts on the way (budgets.silence)"
+    named = [catalog.helplines[name].name for name in catalog.settings.welcome_names]
+    every = "every offered language's line" + (" and " + ", ".join(named) if named else "")
+    every_hint = "lead there to a transfer node with 'helpline: every', and keep the welcome and its re-prompts short"
 
     def error(node: str, message: str, hint: str, fig: Figure | None = None) -> None:
-        if fig is not None and fig.seconds is None:
+        if fig is not None and fig.seconds is None and hint != every_hint:
             hint = "let this path say {number:line} or lead to the talk-now transfer"
         errors.append(ConfigError(node_marks.get(node, Mark(flow.file, 1, 1)), f"nodes.{node}", message, hint))
 
@@ -394,14 +422,12 @@ def _problems(catalog: Catalog, times: FlowTimes, node_marks: Mapping[str, Mark]
                 f"say {{number:{missing}}} in the {name} text before the first menu (welcome_names in settings.yaml)",
             )
     for sc in times.silent:
+        who = f"a caller who presses nothing (calls to {_numbers(sc.called)})"
         if not sc.figure.within:
-            line = catalog.line_for(sc.default_language).name
-            error(
-                flow.start,
-                f"a caller who presses nothing (calls to {_numbers(sc.called)}) {_outcome(sc.figure, 'reaches', line)}",
-                silence_hint,
-                sc.figure,
-            )
+            error(flow.start, f"{who} {_outcome(sc.figure, 'hears', every)}", every_hint, sc.figure)
+        if sc.talk_now_first is not None and not sc.talk_now_first.within:
+            who = f"a caller who presses {talk} at the welcome (calls to {_numbers(sc.called)})"
+            error(flow.start, f"{who} {_outcome(sc.talk_now_first, 'hears', every)}", every_hint, sc.talk_now_first)
     return errors
 
 
@@ -419,10 +445,11 @@ def format_times(catalog: Catalog, times: list[FlowTimes], *, measured: bool = F
             figures = f"{lt.hears_line.shown():>16}{lt.talk_now.shown():>14}{lt.silent_after_key.shown():>19}"
             lines.append(f"  {label:<18}{lt.key or '-':<5}{figures}")
         lines.append(f"  {'budget':<23}{s.time_to_human_budget:>16g}{s.talk_now_budget:>14g}{s.silence_budget:>19g}")
+        named = ", ".join(catalog.helplines[name].name for name in s.welcome_names) or "no other line"
         for sc in ft.silent:
-            line = catalog.line_for(sc.default_language)
+            first = f"; pressing {talk} at the welcome: after {sc.talk_now_first.shown()} s" if sc.talk_now_first else ""
             lines.append(
-                f"  Pressing nothing (calls to {_numbers(sc.called)}): {line.name} ({sc.default_language}) "
-                f"after {sc.figure.shown()} s (budget {s.silence_budget:g})."
+                f"  Every language's line and {named} (calls to {_numbers(sc.called)}), pressing nothing: "
+                f"after {sc.figure.shown()} s{first} (budget {s.silence_budget:g})."
             )
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Operator commands: ``ivr graph``, ``ivr simulate`` and ``ivr twilio connect``.
+"""Operator commands: ``ivr graph``, ``ivr prompts``, ``ivr simulate`` and ``ivr twilio connect``.
 
 They register themselves on the ``ivr`` group (see ``COMMAND_MODULES`` in ``ivr/cli.py``).
 The work is done in :mod:`ivr.graph`, :mod:`ivr.simulate` and :mod:`ivr.twilio_connect`;
@@ -23,6 +23,7 @@ from ivr.cli import CONFIG_OPTION, FLOWS_OPTION, load_or_exit, main
 from ivr.errors import ConfigErrors
 from ivr.graph import FORMATS, GraphvizMissing, diagram, render
 from ivr.logs import LOGGER_NAME
+from ivr.prompts import to_html, to_markdown
 from ivr.settings import DEV_MODE_VARIABLE, Settings, SettingsError
 from ivr.simulate import (
     DIAL_STATUSES,
@@ -67,6 +68,30 @@ def graph(
         click.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+# --- ivr prompts --------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--flow", "flow_name", default=None, help="Flow to print (default: the flow the numbers serve).")
+@click.option(
+    "--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write a printable HTML page here."
+)
+@CONFIG_OPTION
+@FLOWS_OPTION
+def prompts(flow_name: str | None, output: Path | None, config_dir: Path | None, flows_dir: Path | None) -> None:
+    """Every prompt per language in call order, for a native speaker's review: Markdown, or HTML with -o."""
+    catalog = load_or_exit(config_dir, flows_dir)
+    name = flow_name or catalog.settings.default_flow
+    flow = catalog.flows.get(name)
+    if flow is None:
+        raise click.UsageError(f"no flow named {name!r}; the flows are: {', '.join(sorted(catalog.flows))}")
+    if output is None:
+        click.echo(to_markdown(catalog, flow), nl=False)
+    else:
+        output.write_text(to_html(catalog, flow), encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
 
 

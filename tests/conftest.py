@@ -14,7 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -272,3 +272,38 @@ def app_without_public_url(settings: Settings) -> TwilioClient:
     """A caller of an app with no IVR_PUBLIC_URL: signatures use the request's own scheme and host."""
     app = create_app(replace(settings, public_url=None))
     return TwilioClient(app.test_client(), public="http://localhost")
+
+
+# --- the shipped config, edited for one test -------------------------------------------------------
+
+
+def app_for(settings: Settings, tmp_path: Path, config: Path | None = None) -> TwilioClient:
+    audio = tmp_path / "no-audio"  # no built audio: every prompt is a <Say> whose words can be checked
+    audio.mkdir(exist_ok=True)
+    app: Flask = create_app(replace(settings, config_dir=config or ROOT / "config", audio_dir=audio))
+    return TwilioClient(app.test_client())
+
+
+def config_copy(tmp_path: Path, edit: Callable[[str, str], str]) -> Path:
+    """config/ copied, with ``edit(file name, text)`` applied to each file."""
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    for path in config.glob("*.yaml"):
+        path.write_text(edit(path.name, path.read_text(encoding="utf-8")), encoding="utf-8")
+    return config
+
+
+def with_transfer_targets(name: str, text: str) -> str:
+    """Every line gets two made-up E.164 targets, so that every <Dial> outcome can be walked
+    (and settings our number, which transfers show as caller ID)."""
+    if name == "settings.yaml":
+        return re.sub(r"called_numbers: \{\}", 'called_numbers: {"+3225550100": {default_language: nl}}', text)
+    if name != "helplines.yaml":
+        return text
+    count = iter(range(1, 100))
+
+    def targets(_: re.Match[str]) -> str:
+        n = next(count)
+        return f'transfer_to: ["+3225550{n:02d}1", "+3225550{n:02d}2"]'
+
+    return re.sub(r"transfer_to: \[\]", targets, text)

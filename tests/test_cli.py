@@ -26,8 +26,8 @@ def test_validate_prints_every_error_and_exits_1(tmp_path: Path) -> None:
         shutil.copy(DATA / "broken" / f"{name}.yaml", flows / f"{name}.yaml")
     result = CliRunner().invoke(main, ["validate", "--config", str(DATA / "config"), "--flows", str(flows)])
     assert result.exit_code == 1
-    assert "missing_target.yaml:23:" in result.output and "unknown node 'infos'" in result.output
-    assert "duplicate_key.yaml:32:" in result.output and "duplicate key 'next'" in result.output
+    assert "missing_target.yaml:24:" in result.output and "unknown node 'infos'" in result.output
+    assert "duplicate_key.yaml:33:" in result.output and "duplicate key 'next'" in result.output
     assert "2 errors found" in result.output
 
 

@@ -34,8 +34,10 @@ def test_mermaid_edges_show_keys_silence_and_wrong_keys(mini: Catalog) -> None:
     assert lines[0] == "flowchart TD"
     for edge in (
         '    n_welcome -->|"1 nl, 2 fr"| n_main',
-        '    n_welcome -->|"0"| n_line',
-        '    n_welcome -.->|"no input ×3, wrong key ×2"| n_line',
+        '    n_welcome -->|"0"| n_every',
+        '    n_welcome -.->|"no input ×3, wrong key ×2"| n_every',
+        '    n_every -->|"1 nl, 2 fr"| n_main',
+        '    n_every -.->|"no input ×2"| p_call_ends',
         '    n_main -->|"1"| n_info',
         '    n_main -->|"2"| n_bye',
         '    n_main -.->|"no input ×3, wrong key ×2"| n_line',

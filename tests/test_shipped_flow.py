@@ -11,19 +11,16 @@ said or connected.
 from __future__ import annotations
 
 import re
-import shutil
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import xmlschema
-from flask import Flask
 
-from conftest import PUBLIC, ROOT, TOKEN, TwilioClient, TwiML, digits_in
-from ivr.app import create_app
+from conftest import PUBLIC, ROOT, TOKEN, TwilioClient, TwiML, app_for, config_copy, digits_in, with_transfer_targets
 from ivr.loader import load_catalog
 from ivr.model import Catalog, LanguageNode, MenuNode, MessageNode, Prompt, Speech, TransferNode
 from ivr.settings import Settings
@@ -136,38 +133,6 @@ def heard_the_line(answer: Answer) -> bool:
     return answer.given is None and line in digits_in(parent.twiml.spoken())
 
 
-def app_for(settings: Settings, tmp_path: Path, config: Path | None = None) -> TwilioClient:
-    audio = tmp_path / "no-audio"  # no built audio: every prompt is a <Say> whose words can be checked
-    audio.mkdir(exist_ok=True)
-    app: Flask = create_app(replace(settings, config_dir=config or ROOT / "config", audio_dir=audio))
-    return TwilioClient(app.test_client())
-
-
-def config_copy(tmp_path: Path, edit: Callable[[str, str], str]) -> Path:
-    """config/ copied, with ``edit(file name, text)`` applied to each file."""
-    config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
-    for path in config.glob("*.yaml"):
-        path.write_text(edit(path.name, path.read_text(encoding="utf-8")), encoding="utf-8")
-    return config
-
-
-def with_transfer_targets(name: str, text: str) -> str:
-    """Every line gets two made-up E.164 targets, so that every <Dial> outcome can be walked
-    (and settings our number, which transfers show as caller ID)."""
-    if name == "settings.yaml":
-        return re.sub(r"called_numbers: \{\}", 'called_numbers: {"+3225550100": {default_language: nl}}', text)
-    if name != "helplines.yaml":
-        return text
-    count = iter(range(1, 100))
-
-    def targets(_: re.Match[str]) -> str:
-        n = next(count)
-        return f'transfer_to: ["+3225550{n:02d}1", "+3225550{n:02d}2"]'
-
-    return re.sub(r"transfer_to: \[\]", targets, text)
-
-
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
     return load_catalog(ROOT / "config", ROOT / "ivr" / "flows")
@@ -198,7 +163,11 @@ def test_every_node_is_visited_in_every_language_up_to_the_retry_limits(walked: 
     flow = catalog.flows["helpline"]
     offered = catalog.settings.offered
     visited = {(node, lang) for node, lang, *_ in walked.states}
-    expected = {(node, lang) for node in flow.nodes for lang in offered if node != flow.start} | {(flow.start, "nl")}
+    # Before a language is chosen (the welcome, and every language's line for those who choose
+    # none) the call is in the called number's default language.
+    before_choice = {flow.start} | {n.id for n in flow.nodes.values() if isinstance(n, TransferNode) and n.helpline == "every"}
+    expected = {(node, lang) for node in flow.nodes for lang in offered if node not in before_choice}
+    expected |= {(node, "nl") for node in before_choice}
     assert visited == expected
     for node in flow.nodes.values():
         if isinstance(node, (MenuNode, LanguageNode)):
@@ -231,8 +200,10 @@ def test_each_language_is_routed_to_its_own_line(walked: Walk, lang: str, number
         heard = digits_in(answer.twiml.spoken())
         assert heard.count(number) == 2, answer.twiml.spoken()  # said twice, digit by digit
         assert _said_languages(answer.twiml) == {lang}
-        if lang == "en":  # English callers also hear that Tele-Onthaal and Télé-Accueil listen
-            assert "106" in heard and "107" in heard and "Brussels" in answer.twiml.spoken()
+        if lang == "en":  # English callers also hear that the Dutch and French lines listen, named by language
+            said = answer.twiml.spoken()
+            assert "106" in heard and "107" in heard and "Dutch-language" in said and "French-language" in said
+            assert "Brussels" not in said and "Onthaal" not in said and "Accueil" not in said and "free" not in said.split(",")[0]
         else:
             assert not any(other in heard for other in others), answer.twiml.spoken()
 
@@ -240,7 +211,7 @@ def test_each_language_is_routed_to_its_own_line(walked: Walk, lang: str, number
 def test_after_choosing_a_language_everything_is_said_in_it(walked: Walk) -> None:
     for answer in walked.answers:
         gather = answer.twiml.root.find("Gather")
-        if gather is not None and _query(gather.attrib["action"])["node"] != "welcome":
+        if gather is not None and _query(gather.attrib["action"])["node"] not in ("welcome", "every_line"):
             assert _said_languages(answer.twiml) == {answer.lang}, answer.twiml.body
 
 
@@ -279,7 +250,7 @@ def test_a_language_switched_off_in_config_leaves_a_working_flow(
     assert wrong.state()["wk"] == "1"
 
 
-def test_a_silent_caller_on_a_french_number_reaches_107(
+def test_a_silent_caller_on_a_french_number_hears_107_first_then_every_other_line(
     settings: Settings, tmp_path: Path, valid_twiml: Callable[[TwiML], TwiML]
 ) -> None:
     def french_number(name: str, text: str) -> str:
@@ -291,8 +262,9 @@ def test_a_silent_caller_on_a_french_number_reaches_107(
     while "107" not in digits_in(answer.spoken()):
         answer = valid_twiml(twilio.follow(answer.redirect()))
         redirects += 1
-    assert redirects == 2  # the welcome, once more, then the line
-    assert "1 0 7" in answer.spoken() and _said_languages(answer) == {"fr"}
+    assert redirects == 1  # the welcome once, then every language's line
+    says = [(SAY_LANGUAGES[s.attrib["language"]], digits_in(s.text or "")) for s in answer.root.iter("Say")]
+    assert says == [("fr", "107112"), ("nl", "106112"), ("de", "108112"), ("en", "026484014112")]
 
 
 def _prompts(catalog: Catalog) -> list[Prompt]:
@@ -349,23 +321,21 @@ def readme_section(title: str) -> str:
     return text[start : end if end != -1 else None]
 
 
-def test_the_readme_shows_the_menu_tree_of_every_language(catalog: Catalog) -> None:
+def test_the_readme_shows_the_menu_tree_and_links_every_language_script(catalog: Catalog) -> None:
     section = readme_section("The shipped flow")
     flow = catalog.flows["helpline"]
     welcome, menu = flow.nodes[flow.start], flow.nodes[flow.main_menu]
     assert isinstance(welcome, LanguageNode) and isinstance(menu, MenuNode)
-    options = {**menu.options, flow.keys.talk_now: flow.talk_now}
+    tree = section.split("```text\n")[1].split("```")[0]
+    # an entry is a line starting with its key; indented lines below it continue it
+    entries = re.sub(r"\n {5,}", " ", tree).splitlines()
+    for option, target in {**menu.options, flow.keys.talk_now: flow.talk_now}.items():
+        assert any(re.match(rf"  {re.escape(option)}  .*→ {target}$", entry) for entry in entries), option
     for key, lang in welcome.choices.items():
-        line = catalog.line_for(lang)
-        heading = f"### {catalog.settings.languages[lang].name} ({key}): {line.name}, {line.number}"
-        assert heading in section, heading
-        tree = section.split(heading)[1].split("\n### ")[0]
-        # an entry is a line starting with its key; indented lines below it continue it
-        entries = re.sub(r"\n {5,}", " ", tree).splitlines()
-        for option, target in options.items():
-            assert any(re.match(rf"  {re.escape(option)}  .*→ {target}$", entry) for entry in entries), (lang, option)
-        assert f"{flow.keys.repeat} " in tree and f"{flow.keys.main_menu} " in tree
-        assert line.spoken_number in tree  # the number, as the caller hears it
+        assert f"{key} {catalog.settings.languages[lang].name}" in tree
+        assert catalog.line_for(lang).number in tree  # every_line names each language's line
+    assert f"{flow.keys.repeat} again" in tree and f"{flow.keys.main_menu} menu" in tree
+    assert "[docs/prompts.md](docs/prompts.md)" in section  # every word, per language (kept current by a test)
 
 
 def test_the_readme_shows_the_figures_ivr_validate_prints(catalog: Catalog) -> None:

@@ -113,7 +113,7 @@ def test_a_french_caller_presses_0_and_sees_tele_accueil_107(page: Page, setting
         page.keyboard.press("0")  # keyboard digits work like the keypad
         expect(transcript).to_contain_text("You pressed 0")
         expect(transcript).to_contain_text("Télé-Accueil")
-        expect(page.locator('#transcript li[lang="fr"]').filter(has_text="Télé-Accueil").first).to_contain_text("1 0 7")
+        expect(page.locator('#transcript li[lang="fr"]').filter(has_text="Appelez Télé-Accueil").first).to_contain_text("1 0 7")
         expect(page.locator(f"#node-{flow.talk_now}")).to_have_class(re.compile(r"\bcurrent\b"))
         expect(page.locator(f"#node-{after_welcome}")).not_to_have_class(re.compile(r"\bcurrent\b"))
         expect(page.locator("#timing")).to_contain_text("Télé-Accueil's number heard after")

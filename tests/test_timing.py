@@ -101,13 +101,15 @@ def test_the_shipped_flow_is_within_every_budget(shipped: Catalog) -> None:
     s = shipped.settings
     assert [(lt.lang, lt.key) for lt in times.languages] == [("nl", "1"), ("fr", "2"), ("de", "3"), ("en", "4")]
     for lt in times.languages:
-        assert lt.hears_line.seconds is not None and lt.hears_line.seconds <= s.time_to_human_budget == 20
+        assert lt.hears_line.seconds is not None and lt.hears_line.seconds <= s.time_to_human_budget == 15
         assert lt.talk_now.seconds is not None and lt.talk_now.seconds <= s.talk_now_budget == 12
         assert lt.silent_after_key.seconds is not None and lt.silent_after_key.seconds <= s.silence_budget == 60
         assert lt.welcome_misses == ()
     (silent,) = times.silent
     assert (silent.called, silent.default_language) == (("",), "nl")
-    assert silent.figure.seconds is not None and silent.figure.seconds <= 60
+    assert silent.figure.seconds is not None and silent.figure.seconds <= 60 and silent.figure.end == "every_line"
+    assert silent.talk_now_first is not None and silent.talk_now_first.seconds is not None
+    assert silent.talk_now_first.seconds <= 60 and silent.talk_now_first.end == "every_line"
     assert check_calls(shipped) == []
 
 
@@ -137,21 +139,22 @@ def test_the_figures_follow_real_audio_lengths(shipped: Catalog) -> None:
     """With every prompt one second long, the figures count the prompts a caller hears."""
     (times,) = measure(shipped, duration_of=lambda speech: 1.0)
     by_lang = {lt.lang: lt for lt in times.languages}
-    assert by_lang["nl"].hears_line.seconds == 3.0  # its welcome sentence, 112, "press 0"
-    assert by_lang["en"].hears_line.seconds == 6.0  # four welcome sentences, 112, "press 0"
+    assert by_lang["nl"].hears_line.seconds == 2.0  # its welcome sentence, then "press 0" comes first
+    assert by_lang["en"].hears_line.seconds == 5.0  # four welcome sentences, then "press 0"
     assert by_lang["en"].talk_now.seconds == 1.0  # press 4 then 0: the number, in the first sentence
     welcome = shipped.flows["helpline"].nodes["welcome"]
     assert isinstance(welcome, LanguageNode)
-    # welcome (4 sentences) + timeout, "take your time" (4) + welcome (4) + timeout, then the line's number
-    assert times.silent[0].figure.seconds == 4 + welcome.timeout + 8 + welcome.timeout + 1
+    # welcome (4 sentences) + timeout, then every language's line and 112 (4 sentences)
+    assert times.silent[0].figure.seconds == 4 + welcome.timeout + 4
+    assert times.silent[0].talk_now_first is not None and times.silent[0].talk_now_first.seconds == 4 + 4
 
 
 def test_numbers_with_another_default_language_are_timed_for_it() -> None:
     (times,) = measure(load_catalog(DATA / "config", DATA / "flows"))
     assert [(sc.called, sc.default_language) for sc in times.silent] == [(("",), "nl"), (("+3225550101",), "fr")]
     nl, fr = (sc.figure for sc in times.silent)
-    assert nl.end == fr.end == "line"
-    assert fr.seconds is not None and nl.seconds is not None and fr.seconds > nl.seconds  # fr hears the number, nl is connected
+    assert nl.end == fr.end == "every"  # no language chosen: every line is said, none is dialled
+    assert fr.seconds is not None and fr.seconds == nl.seconds  # the same texts, the default language first
 
 
 @pytest.mark.parametrize("path", OVER_BUDGET, ids=[p.stem for p in OVER_BUDGET])
@@ -186,8 +189,13 @@ def test_validate_prints_the_figures_per_language(tmp_path: Path) -> None:
         row = re.search(rf"^  {name} \({lt.lang}\) +{lt.key} +([0-9.]+) +([0-9.]+) +([0-9.]+)$", result.output, re.M)
         assert row, result.output
         assert row.groups() == (lt.hears_line.shown(), lt.talk_now.shown(), lt.silent_after_key.shown())
-    assert re.search(r"^  budget +20 +12 +60$", result.output, re.M)
-    assert f"Tele-Onthaal (nl) after {times.silent[0].figure.shown()} s (budget 60)" in result.output
+    assert re.search(r"^  budget +15 +12 +60$", result.output, re.M)
+    silent = times.silent[0]
+    assert silent.talk_now_first is not None
+    assert (
+        f"Every language's line and 112 (calls to any number), pressing nothing: after {silent.figure.shown()} s; "
+        f"pressing 0 at the welcome: after {silent.talk_now_first.shown()} s (budget 60)."
+    ) in result.output
 
 
 def built_welcome(catalog: Catalog, audio: Path, seconds: float) -> Path:
@@ -244,10 +252,13 @@ def test_the_silence_budget_comes_from_settings(tmp_path: Path) -> None:
         load_catalog(config, ROOT / "ivr" / "flows")
     errors = caught.value.errors
     assert all("(budget 30 s)" in e.message for e in errors)
-    (never,) = [e for e in errors if "a caller who presses nothing (calls to any number) reaches Tele-Onthaal" in e.message]
+    (never,) = [e for e in errors if "a caller who presses nothing (calls to any number) hears every offered" in e.message]
     assert never.mark.line == line_of(SHIPPED_FLOW, "  welcome:")
+    (zero,) = [e for e in errors if "a caller who presses 0 at the welcome (calls to any number) hears every" in e.message]
+    assert zero.mark.line == line_of(SHIPPED_FLOW, "  welcome:")
     after_key = [e for e in errors if "who then press nothing" in e.message]
-    assert [e.message.split(" callers")[0] for e in after_key] == ["Nederlands", "Français", "Deutsch", "English"]
+    # German callers hear the Telefonhilfe's number in the first menu already (it is also their suicide line).
+    assert [e.message.split(" callers")[0] for e in after_key] == ["Nederlands", "Français", "English"]
     assert {e.mark.line for e in after_key} == {line_of(SHIPPED_FLOW, "  first_menu:")}
 
 

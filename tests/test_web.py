@@ -77,13 +77,29 @@ def test_wrong_keys_are_reprompted_then_sent_to_the_line(mini: TwilioClient, val
     assert number is not None and number.text == "+3290000001"
 
 
-def test_silence_at_the_language_menu_reaches_the_default_line(mini: TwilioClient, valid_twiml) -> None:
+def test_silence_at_the_language_menu_says_every_language_line(mini: TwilioClient, valid_twiml) -> None:
     answer = mini.post("/voice")
     for _ in range(2):
         answer = valid_twiml(mini.follow(answer.redirect()))
         assert answer.verbs() == ["Gather", "Redirect"]
     final = valid_twiml(mini.follow(answer.redirect()))
-    assert final.root.find("Dial/Number") is not None  # nl default: Tele-Onthaal's target
+    # No language chosen: each language's own line, in its language, the default first; no transfer
+    # (we do not know whose line to ring), and a language key still chooses.
+    assert final.root.find("Dial") is None
+    assert [s.attrib["language"] for s in final.root.iter("Say")] == ["nl-BE", "fr-BE"]
+    assert digits_in(final.spoken()) == "106112107112"
+    chosen = valid_twiml(mini.follow(final.gather_action(), "2"))
+    assert chosen.state()["lang"] == "fr" and chosen.state()["node"] == "main"
+
+
+def test_talk_now_at_the_language_menu_says_every_language_line(mini: TwilioClient, valid_twiml) -> None:
+    welcome = mini.post("/voice")
+    answer = valid_twiml(mini.follow(welcome.gather_action(), "0"))
+    assert answer.state()["node"] == "every" and digits_in(answer.spoken()) == "106112107112"
+    again = valid_twiml(mini.follow(answer.redirect()))  # silence: once more
+    assert digits_in(again.spoken()) == "106112107112"
+    end = valid_twiml(mini.follow(again.redirect()))
+    assert end.verbs() == ["Hangup"]
 
 
 def test_french_number_defaults_to_french(mini: TwilioClient, valid_twiml) -> None:

@@ -1,0 +1,176 @@
+"""The script for native reviewers: every prompt of a flow, per language, in the order a caller meets it.
+
+Pure: built from the loaded :class:`~ivr.model.Catalog`, so it shows exactly the words the service
+says (placeholders expanded, both wordings of the talk-now key, re-prompts, the rescue that the
+fallback URL says too). ``ivr prompts`` prints it as Markdown, or writes a printable HTML page.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from ivr.model import (
+    CONNECTS,
+    EVERY_LINE,
+    SAYS_NUMBER,
+    Catalog,
+    Flow,
+    LanguageNode,
+    MenuNode,
+    MessageNode,
+    Node,
+    Pause,
+    Prompt,
+    Speech,
+    TransferNode,
+)
+from ivr.timing import says_number, word_count
+
+WORDINGS = {SAYS_NUMBER: "when 0 says the number", CONNECTS: "when 0 connects"}
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptLine:
+    """One thing said, as a reviewer reads it."""
+
+    node: str
+    reached: str  # how the caller gets here, e.g. "key 1 at first_menu"
+    part: str  # which text of the node: prompt, after, re-prompt after silence…
+    text: str  # the words, or "(pause 4 s)"
+    seconds: float
+    numbers: tuple[str, ...]  # "Tele-Onthaal 106", … that the text says
+
+
+def _routes(flow: Flow) -> list[tuple[str, str]]:
+    """Nodes in the order a caller meets them (breadth first from the start), each with how it is reached."""
+    start = flow.nodes[flow.start]
+    found: dict[str, str] = {flow.start: "start of the call"}
+    todo = deque([flow.start])
+
+    def edges(node: Node) -> Iterator[tuple[str, str]]:
+        if isinstance(node, LanguageNode):
+            yield node.next, f"language key at {node.id}"
+            yield node.talk_now, f"0 at {node.id}"
+            yield node.after_retries, f"silence or wrong keys at {node.id}"
+        elif isinstance(node, MenuNode):
+            for key, target in sorted(node.options.items()):
+                yield target, f"key {key} at {node.id}"
+            yield flow.talk_now, f"{flow.keys.talk_now} at {node.id}"
+            yield node.after_retries, f"silence or wrong keys at {node.id}"
+            yield flow.main_menu, f"{flow.keys.main_menu} in any menu"
+        elif isinstance(node, MessageNode):
+            yield node.next, f"silence after {node.id}"
+        elif isinstance(node, TransferNode) and node.helpline == EVERY_LINE and isinstance(start, LanguageNode):
+            yield start.next, f"language key at {node.id}"
+
+    while todo:
+        for target, how in edges(flow.nodes[todo.popleft()]):
+            if target in flow.nodes and target not in found:
+                found[target] = how
+                todo.append(target)
+    return list(found.items())
+
+
+def _texts(node: Node) -> Iterator[tuple[str, Prompt]]:
+    """A node's texts in the order a caller hears them."""
+    if isinstance(node, LanguageNode | MenuNode):
+        yield "prompt", node.prompt
+        yield "re-prompt after silence", node.no_input.reprompt
+        yield "re-prompt after a wrong key", node.wrong_key.reprompt
+    elif isinstance(node, MessageNode):
+        yield "message", node.prompt
+        yield "after the message", node.after
+    elif isinstance(node, TransferNode):
+        yield "before the transfer", node.connecting
+        yield "the number to call", node.call_yourself
+        yield "after the number", node.after
+    else:
+        yield "goodbye", node.prompt
+
+
+def script(catalog: Catalog, flow: Flow, lang: str) -> list[ScriptLine]:
+    """Everything ``flow`` says in ``lang``, in call order; each text in both wordings where it has two."""
+    wps = catalog.settings.languages[lang].words_per_second
+    lines_said = list(catalog.helplines.values())
+    out: list[ScriptLine] = []
+
+    def line_for(node: str, reached: str, part: str, item: Pause | Speech) -> ScriptLine:
+        if isinstance(item, Pause):
+            return ScriptLine(node, reached, part, f"(pause {item.seconds} s)", float(item.seconds), ())
+        numbers = tuple(
+            line.number if line.name == line.number else f"{line.name} {line.number}"
+            for line in lines_said
+            if says_number(item.text, line.spoken_number)
+        )
+        return ScriptLine(node, reached, part, item.text, round(word_count(item.text) / wps, 1), numbers)
+
+    def add(node: str, reached: str, part: str, prompt: Prompt) -> None:
+        # Items the same in both wordings once; an item with two wordings as two lines, one after the other.
+        connect = {item.key: item for item in prompt.parts(lang, CONNECTS) if isinstance(item, Speech)}
+        for item in prompt.parts(lang, SAYS_NUMBER):
+            if isinstance(item, Speech) and item.key.endswith("." + SAYS_NUMBER):
+                out.append(line_for(node, reached, f"{part} ({WORDINGS[SAYS_NUMBER]})", item))
+                other = connect.get(item.key.removesuffix(SAYS_NUMBER) + CONNECTS)
+                if other is not None:
+                    out.append(line_for(node, reached, f"{part} ({WORDINGS[CONNECTS]})", other))
+            else:
+                out.append(line_for(node, reached, part, item))
+
+    for node_id, reached in _routes(flow):
+        for part, prompt in _texts(flow.nodes[node_id]):
+            add(node_id, reached, part, prompt)
+    add("rescue", "any error, and the Voice Fallback URL", "rescue", flow.rescue)
+    return out
+
+
+def to_markdown(catalog: Catalog, flow: Flow) -> str:
+    out = [f"# What callers hear: {flow.file}", ""]
+    out.append(
+        "Every prompt per language, in the order a caller meets it, as `ivr prompts` prints it from the loaded "
+        "flow. Seconds are estimates from the language's words per second. Check each language with a native "
+        "speaker before each release."
+    )
+    for lang in catalog.settings.offered:
+        settings = catalog.settings.languages[lang]
+        line = catalog.line_for(lang)
+        out += ["", f"## {settings.name} ({lang}): {line.name} {line.number}", ""]
+        out += ["| node | how the caller gets here | text | what is said | s | numbers said |", "|---|---|---|---|---|---|"]
+        for row in script(catalog, flow, lang):
+            cells = (row.node, row.reached, row.part, row.text, f"{row.seconds:.1f}", ", ".join(row.numbers))
+            out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(out) + "\n"
+
+
+def to_html(catalog: Catalog, flow: Flow) -> str:
+    esc = html.escape
+    out = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>What callers hear: {esc(flow.file)}</title>",
+        "<style>body{font:11pt/1.4 sans-serif;margin:2em}table{border-collapse:collapse;width:100%}"
+        "td,th{border:1px solid #999;padding:4px;vertical-align:top;text-align:left}"
+        "td.said{font-size:12pt}section{page-break-before:always}section:first-of-type{page-break-before:auto}"
+        "th{background:#eee}</style></head><body>",
+        f"<h1>What callers hear: {esc(flow.file)}</h1>",
+        "<p>Every prompt per language, in the order a caller meets it. Seconds are estimates. "
+        "Mark anything that does not sound like your language, is unclear, or is not true.</p>",
+    ]
+    for lang in catalog.settings.offered:
+        settings = catalog.settings.languages[lang]
+        line = catalog.line_for(lang)
+        out.append(
+            f'<section lang="{esc(lang)}"><h2>{esc(settings.name)} ({esc(lang)}): {esc(line.name)} {esc(line.number)}</h2>'
+        )
+        out.append("<table><tr><th>node</th><th>how the caller gets here</th><th>text</th><th>what is said</th>")
+        out.append("<th>s</th><th>numbers said</th></tr>")
+        for row in script(catalog, flow, lang):
+            out.append(
+                f"<tr><td>{esc(row.node)}</td><td>{esc(row.reached)}</td><td>{esc(row.part)}</td>"
+                f'<td class="said">{esc(row.text)}</td><td>{row.seconds:.1f}</td><td>{esc(", ".join(row.numbers))}</td></tr>'
+            )
+        out.append("</table></section>")
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,292 @@
+"""What the shipped flow says, checked as a caller in distress would hear it.
+
+Each test pins one promise of the content: a way out in every language for callers who choose
+none, prompts that never promise what the configuration cannot do, 112 for self-harm and
+overdoses, no prevalence figures or claims that could not be checked, and every number a caller
+can hear, against a table written here by hand (not read from the config it checks).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import DATA, ROOT, TwilioClient, TwiML, app_for, config_copy, digits_in, with_transfer_targets
+from ivr.cli import main
+from ivr.errors import ConfigErrors
+from ivr.loader import load_catalog
+from ivr.model import Catalog
+from ivr.prompts import script
+from ivr.settings import Settings
+
+SAY_LANGUAGES = {"nl-BE": "nl", "fr-BE": "fr", "de-DE": "de", "en-GB": "en"}
+# Every number a caller can hear, as the services publish them (README "The shipped flow" gives the sources).
+PUBLISHED = {
+    "tele_onthaal": "106",
+    "tele_accueil": "107",
+    "telefonhilfe": "108",
+    "zelfmoordlijn": "1813",
+    "prevention_suicide": "0800 32 123",
+    "community_help_service": "02 648 40 14",
+    "emergency": "112",
+}
+LINE_OF = {"nl": "106", "fr": "107", "de": "108", "en": "026484014"}
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Catalog:
+    return load_catalog(ROOT / "config", ROOT / "ivr" / "flows")
+
+
+def said(catalog: Catalog, lang: str) -> list[str]:
+    return [line.text for line in script(catalog, catalog.flows["helpline"], lang)]
+
+
+def says(answer: TwiML) -> list[tuple[str, str]]:
+    """(language, digits) of each <Say>, in order."""
+    return [(SAY_LANGUAGES[s.attrib["language"]], digits_in(s.text or "")) for s in answer.root.iter("Say")]
+
+
+# --- 1. a caller who chooses no language ----------------------------------------------------------
+
+
+def test_a_silent_caller_hears_every_language_line_and_112(settings: Settings, tmp_path: Path, valid_twiml) -> None:
+    twilio = app_for(settings, tmp_path)
+    answer = valid_twiml(twilio.post("/voice"))
+    answer = valid_twiml(twilio.follow(answer.redirect()))  # silence once: no second welcome
+    assert says(answer) == [("nl", "106112"), ("fr", "107112"), ("de", "108112"), ("en", "026484014112")]
+
+
+def test_zero_at_the_welcome_hears_every_language_line_and_112(settings: Settings, tmp_path: Path, valid_twiml) -> None:
+    twilio = app_for(settings, tmp_path)
+    welcome = valid_twiml(twilio.post("/voice"))
+    answer = valid_twiml(twilio.follow(welcome.gather_action(), "0"))
+    assert says(answer) == [("nl", "106112"), ("fr", "107112"), ("de", "108112"), ("en", "026484014112")]
+    # a language key still chooses, even now
+    english = valid_twiml(twilio.follow(answer.gather_action(), "4"))
+    assert english.state()["lang"] == "en" and english.state()["node"] == "first_menu"
+
+
+def test_ivr_simulate_shows_the_silent_path_in_every_language() -> None:
+    result = CliRunner().invoke(main, ["simulate", "--keys", ",,,"])
+    assert result.exit_code == 0, result.output
+    heard = digits_in(result.output.split("every_line", 1)[1])
+    for number in ("106", "107", "108", "026484014", "112"):
+        assert number in heard, result.output
+
+
+# --- 2. what 0 does, said truly -------------------------------------------------------------------
+
+
+def first_menu(twilio: TwilioClient, key: str, valid_twiml: Callable[[TwiML], TwiML]) -> str:
+    welcome = valid_twiml(twilio.post("/voice"))
+    return valid_twiml(twilio.follow(welcome.gather_action(), key)).spoken()
+
+
+def test_without_transfer_targets_0_is_offered_as_the_number(settings: Settings, tmp_path: Path, valid_twiml) -> None:
+    twilio = app_for(settings, tmp_path)
+    heard = {key: first_menu(twilio, key, valid_twiml) for key in "1234"}
+    assert "Druk op 0 voor het nummer van Tele-Onthaal" in heard["1"] and "verbinden" not in heard["1"]
+    assert "appuyez sur 0 pour le numéro de Télé-Accueil" in heard["2"] and "relation" not in heard["2"]
+    assert "hören Sie die Nummer der Telefonhilfe" in heard["3"] and "verbinden" not in heard["3"]
+    assert "press 0 for a helpline number" in heard["4"] and "put you through" not in heard["4"]
+
+
+def test_with_transfer_targets_0_is_offered_as_a_try_to_connect(settings: Settings, tmp_path: Path, valid_twiml) -> None:
+    twilio = app_for(settings, tmp_path, config_copy(tmp_path, with_transfer_targets))
+    heard = {key: first_menu(twilio, key, valid_twiml) for key in "1234"}
+    assert "dan proberen we je door te verbinden" in heard["1"] and "voor het nummer" not in heard["1"]
+    assert "nous essaierons de vous mettre en relation" in heard["2"]
+    assert "dann versuchen wir, Sie zu verbinden" in heard["3"]
+    assert "we'll try to put you through" in heard["4"]
+
+
+def test_a_flow_without_the_wording_for_a_reachable_mode_is_refused(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    shutil.copy(DATA / "wording" / "no_connect_wording.yaml", flows / "mini.yaml")
+    no_targets = tmp_path / "config"
+    shutil.copytree(DATA / "config", no_targets)
+    helplines = no_targets / "helplines.yaml"
+    helplines.write_text(re.sub(r"\n +transfer_to: .*", "", helplines.read_text(encoding="utf-8")), encoding="utf-8")
+    load_catalog(no_targets, flows)  # nobody can hear the connect wording: fine
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(DATA / "config", flows)  # Tele-Onthaal has targets here: Dutch callers would hear it
+    (error,) = caught.value.errors
+    assert error.mark.line == 24 and error.path == "nodes.main.prompt[0].connect"
+    assert "no wording for when the talk-now key tries to connect, which nl callers hear" in error.message
+
+
+def test_a_plain_text_that_offers_the_talk_now_key_is_refused(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    shutil.copy(DATA / "wording" / "plain_talk_now.yaml", flows / "mini.yaml")
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(DATA / "config", flows)
+    (error, *_) = caught.value.errors
+    assert (error.mark.line, error.path) == (24, "nodes.main.prompt.nl")
+    assert "offers the talk-now key" in error.message and "connect:" in error.hint
+
+
+# --- 3, 4. the suicide line and 112 ---------------------------------------------------------------
+
+
+def test_the_german_suicide_sentence_gives_the_telefonhilfe_number(shipped: Catalog) -> None:
+    (sentence,) = [text for text in said(shipped, "de") if "Suizid" in text]
+    assert "Telefonhilfe" in sentence and "1 0 8" in sentence
+
+
+SELF_HARM_AND_OVERDOSE = {
+    "nl": ("jezelf verwond", "overdosis"),
+    "fr": ("fait du mal", "surdose"),
+    "de": ("verletzt", "Überdosis"),
+    "en": ("hurt yourself", "overdose"),
+}
+HANG_UP_AND_CALL_NOW = {
+    "nl": "Je kan nu ophangen en bellen.",
+    "fr": "Vous pouvez raccrocher et appeler maintenant.",
+    "de": "Sie können jetzt auflegen und anrufen.",
+    "en": "You can hang up and call now.",
+}
+
+
+@pytest.mark.parametrize("lang", SELF_HARM_AND_OVERDOSE)
+def test_112_is_named_for_self_harm_and_overdoses_and_again_after_the_number(
+    lang: str, settings: Settings, tmp_path: Path, valid_twiml
+) -> None:
+    twilio = app_for(settings, tmp_path)
+    welcome = valid_twiml(twilio.post("/voice"))
+    menu = valid_twiml(twilio.follow(welcome.gather_action(), "1234"[list(SELF_HARM_AND_OVERDOSE).index(lang)]))
+    (danger,) = [s.text or "" for s in menu.root.iter("Say") if "1 1 2" in (s.text or "")]
+    assert all(word in danger for word in SELF_HARM_AND_OVERDOSE[lang]), danger
+    line = valid_twiml(twilio.follow(menu.gather_action(), "0"))
+    texts = [s.text or "" for s in line.root.iter("Say")]
+    last = texts[-2]  # before "press 9 to hear it again"
+    assert last.startswith(HANG_UP_AND_CALL_NOW[lang]) and last.endswith("1 1 2.")
+
+
+# --- 5, 6. nothing untrue, nothing that presumes ---------------------------------------------------
+
+UNTRUE_OR_PRESUMING = re.compile(
+    r"(19|20)[0-9]{2}|één op de drie|une personne sur trois|jeder dritte|one in three|Es geht vielen so|"
+    r"luistercaf|café d'écoute|cafés d'écoute|Zuhörcaf|listening caf|gehoord|feel heard|not the only one|"
+    r"niet de enige|cas isolé",
+    re.IGNORECASE,
+)
+
+
+@pytest.mark.parametrize("lang", ["nl", "fr", "de", "en"])
+def test_no_prevalence_figure_and_no_claim_that_could_not_be_checked(shipped: Catalog, lang: str) -> None:
+    found = [text for text in said(shipped, lang) if UNTRUE_OR_PRESUMING.search(text)]
+    assert found == []
+
+
+# --- 7. the way to a person first -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lang", ["nl", "fr", "de", "en"])
+def test_talking_to_someone_comes_first_and_the_exercise_can_stop(shipped: Catalog, lang: str) -> None:
+    lines = script(shipped, shipped.flows["helpline"], lang)
+    for node in ("first_menu", "main"):
+        first = next(line for line in lines if line.node == node)
+        assert re.search(r"(?<!\w)0(?!\w)", first.text), first.text
+    for node in ("kinds_of_help", "first_step", "breathing", "grounding"):
+        after = next(line for line in lines if line.node == node and line.part.startswith("after the message"))
+        keys = re.findall(r"(?<!\w)[09](?!\w)", after.text)
+        assert keys == ["0", "9"], after.text  # 0 (talk) before 9 (hear it again)
+    breathing = next(line.text for line in lines if line.node == "breathing")
+    assert {"nl": "stoppen", "fr": "arrêter", "de": "aufhören", "en": "stop"}[lang] in breathing
+
+
+# --- 8, 9. wording that sounds native and says only what is true ---------------------------------
+
+
+def test_wording_fixes(shipped: Catalog) -> None:
+    everything = {lang: " ".join(said(shipped, lang)) for lang in ("nl", "fr", "de", "en")}
+    assert "schauen Sie sich" in everything["de"]
+    for phrase in ("één op één", "niet alleen uit te zoeken"):
+        assert phrase not in everything["nl"]
+    for phrase in ("en solitaire", "ne mène nulle part"):
+        assert phrase not in everything["fr"]
+    # English voices mangle Dutch and French names, and "in Brussels" would turn callers elsewhere away
+    for phrase in ("Brussels", "Onthaal", "Accueil"):
+        assert phrase not in everything["en"]
+    # web addresses are said in words, never spelt as ".be" or ".org"
+    for lang, text in everything.items():
+        assert not re.search(r"\w\.(be|org)\b", text), lang
+    assert "tele onthaal punt b e" in everything["nl"] and "c h s belgium dot org" in everything["en"]
+
+
+def test_the_english_line_is_never_called_free(shipped: Catalog) -> None:
+    for text in said(shipped, "en"):
+        if "0 2, 6 4 8, 4 0, 1 4" in text:
+            assert "free" not in text.lower(), text
+    helplines = (ROOT / "config" / "helplines.yaml").read_text(encoding="utf-8")
+    assert "02 616 26 26" in helplines  # the unconfirmed new number stays noted, not used
+
+
+# --- 10. every number a caller can hear, pinned ---------------------------------------------------
+
+
+def test_every_number_is_the_published_one(shipped: Catalog) -> None:
+    assert {line_id: line.number for line_id, line in shipped.helplines.items()} == PUBLISHED
+
+
+@pytest.mark.parametrize(
+    ("lang", "numbers"),
+    [
+        ("nl", {"106", "112", "1813"}),
+        ("fr", {"107", "112", "080032123"}),
+        ("de", {"108", "112"}),
+        ("en", {"026484014", "112", "106", "107"}),
+    ],
+)
+def test_each_language_says_exactly_these_numbers(shipped: Catalog, lang: str, numbers: set[str]) -> None:
+    """Every number in the language's whole script (menus, messages, the line, the rescue), and no other."""
+    spoken = {digits_in(n) for line in script(shipped, shipped.flows["helpline"], lang) for n in line.numbers}
+    assert spoken == numbers
+    listening_line = [line.text for line in script(shipped, shipped.flows["helpline"], lang) if line.node == "listening_line"]
+    assert sum(digits_in(text).count(LINE_OF[lang]) for text in listening_line) == 2  # said twice
+
+
+@pytest.mark.parametrize("digits", ["12", "10", "00", "1#", "٣"])
+def test_more_than_one_key_is_a_wrong_key_not_the_first(settings: Settings, tmp_path: Path, valid_twiml, digits: str) -> None:
+    twilio = app_for(settings, tmp_path)
+    welcome = valid_twiml(twilio.post("/voice"))
+    menu = valid_twiml(twilio.follow(welcome.gather_action(), "1"))
+    answer = valid_twiml(twilio.follow(menu.gather_action(), digits))
+    assert answer.state()["node"] == "first_menu" and answer.state()["wk"] == "1", answer.body
+    assert answer.spoken().startswith("Die toets doet hier niets.")
+
+
+# --- the script for native reviewers --------------------------------------------------------------
+
+
+def test_the_review_script_in_docs_is_what_ivr_prompts_prints_now() -> None:
+    result = CliRunner().invoke(main, ["prompts"])
+    assert result.exit_code == 0, result.output
+    assert (ROOT / "docs" / "prompts.md").read_text(encoding="utf-8") == result.output, (
+        "docs/prompts.md is out of date: regenerate it with `ivr prompts > docs/prompts.md`"
+    )
+    for heading in ("## Nederlands (nl): Tele-Onthaal 106", "## English (en): Community Help Service 02 648 40 14"):
+        assert heading in result.output
+    # in call order: the welcome first, the rescue (the fallback's text) last
+    dutch = result.output.split("## Nederlands")[1].split("## Français")[0].splitlines()
+    rows = [row for row in dutch if row.startswith("| ") and not row.startswith("| node")]
+    assert rows[0].startswith("| welcome | start of the call | prompt | Welkom.")
+    assert rows[-1].startswith("| rescue | any error, and the Voice Fallback URL | rescue |")
+    assert any("| prompt (when 0 connects) |" in row for row in rows) and any("re-prompt after silence" in row for row in rows)
+
+
+def test_ivr_prompts_writes_a_printable_page(tmp_path: Path) -> None:
+    page = tmp_path / "prompts.html"
+    result = CliRunner().invoke(main, ["prompts", "-o", str(page)])
+    assert result.exit_code == 0, result.output
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("<!doctype html>") and text.count("<section lang=") == 4
+    assert "Wenn Ihr Leben in Gefahr ist" in text and "page-break-before" in text
