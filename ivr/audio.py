@@ -32,11 +32,25 @@ from pathlib import Path
 from typing import Protocol
 
 from ivr.model import Catalog, LanguageSettings, Prompt, Retry, Speech
+from ivr.voices import SpeechEngines, espeak_voice_names
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
 PART_SUFFIX = ".part"  # temporary files; ignored by git, removed by the next build
 ENGINES = ("gtts", "espeak")
+
+
+def speech_engines() -> SpeechEngines:
+    """The gTTS languages, and the espeak-ng voices where espeak-ng is installed, for checking settings.yaml."""
+    from gtts.lang import tts_langs  # here, so that serving calls never loads gTTS
+
+    espeak: frozenset[str] | None = None
+    if shutil.which("espeak-ng"):
+        listing = subprocess.run(["espeak-ng", "--voices"], capture_output=True, text=True, timeout=30, check=False)
+        espeak = espeak_voice_names(listing.stdout) if listing.returncode == 0 else None
+    return SpeechEngines(frozenset(tts_langs()), espeak)
+
+
 # A file is named <lang>/<32 hex digits>.mp3; nothing else is ever served or pruned.
 LANG_DIR = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})?")
 AUDIO_NAME = re.compile(r"[0-9a-f]{32}")

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import click
 
-from ivr.audio import AudioManifest, ManifestError, load_manifest
+from ivr.audio import AudioManifest, ManifestError, load_manifest, speech_engines
 from ivr.errors import ConfigErrors
 from ivr.loader import default_config_dir, default_flows_dir, load_catalog
 from ivr.model import Catalog
 from ivr.timing import DurationOf, format_times, measure
+from ivr.voices import SpeechEngines
 
 CONFIG_OPTION = click.option(
     "--config",
@@ -30,10 +31,12 @@ FLOWS_OPTION = click.option(
 )
 
 
-def load_or_exit(config_dir: Path | None, flows_dir: Path | None, duration_of: DurationOf | None = None) -> Catalog:
+def load_or_exit(
+    config_dir: Path | None, flows_dir: Path | None, duration_of: DurationOf | None = None, engines: SpeechEngines | None = None
+) -> Catalog:
     """Load everything, or print every error and exit with status 1."""
     try:
-        return load_catalog(config_dir or default_config_dir(), flows_dir or default_flows_dir(), duration_of)
+        return load_catalog(config_dir or default_config_dir(), flows_dir or default_flows_dir(), duration_of, engines)
     except ConfigErrors as exc:
         click.echo(exc.report(), err=True)
         sys.exit(1)
@@ -65,7 +68,8 @@ def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path | 
         click.echo(f"warning: {exc}; timing from estimates, and callers hear <Say> until `ivr audio build` rewrites it", err=True)
         manifest = AudioManifest(folder)
     duration_of = manifest.duration_of if manifest.entries else None
-    catalog = load_or_exit(config_dir, flows_dir, duration_of)
+    # Also the voices of the audio engines, which only `ivr audio build` uses (so the service does not load them).
+    catalog = load_or_exit(config_dir, flows_dir, duration_of, speech_engines())
     for flow in catalog.flows.values():
         click.echo(f"{flow.file}: {len(flow.nodes)} nodes, languages {', '.join(catalog.settings.offered)}: OK")
     # Within budget, or loading would have failed.

@@ -47,6 +47,8 @@ from ivr.model import (
     spoken_key,
 )
 from ivr.timing import DurationOf, check_calls
+from ivr.voices import TABLE as VOICE_TABLE
+from ivr.voices import SpeechEngines, table_checked, twilio_voices
 from ivr.yamlio import Mark, YMap, YNode, YScalar, YSeq, format_key, read_yaml
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -200,7 +202,9 @@ def _load_doc(path: Path, errors: list[ConfigError]) -> tuple[_Doc, YMap | None]
 # --- settings.yaml ---------------------------------------------------------------------
 
 
-def parse_settings(path: Path, errors: list[ConfigError]) -> tuple[CallSettings | None, dict[str, Mark]]:
+def parse_settings(
+    path: Path, errors: list[ConfigError], engines: SpeechEngines | None = None
+) -> tuple[CallSettings | None, dict[str, Mark]]:
     """Parse settings; also return the marks of fields that later checks point at."""
     doc, root = _load_doc(path, errors)
     if root is None:
@@ -241,6 +245,7 @@ def parse_settings(path: Path, errors: list[ConfigError]) -> tuple[CallSettings 
                 espeak = doc.text(lf["espeak_voice"]) if "espeak_voice" in lf else key.text
                 if all(v is not None for v in values) and wps is not None and espeak:
                     name, say_language, voice, helpline = (v or "" for v in values)
+                    _check_voices(doc, lf, say_language, voice, gtts_lang, espeak, engines or SpeechEngines())
                     languages[key.text] = LanguageSettings(
                         key.text, name, say_language, voice, helpline, wps, gtts_lang, gtts_tld, espeak
                     )
@@ -417,6 +422,35 @@ def parse_helplines(
     if len(errors) > before:
         return None
     return lines
+
+
+def _check_voices(
+    doc: _Doc, lf: dict[str, YNode], say_language: str, voice: str, gtts_lang: str, espeak: str, engines: SpeechEngines
+) -> None:
+    """Every voice and language name exists: a misspelt one is answered by Twilio or Google with another voice, or silence."""
+    table = twilio_voices()
+    checked = f"the table in ivr/{VOICE_TABLE}, checked {table_checked()}"
+    if say_language not in table:
+        with doc.at("say_language"):
+            hint = _did_you_mean(say_language, list(table))
+            doc.error(lf["say_language"].mark, f"say_language {say_language!r} has no Twilio voice in {checked}", hint)
+    elif voice not in table[say_language]:
+        with doc.at("voice"):
+            hint = (
+                _did_you_mean(voice, list(table[say_language]))
+                + f" (the {say_language} voices: {', '.join(table[say_language])})"
+            )
+            doc.error(lf["voice"].mark, f"voice {voice!r} is not a Twilio {say_language} voice in {checked}", hint)
+    if engines.gtts_languages is not None and gtts_lang not in engines.gtts_languages:
+        with doc.at("gtts"):
+            mark = lf["gtts"].mark if "gtts" in lf else lf["say_language"].mark
+            doc.error(mark, f"gTTS has no language {gtts_lang!r}", _did_you_mean(gtts_lang, sorted(engines.gtts_languages)))
+    if engines.espeak_voices is not None and espeak not in engines.espeak_voices:
+        with doc.at("espeak_voice"):
+            mark = lf["espeak_voice"].mark if "espeak_voice" in lf else lf["say_language"].mark
+            close = difflib.get_close_matches(espeak, sorted(engines.espeak_voices), n=1)
+            hint = (f"did you mean {close[0]!r}? " if close else "") + "`espeak-ng --voices` lists them"
+            doc.error(mark, f"espeak-ng has no voice {espeak!r}", hint)
 
 
 # --- flows ------------------------------------------------------------------------------
@@ -851,7 +885,12 @@ def parse_flow(
     return flow
 
 
-def load_catalog(config_dir: Path | None = None, flows_dir: Path | None = None, duration_of: DurationOf | None = None) -> Catalog:
+def load_catalog(
+    config_dir: Path | None = None,
+    flows_dir: Path | None = None,
+    duration_of: DurationOf | None = None,
+    engines: SpeechEngines | None = None,
+) -> Catalog:
     """Load and check settings, helplines and every flow, including the timing of every served call.
 
     ``duration_of`` gives the real length of a prompt's audio when known (else words per second are used).
@@ -864,7 +903,7 @@ def load_catalog(config_dir: Path | None = None, flows_dir: Path | None = None, 
     errors: list[ConfigError] = []
     settings_path = config_dir / "settings.yaml"
     helplines_path = config_dir / "helplines.yaml"
-    settings, settings_marks = parse_settings(settings_path, errors)
+    settings, settings_marks = parse_settings(settings_path, errors, engines)
     helplines = parse_helplines(helplines_path, errors, settings.languages if settings else None, settings_marks)
     flow_files = sorted(flows_dir.glob("*.yaml"))
     if not flow_files:
