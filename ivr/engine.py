@@ -8,7 +8,7 @@ such. The web layer turns a :class:`Turn` into TwiML.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ivr.model import (
     CONNECTS,
@@ -26,6 +26,7 @@ from ivr.model import (
     PromptPart,
     Retry,
     TransferNode,
+    phrase,
 )
 from ivr.state import State, UntrustedState
 
@@ -41,12 +42,32 @@ class Say:
 
 
 @dataclass(frozen=True, slots=True)
+class Listen:
+    """Speech recognition for a <Gather>: the language it recognises and the words it should expect."""
+
+    language: str
+    hints: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Gather:
-    """Say ``parts`` while listening for one key; silence continues at ``state`` with no key."""
+    """Say ``parts`` while listening for one key (and speech, with ``listen``); silence continues at ``state``."""
 
     parts: tuple[PromptPart, ...]
     timeout: int
     state: State
+    listen: Listen | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """What speech recognition made of the caller's words. Never logged, never stored."""
+
+    text: str
+    confidence: float | None  # Twilio may leave it out
+
+
+MAX_HINTS = 500  # Twilio's limit on <Gather hints>
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +126,57 @@ class Engine:
         """A new call to our number ``called``."""
         serving = self.catalog.serving(called)
         flow = self.catalog.flows[serving.flow]
-        return self.enter(flow, State(flow.name, flow.start, serving.default_language), "start")
+        return self._listening(self.enter(flow, State(flow.name, flow.start, serving.default_language), "start"), called)
 
-    def on_input(self, claimed: UntrustedState, digits: str | None, called: str) -> Turn:
-        """The caller pressed ``digits`` (None or "" for silence) at the claimed state."""
+    def on_input(self, claimed: UntrustedState, digits: str | None, called: str, heard: Heard | None = None) -> Turn:
+        """The caller pressed ``digits``, or said ``heard`` (both empty: silence), at the claimed state."""
+        return self._listening(self._on_input(claimed, digits, called, heard), called)
+
+    def on_dial(self, claimed: UntrustedState, status: str | None, called: str) -> Turn:
+        """A transfer attempt ended with Twilio's ``DialCallStatus``."""
+        return self._listening(self._on_dial(claimed, status, called), called)
+
+    # --- speech -------------------------------------------------------------------------
+
+    def speech_on(self, called: str) -> bool:
+        """Whether callers of ``called`` may speak: the number's own setting, else the deployment's."""
+        own = self.catalog.serving(called).speech
+        return self.catalog.settings.speech.enabled if own is None else own
+
+    def _words(self, flow: Flow, node: Node, lang: str) -> dict[str, str]:
+        """Phrase -> key: what may be said at ``node`` (every language's words at a language menu)."""
+        if isinstance(node, LanguageNode):
+            return {said: key for by_lang in node.words.values() for said, key in by_lang.items()}
+        words = dict(flow.keys.words.get(lang, {}))
+        if isinstance(node, MenuNode):
+            words |= node.words.get(lang, {})
+        return words
+
+    def _key_for(self, flow: Flow, node: Node, lang: str, heard: Heard) -> str | None:
+        """The one key whose words were said with enough confidence; None (a wrong key) otherwise."""
+        if heard.confidence is None or heard.confidence < self.catalog.settings.speech.min_confidence:
+            return None
+        said = f" {phrase(heard.text)} "
+        keys = {key for words, key in self._words(flow, node, lang).items() if f" {words} " in said}
+        return keys.pop() if len(keys) == 1 else None
+
+    def _listening(self, turn: Turn, called: str) -> Turn:
+        """With speech on for this number, each <Gather> also listens, for the words of its node."""
+        if not self.speech_on(called) or not any(isinstance(a, Gather) for a in turn.actions):
+            return turn
+        actions: list[Action] = []
+        for action in turn.actions:
+            if isinstance(action, Gather):
+                flow = self.catalog.flows[action.state.flow]
+                hints = tuple(self._words(flow, flow.nodes[action.state.node], action.state.lang))[:MAX_HINTS]
+                language = self.catalog.settings.languages[action.state.lang].speech_language
+                action = replace(action, listen=Listen(language, hints))
+            actions.append(action)
+        return replace(turn, actions=tuple(actions))
+
+    # --- the steps of a call --------------------------------------------------------------
+
+    def _on_input(self, claimed: UntrustedState, digits: str | None, called: str, heard: Heard | None) -> Turn:
         state = self.resolve(claimed, called)
         if state is None:
             return self.start(called)
@@ -116,6 +184,10 @@ class Engine:
         node = flow.nodes[state.node]
         key = digits[0] if digits and ONE_KEY.fullmatch(digits[0]) and len(digits) == 1 else None
         wrong = bool(digits) and key is None  # garbage counts as a wrong key
+        if not digits and heard is not None and heard.text.strip() and self.speech_on(called):
+            # Low or missing confidence, unknown or ambiguous words: a wrong key, with the same re-prompts.
+            key = self._key_for(flow, node, state.lang, heard)
+            wrong = key is None
         if isinstance(node, LanguageNode):
             if key is not None and key in node.choices:
                 return self.enter(flow, state.at(node.next, lang=node.choices[key]), "language")
@@ -144,8 +216,7 @@ class Engine:
             return self.enter(flow, state.at(node.id, target=state.target), "repeat")
         return self.enter(flow, state, "goodbye")
 
-    def on_dial(self, claimed: UntrustedState, status: str | None, called: str) -> Turn:
-        """A transfer attempt ended with Twilio's ``DialCallStatus``."""
+    def _on_dial(self, claimed: UntrustedState, status: str | None, called: str) -> Turn:
         state = self.resolve(claimed, called)
         if state is None:
             return self.start(called)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from ivr.checks import check_flow
 from ivr.errors import ConfigError, ConfigErrors
@@ -22,6 +23,7 @@ from ivr.model import (
     CONNECTS,
     EVERY_LINE,
     LANGUAGE_LINE,
+    NO_WORDS,
     PHONE_KEYS,
     SAYS_NUMBER,
     TALK_MODES,
@@ -42,8 +44,11 @@ from ivr.model import (
     PromptPart,
     Retry,
     Speech,
+    SpeechSettings,
     TransferNode,
+    Words,
     frozen_map,
+    phrase,
     spoken_key,
 )
 from ivr.timing import DurationOf, check_calls
@@ -90,6 +95,16 @@ def _did_you_mean(word: str, choices: list[str] | tuple[str, ...]) -> str:
     if choices:
         return "expected one of: " + ", ".join(sorted(choices))
     return ""
+
+
+def _boolean(doc: _Doc, node: YNode) -> bool | None:
+    """``true`` or ``false``, as YAML 1.2 writes them; anything else is an error."""
+    value = doc.text(node, "true or false")
+    if value in ("true", "false"):
+        return value == "true"
+    if value is not None:
+        doc.error(node.mark, f"{value!r} is not true or false", "write true or false")
+    return None
 
 
 @dataclass
@@ -213,7 +228,7 @@ def parse_settings(
     f = doc.fields(
         root,
         ("offered_languages", "default_language", "languages", "flow"),
-        ("called_numbers", "ring_timeout", "budgets", "welcome_names"),
+        ("called_numbers", "ring_timeout", "budgets", "welcome_names", "speech"),
     )
     languages: dict[str, LanguageSettings] = {}
     with doc.at("languages"):
@@ -229,7 +244,7 @@ def parse_settings(
                 lf = doc.fields(
                     body,
                     ("name", "say_language", "voice", "helpline", "words_per_second"),
-                    ("gtts", "espeak_voice"),
+                    ("gtts", "espeak_voice", "speech_language"),
                 )
                 gtts_lang, gtts_tld = key.text, "com"
                 if "gtts" in lf:
@@ -246,8 +261,10 @@ def parse_settings(
                 if all(v is not None for v in values) and wps is not None and espeak:
                     name, say_language, voice, helpline = (v or "" for v in values)
                     _check_voices(doc, lf, say_language, voice, gtts_lang, espeak, engines or SpeechEngines())
+                    # Twilio recognises nl-BE and fr-BE, but there is no de-BE: German is recognised as de-DE.
+                    heard_as = (doc.text(lf["speech_language"]) if "speech_language" in lf else None) or say_language
                     languages[key.text] = LanguageSettings(
-                        key.text, name, say_language, voice, helpline, wps, gtts_lang, gtts_tld, espeak
+                        key.text, name, say_language, voice, helpline, wps, gtts_lang, gtts_tld, espeak, heard_as
                     )
                 doc.marks[f"languages.{key.text}.helpline"] = (lf.get("helpline") or body).mark
     offered: list[str] = []
@@ -283,14 +300,15 @@ def parse_settings(
                 body = doc.mapping(value, "what this number serves")
                 if body is None:
                     continue
-                bf = doc.fields(body, ("default_language",), ("flow",))
+                bf = doc.fields(body, ("default_language",), ("flow", "speech"))
                 lang = doc.text(bf.get("default_language"))
                 if lang is not None and lang not in offered:
                     doc.error(bf["default_language"].mark, f"language {lang!r} is not offered", _did_you_mean(lang, offered))
                     continue
                 fl = doc.text(bf["flow"]) if "flow" in bf else flow_name
+                speech_on = _boolean(doc, bf["speech"]) if "speech" in bf else None
                 if lang and fl:
-                    called[key.text] = CalledNumber(lang, fl)
+                    called[key.text] = CalledNumber(lang, fl, speech_on)
                     doc.marks[f"called_numbers.{key.text}.flow"] = (bf.get("flow") or key).mark
     ring = doc.integer(f["ring_timeout"], 5, 120) if "ring_timeout" in f else 20
     human, talk, silence = 20.0, 12.0, 60.0
@@ -309,6 +327,15 @@ def parse_settings(
             if line_id is not None:
                 welcome_names.append(line_id)
                 doc.marks[f"welcome_names[{index}]"] = item.mark
+    speech = SpeechSettings()
+    if "speech" in f:
+        with doc.at("speech"):
+            sb = doc.mapping(f["speech"], "speech input settings")
+            if sb:
+                sf = doc.fields(sb, (), ("enabled", "min_confidence"))
+                enabled = _boolean(doc, sf["enabled"]) if "enabled" in sf else speech.enabled
+                confidence = doc.number(sf["min_confidence"], 0.0, 1.0) if "min_confidence" in sf else speech.min_confidence
+                speech = SpeechSettings(bool(enabled), speech.min_confidence if confidence is None else confidence)
     doc.marks["flow"] = (f.get("flow") or root).mark
     doc.marks["called_numbers"] = (f.get("called_numbers") or root).mark
     if len(errors) > before or default is None or flow_name is None or ring is None:
@@ -324,6 +351,7 @@ def parse_settings(
         talk_now_budget=talk,
         silence_budget=silence,
         welcome_names=tuple(welcome_names),
+        speech=speech,
     ), doc.marks
 
 
@@ -596,6 +624,51 @@ def _parse_prompt(ctx: _FlowContext, node: YNode | None, key: str, required: boo
     return Prompt(by_mode[SAYS_NUMBER], by_mode[CONNECTS] if varies else None)  # type: ignore[arg-type]
 
 
+def _parse_words(ctx: _FlowContext, node: YNode | None, keys: Mapping[str, str], taken: Words = NO_WORDS) -> Words:
+    """``{key: {lang: [phrase, …]}}`` → language → phrase → key, for callers who speak instead of pressing.
+
+    ``keys`` maps each name allowed in the document ("1", or "talk_now") to the key it stands for;
+    ``taken`` holds phrases that already mean another key here (the global keys' words).
+    """
+    doc = ctx.doc
+    found: dict[str, dict[str, str]] = {lang: {} for lang in ctx.settings.offered}
+    body = doc.mapping(node, "what callers may say for each key") if node is not None else None
+    for name_node, by_lang_node in body.items if body else ():
+        with doc.at(name_node.text):
+            key = keys.get(name_node.text)
+            if key is None:
+                doc.error(name_node.mark, f"{name_node.text!r} is not a key here", _did_you_mean(name_node.text, list(keys)))
+                continue
+            by_lang = doc.mapping(by_lang_node, "phrases per language, like  nl: [praten]")
+            if by_lang is None:
+                continue
+            seen: set[str] = set()
+            for lang_key, phrases in by_lang.items:
+                with doc.at(lang_key.text):
+                    lang = lang_key.text
+                    if lang not in ctx.settings.languages:
+                        doc.error(lang_key.mark, f"unknown language {lang!r}", _did_you_mean(lang, list(ctx.settings.languages)))
+                        continue
+                    seen.add(lang)
+                    for index, item in enumerate(doc.sequence(phrases, "a list of phrases")):
+                        with doc.at(index):
+                            text = doc.text(item, "a phrase")
+                            said = phrase(text or "")
+                            if text is not None and not said:
+                                doc.error(item.mark, f"{text!r} has no words to recognise", "write a word, e.g. praten")
+                            if not said or lang not in found:
+                                continue
+                            other = found[lang].get(said) or taken.get(lang, {}).get(said)
+                            if other is not None and other != key:
+                                doc.error(item.mark, f"{text!r} already means key {other} here", "give each key its own words")
+                                continue
+                            found[lang][said] = key
+            for lang in ctx.settings.offered:
+                if lang not in seen:
+                    doc.error(by_lang.mark, f"no {ctx.settings.languages[lang].name} ({lang}) words", f"add '{lang}: [\"…\"]'")
+    return MappingProxyType({lang: MappingProxyType(words) for lang, words in found.items() if words})
+
+
 @contextmanager
 def _nullcontext() -> Iterator[None]:
     yield
@@ -654,7 +727,7 @@ def _menu_common(ctx: _FlowContext, f: dict[str, YNode], key: str, d: _Defaults)
 
 def _parse_menu(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
     doc = ctx.doc
-    f = doc.fields(body, ("kind", "prompt", "options"), MENU_FIELDS)
+    f = doc.fields(body, ("kind", "prompt", "options"), (*MENU_FIELDS, "words"))
     key = f"{ctx.name}/{node_id}"
     with doc.at("prompt"):
         prompt = _parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
@@ -675,19 +748,22 @@ def _parse_menu(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -> No
                         continue
                     options[phone_key] = target
                     doc.marks[doc.where()] = v.mark
+    with doc.at("words"):
+        words = _parse_words(ctx, f.get("words"), {k: k for k in options}, ctx.keys.words if ctx.keys else NO_WORDS)
     common = _menu_common(ctx, f, key, d)
     if common is None or not options:
         return None
-    return MenuNode(node_id, prompt, frozen_map(options), *common)  # type: ignore[arg-type]
+    return MenuNode(node_id, prompt, frozen_map(options), *common, words)  # type: ignore[arg-type]
 
 
 def _parse_language(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
     doc = ctx.doc
-    f = doc.fields(body, ("kind", "prompt", "choices", "next"), (*MENU_FIELDS, "talk_now"))
+    f = doc.fields(body, ("kind", "prompt", "choices", "next"), (*MENU_FIELDS, "talk_now", "words"))
     key = f"{ctx.name}/{node_id}"
     with doc.at("prompt"):
         prompt = _parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
     choices: dict[str, str] = {}
+    written: dict[str, str] = {}  # also the choices of languages this deployment does not offer
     with doc.at("choices"):
         ch = doc.mapping(f.get("choices"), "keys and the languages they choose")
         for k, v in ch.items if ch else ():
@@ -700,6 +776,8 @@ def _parse_language(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -
                         hint = f"YAML 1.1 reads an unquoted {lang} as {v.implicit_type}; {hint}"
                     doc.error(v.mark, f"unknown language {lang!r}", hint)
                     continue
+                if phone_key and lang:
+                    written[phone_key] = lang
                 if phone_key and lang and lang in ctx.settings.offered:
                     choices[phone_key] = lang
         for lang in ctx.settings.offered:
@@ -715,7 +793,11 @@ def _parse_language(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -
     talk_now = _target(ctx, f, "talk_now") if "talk_now" in f else common[3]
     if "talk_now" not in f:
         doc.marks[doc.where() + ".talk_now"] = doc.marks.get(doc.where() + ".after_retries", body.mark)
-    return LanguageNode(node_id, prompt, frozen_map(choices), nxt, *common, talk_now)  # type: ignore[arg-type]
+    with doc.at("words"):
+        words = _parse_words(ctx, f.get("words"), {k: k for k in written})
+    # Words for a language that is not offered here choose nothing.
+    words = MappingProxyType({lang: MappingProxyType({p: k for p, k in w.items() if k in choices}) for lang, w in words.items()})
+    return LanguageNode(node_id, prompt, frozen_map(choices), nxt, *common, talk_now, words)  # type: ignore[arg-type]
 
 
 def _parse_message(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
@@ -799,7 +881,7 @@ def parse_flow(
         return None
     before = len(errors)
     ctx = _FlowContext(doc, path.stem, settings, helplines)
-    f = doc.fields(root, ("start", "main_menu", "talk_now", "keys", "nodes", "rescue"), ("defaults",))
+    f = doc.fields(root, ("start", "main_menu", "talk_now", "keys", "nodes", "rescue"), ("defaults", "words"))
     with doc.at("keys"):
         kb = doc.mapping(f.get("keys"), "the keys that work in every menu")
         if kb is not None:
@@ -814,7 +896,9 @@ def parse_flow(
                         elif k:
                             chosen[name] = k
             if len(chosen) == 3:
-                ctx.keys = GlobalKeys(chosen["talk_now"], chosen["repeat"], chosen["main_menu"])
+                with doc.at("words"):
+                    words = _parse_words(ctx, f.get("words"), chosen) if "words" in f else NO_WORDS
+                ctx.keys = GlobalKeys(chosen["talk_now"], chosen["repeat"], chosen["main_menu"], words)
     targets = {name: _target(ctx, f, name) for name in ("start", "main_menu", "talk_now")}
     defaults = _Defaults()
     if "defaults" in f:

@@ -66,6 +66,7 @@ class LanguageSettings:
     gtts_lang: str
     gtts_tld: str
     espeak_voice: str
+    speech_language: str = ""  # Twilio's speech-recognition language for <Gather>, e.g. "nl-BE" (no de-BE: de-DE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,15 @@ class CalledNumber:
 
     default_language: str
     flow: str
+    speech: bool | None = None  # speech input on this number; None: the deployment's setting
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechSettings:
+    """Whether callers may speak instead of pressing keys. Off by default: Twilio charges for every speech <Gather>."""
+
+    enabled: bool = False
+    min_confidence: float = 0.5  # below it (or with no Confidence at all) what was heard counts as a wrong key
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +100,7 @@ class CallSettings:
     talk_now_budget: float  # seconds from language key + talk-now key to the line
     silence_budget: float = 60.0  # seconds until a caller who presses nothing reaches the line
     welcome_names: tuple[str, ...] = ()  # helpline ids the welcome must say in every language (e.g. emergency)
+    speech: SpeechSettings = SpeechSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +154,16 @@ class Prompt:
                         yield part
 
 
+def phrase(text: str) -> str:
+    """Words as compared with what a caller said: casefolded, punctuation gone, one space between words."""
+    return " ".join("".join(c if c.isalnum() else " " for c in text.casefold()).split())
+
+
+# What a caller may say instead of pressing a key: language -> phrase (see phrase()) -> key.
+Words = Mapping[str, Mapping[str, str]]
+NO_WORDS: Words = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class Retry:
     """How often to re-prompt, and with what, before giving up on a menu."""
@@ -160,6 +181,7 @@ class MenuNode:
     no_input: Retry
     wrong_key: Retry
     after_retries: str  # node id after the last retry
+    words: Words = field(default_factory=lambda: NO_WORDS)  # what may be said for each option, per language
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +197,7 @@ class LanguageNode:
     wrong_key: Retry
     after_retries: str
     talk_now: str  # node reached with the talk-now key before a language is chosen
+    words: Words = field(default_factory=lambda: NO_WORDS)  # what may be said for each choice: every language's words count here
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +248,7 @@ class GlobalKeys:
     talk_now: str
     repeat: str
     main_menu: str
+    words: Words = field(default_factory=lambda: NO_WORDS)  # what may be said for each of these keys, per language
 
     def as_map(self) -> Mapping[str, str]:
         return {self.talk_now: "talk_now", self.repeat: "repeat", self.main_menu: "main_menu"}

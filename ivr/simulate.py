@@ -72,6 +72,7 @@ class Listen:
     action: str
     timeout: int
     heard: tuple[Heard, ...]
+    speech: bool = False  # input="dtmf speech": the caller may speak instead of pressing a key
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +230,8 @@ def parse_twiml(body: str, index: SpeechIndex) -> tuple[tuple[Verb, ...], str]:
             verbs.append(said)
         elif element.tag == "Gather":
             inner = tuple(h for h in (heard(child) for child in element) if h is not None)
-            verbs.append(Listen(element.get("action", ""), _int(element.get("timeout"), 5), inner))
+            speech = "speech" in element.get("input", "dtmf").split()
+            verbs.append(Listen(element.get("action", ""), _int(element.get("timeout"), 5), inner, speech))
         elif element.tag == "Redirect":
             verbs.append(Redirect((element.text or "").strip()))
         elif element.tag == "Dial":
@@ -381,13 +383,17 @@ def _heard(verbs: tuple[Verb, ...]) -> Iterator[Heard]:
 # --- a whole call, for the terminal ----------------------------------------------------------
 
 
+SAY = "say:"  # a caller's answer that is speech, not keys
+SAID_CONFIDENCE = "0.9"
+
+
 class Caller(Protocol):
     """Who is on the phone: decides keys and transfer outcomes, and hears everything."""
 
     def hear(self, heard: Heard, answer: Answer) -> None: ...
 
     def key(self, listen: Listen, answer: Answer) -> str | None:
-        """Digits to press, "" for silence, None to hang up."""
+        """Digits to press, SAY + words to speak, "" for silence, None to hang up."""
         ...
 
     def ring(self, ring: Ring, answer: Answer) -> str:
@@ -454,6 +460,10 @@ def run_call(call: InProcessCaller, caller: Caller) -> CallReport:
                 if digits is None:
                     report.ended_by = "caller"
                     return report
+                if digits.startswith(SAY):
+                    # As Twilio sends what it recognised; a clear, confident recognition.
+                    follow = (verb.action, {"SpeechResult": digits.removeprefix(SAY), "Confidence": SAID_CONFIDENCE})
+                    break
                 if digits:
                     follow = (verb.action, {"Digits": digits})
                     break

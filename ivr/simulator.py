@@ -26,6 +26,7 @@ from ivr.model import Catalog
 from ivr.simulate import (
     CALL_SID,
     DIAL_STATUSES,
+    SAID_CONFIDENCE,
     Answer,
     HangUp,
     Heard,
@@ -55,6 +56,7 @@ log = get_logger()
 STATE = "ivr.simulator"
 REALM = 'Basic realm="helpline-ivr simulator", charset="UTF-8"'
 MAX_DIGITS = 20  # the webhook treats anything but one key as a wrong key; this only bounds the request
+MAX_SPEECH = 200  # a spoken answer to a menu; this only bounds the request
 MAX_HOSTS = 8  # speech indexes kept (one per host name the page was opened on)
 
 
@@ -157,6 +159,7 @@ def _verb_json(verb: Verb, numbers: dict[str, str]) -> dict[str, Any]:
             "verb": "gather",
             "action": verb.action,
             "timeout": verb.timeout,
+            "speech": verb.speech,
             "heard": [_heard_json(h, numbers) for h in verb.heard],
         }
     if isinstance(verb, Redirect):
@@ -274,6 +277,7 @@ def api_step() -> Response | tuple[Response, int]:
         return _bad("'call' is required: start with /simulator/api/call")
     url = body.get("url")
     digits = body.get("digits")
+    speech = body.get("speech")
     status = body.get("dial_status")
     if not isinstance(url, str):
         return _bad("'url' must be the action or redirect URL from the last answer")
@@ -286,6 +290,11 @@ def api_step() -> Response | tuple[Response, int]:
         if not isinstance(digits, str) or len(digits) > MAX_DIGITS:
             return _bad(f"'digits' must be text of at most {MAX_DIGITS} keys")
         extra["Digits"] = digits
+    if speech is not None:
+        if not isinstance(speech, str) or len(speech) > MAX_SPEECH:
+            return _bad(f"'speech' must be text of at most {MAX_SPEECH} characters")
+        # As Twilio sends what it recognised: a clear, confident recognition.
+        extra |= {"SpeechResult": speech, "Confidence": SAID_CONFIDENCE}
     if status is not None:
         if status not in DIAL_STATUSES:
             return _bad(f"'dial_status' must be one of: {', '.join(DIAL_STATUSES)}")

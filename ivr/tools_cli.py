@@ -27,6 +27,7 @@ from ivr.prompts import to_html, to_markdown
 from ivr.settings import DEV_MODE_VARIABLE, Settings, SettingsError
 from ivr.simulate import (
     DIAL_STATUSES,
+    SAY,
     Answer,
     CallReport,
     Heard,
@@ -141,7 +142,13 @@ class TerminalCaller:
                 click.echo("  > (end of --keys: the caller hangs up)")
                 return None
             key = self.keys.pop(0)
-            click.echo(f"  > key {key}" if key else f"  > silence ({listen.timeout} s)")
+            if key.startswith(SAY) and not listen.speech:
+                click.echo(f"  > (this menu listens for keys only: speech is off for this number) silence ({listen.timeout} s)")
+                return ""
+            if key.startswith(SAY):
+                click.echo(f"  > says “{key.removeprefix(SAY)}”")
+            else:
+                click.echo(f"  > key {key}" if key else f"  > silence ({listen.timeout} s)")
             return key
         try:
             typed: str = click.prompt(
@@ -220,11 +227,18 @@ def _summary(report: CallReport) -> None:
     show_default=True,
     help="Outcome of transfers in scripted calls.",
 )
+@click.option(
+    "--say",
+    "says",
+    multiple=True,
+    help="Words to say at a menu that listens for speech, after the --keys (repeat for several menus).",
+)
 @click.option("--play", is_flag=True, help="Play the audio (needs an audio player; <Say> text is spoken with espeak-ng).")
 @CONFIG_OPTION
 @FLOWS_OPTION
 def simulate(
     keys: str | None,
+    says: tuple[str, ...],
     lang: str | None,
     called: str,
     dial_status: str,
@@ -248,6 +262,8 @@ def simulate(
     call = InProcessCaller(app, called=called)
     player = Player(call, lambda text: click.echo(text, err=True)) if play else None
     scripted = [key.strip() for key in keys.split(",")] if keys is not None else None
+    if says:
+        scripted = (scripted or []) + [SAY + words for words in says]
     caller = TerminalCaller(call, scripted, lang, dial_status, player)
     click.echo("Calling in-process: each request is signed and answered by the real webhook; nothing leaves this machine.")
     try:

@@ -47,13 +47,20 @@ def render(turn: Turn, languages: Mapping[str, LanguageSettings], links: Links, 
             _speak(response, action.parts, languages, links)
         elif isinstance(action, Gather):
             url = links.step_url(action.state)
+            speech: dict[str, object] = {}
+            if action.listen is not None:
+                # One recognition language per <Gather>; the node's words as hints; "auto" ends on a pause.
+                speech = {"language": action.listen.language, "speech_timeout": "auto"}
+                if action.listen.hints:
+                    speech["hints"] = ", ".join(action.listen.hints)
             gather = response.gather(
                 action=url,
                 method="POST",
-                input="dtmf",
+                input="dtmf speech" if action.listen is not None else "dtmf",
                 num_digits=1,
                 timeout=action.timeout,
                 finish_on_key="",  # so that "#" can be a menu key like any other
+                **speech,
             )
             _speak(gather, action.parts, languages, links)
             # Twilio goes on with the next verb when nobody presses a key: that is the silence path.

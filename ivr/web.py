@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl, urlencode
 from flask import Blueprint, Request, Response, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from ivr.engine import Action, Dial, Engine, Gather, Say, Turn
+from ivr.engine import Action, Dial, Engine, Gather, Heard, Say, Turn
 from ivr.loader import E164
 from ivr.logs import call_ref, emit, get_logger
 from ivr.model import Catalog, Speech
@@ -238,7 +238,22 @@ def step() -> Response:
     req = _request()
     params = _sent(req)
     claimed, digits = read_state(req.args), params.get("Digits")
-    return _answer(params, lambda engine, called: engine.on_input(claimed, digits, called))
+    heard = _heard(params)
+    return _answer(params, lambda engine, called: engine.on_input(claimed, digits, called, heard))
+
+
+def _heard(params: Mapping[str, str]) -> Heard | None:
+    """Twilio's SpeechResult and Confidence (which it may leave out); never logged."""
+    text = params.get("SpeechResult")
+    if not text:
+        return None
+    try:
+        confidence: float | None = float(params.get("Confidence", ""))
+    except ValueError:
+        confidence = None
+    if confidence is not None and not 0.0 <= confidence <= 1.0:  # also NaN
+        confidence = None
+    return Heard(text, confidence)
 
 
 @bp.route("/voice/dial", methods=["GET", "POST"])

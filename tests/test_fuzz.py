@@ -159,7 +159,8 @@ def maybe(strategy: st.SearchStrategy[str]) -> st.SearchStrategy[str | None]:
 def signed_requests(draw: st.DrawFn) -> Request:
     fields: dict[str, str | None] = {
         "Digits": draw(maybe(digits)),
-        "SpeechResult": draw(maybe(text)),
+        "SpeechResult": draw(maybe(st.one_of(st.sampled_from(["praten", "Français", "respiration", "help"]), text))),
+        "Confidence": draw(maybe(st.one_of(st.sampled_from(["0.9", "0.1", "nan", "inf", "-1", "1e309"]), text))),
         "CallStatus": draw(maybe(st.one_of(st.sampled_from(CALL_STATUSES), text))),
         "DialCallStatus": draw(maybe(st.one_of(st.sampled_from(DIAL_STATUSES), text))),
         "To": draw(maybe(st.one_of(st.sampled_from(["+3225550100", "+3225550101", "+15005550006"]), text))),

@@ -114,7 +114,8 @@
         if (stopAudio) stopAudio();
         resolve(key);
       };
-      listening = { finish }; // keys work while the prompt is said, as on a phone
+      listening = { finish, speech: Boolean(verb.speech) }; // keys work while the prompt is said, as on a phone
+      sayForm.hidden = !verb.speech; // the menu listens for speech only where the flow turns it on
       (async () => {
         for (const item of verb.heard) {
           if (done || gen !== generation) return;
@@ -213,6 +214,7 @@
       } else if (verb.verb === "gather") {
         const key = await gather(verb, gen);
         if (gen !== generation) return;
+        if (key !== null && typeof key === "object") return step({ url: verb.action, speech: key.speech });
         if (key !== null) return step({ url: verb.action, digits: key });
         line(`(no key for ${verb.timeout} s)`, "silence");
       } else if (verb.verb === "redirect") {
@@ -228,6 +230,18 @@
     }
     if (gen === generation) end("The call ended after the last instruction.");
   }
+
+  const sayForm = byId("say");
+  sayForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = byId("say-words");
+    const words = input.value.trim();
+    if (!words || !listening || !listening.speech) return;
+    line(`You said “${words}”`, "pressed");
+    input.value = "";
+    sayForm.hidden = true;
+    listening.finish({ speech: words });
+  });
 
   function press(key) {
     if (!call) return;
