@@ -168,3 +168,27 @@ def test_the_screenshot_in_the_readme_exists() -> None:
     shot = ROOT / "docs" / "simulator.png"
     assert shot.is_file() and shot.stat().st_size > 10_000, "run scripts/screenshot-simulator to make docs/simulator.png"
     assert "docs/simulator.png" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_caller_who_cannot_press_keys_says_francais_then_respiration(page: Page, settings: Settings, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    settings_file = config / "settings.yaml"
+    text = settings_file.read_text(encoding="utf-8").replace("speech:\n  enabled: false", "speech:\n  enabled: true")
+    settings_file.write_text(text, encoding="utf-8")
+    app = create_app(dev_settings(settings, config_dir=config))
+    with serving(app) as base:
+        page.goto(f"{base}/simulator")
+        say = page.locator("#say")
+        expect(say).to_be_hidden()
+        page.get_by_role("button", name="Call").click()
+        expect(say).to_be_visible()  # the welcome listens for speech too
+        page.get_by_label("Say instead of pressing a key").fill("français")
+        page.get_by_role("button", name="Say", exact=True).click()
+        expect(page.locator("#transcript")).to_contain_text("You said “français”")
+        expect(page.locator("#node-first_menu")).to_have_class(re.compile(r"\bcurrent\b"))
+        expect(page.locator('#transcript li[lang="fr"]').last).to_contain_text("sur 4")
+        page.get_by_label("Say instead of pressing a key").fill("respiration")
+        page.get_by_role("button", name="Say", exact=True).click()
+        expect(page.locator("#node-breathing")).to_have_class(re.compile(r"\bcurrent\b"))
+        expect(page.locator('#transcript li[lang="fr"]').filter(has_text="Respirons ensemble")).to_have_count(1)

@@ -169,6 +169,7 @@
     listening = null;
     stopCountdown();
     if (stopAudio) stopAudio();
+    byId("say").hidden = true;
     ringing.hidden = true;
     ringingDone = null;
     keyButtons.forEach((b) => (b.disabled = true));
