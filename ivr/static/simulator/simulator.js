@@ -110,6 +110,7 @@
         if (done) return;
         done = true;
         listening = null;
+        byId("say").hidden = true; // until the next menu that listens for speech
         stopCountdown();
         if (stopAudio) stopAudio();
         resolve(key);
