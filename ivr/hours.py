@@ -1,0 +1,117 @@
+"""Opening hours in Europe/Brussels: when a line or a transfer target takes calls.
+
+Pure: a :class:`Schedule` answers ``is_open(instant)`` for an aware datetime, by its wall-clock
+time in Brussels. Working on the wall clock of a real instant is what makes the two DST changes
+safe: 02:30 on the last Sunday of March never happens, so no instant falls into a gap, and the
+hour 02:00-03:00 of the last Sunday of October happens twice, both times inside a window that
+covers 02:xx. ``zoneinfo`` takes the rules from the ``tzdata`` package where the system has none.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
+
+BRUSSELS = ZoneInfo("Europe/Brussels")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WINDOW = re.compile(
+    r"(?P<days>[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*) (?P<start>[0-9]{2}:[0-9]{2})-(?P<end>[0-9]{2}:[0-9]{2})"
+)
+WINDOW_HELP = 'write a window as "DAYS HH:MM-HH:MM", e.g. "mon-fri 09:00-17:00", "sat,sun 10:00-14:00" or "sun 18:00-24:00"'
+
+
+class HoursError(ValueError):
+    """A window that cannot be read; the message says what is wrong."""
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Open on ``days`` (0 = Monday) from ``start`` to ``end`` minutes after midnight; ``end`` may be 1440 (24:00)."""
+
+    days: frozenset[int]
+    start: int
+    end: int
+    text: str
+
+    def covers(self, weekday: int, minute: int) -> bool:
+        if self.end > self.start:
+            return weekday in self.days and self.start <= minute < self.end
+        # Past midnight ("fri 22:00-02:00"): from start on the day, and until end the next morning.
+        return (weekday in self.days and minute >= self.start) or ((weekday - 1) % 7 in self.days and minute < self.end)
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When something is open: its windows, closed on the holidays listed in config. No windows: always open."""
+
+    windows: tuple[Window, ...] = ()
+    holidays: frozenset[date] = frozenset()
+
+    @property
+    def always(self) -> bool:
+        return not self.windows
+
+    def is_open(self, instant: datetime) -> bool:
+        if self.always:
+            return True
+        local = instant.astimezone(BRUSSELS)
+        if local.date() in self.holidays:
+            return False
+        minute = local.hour * 60 + local.minute
+        return any(window.covers(local.weekday(), minute) for window in self.windows)
+
+    def describe(self) -> str:
+        return (
+            "always"
+            if self.always
+            else "; ".join(w.text for w in self.windows) + (", closed on holidays" if self.holidays else "")
+        )
+
+
+def _minutes(text: str, *, end: bool) -> int:
+    hours, minutes = int(text[:2]), int(text[3:])
+    if (hours, minutes) == (24, 0) and end:
+        return 24 * 60
+    if hours > 23 or minutes > 59:
+        raise HoursError(f"{text} is not a time of day (00:00 to 23:59, or 24:00 as an end)")
+    return hours * 60 + minutes
+
+
+def _days(spec: str) -> frozenset[int]:
+    days: set[int] = set()
+    for part in spec.split(","):
+        first, _, last = part.partition("-")
+        for name in (first, last or first):
+            if name not in DAYS:
+                raise HoursError(f"{name!r} is not a day: use {', '.join(DAYS)}")
+        a, b = DAYS.index(first), DAYS.index(last or first)
+        days.update(DAYS.index(d) % 7 for d in (DAYS[a : b + 1] if a <= b else DAYS[a:] + DAYS[: b + 1]))
+    return frozenset(days)
+
+
+def parse_window(text: str) -> Window:
+    """``"mon-fri 09:00-17:00"`` → a :class:`Window`; raises :class:`HoursError` with what is wrong."""
+    m = WINDOW.fullmatch(text.strip())
+    if m is None:
+        raise HoursError(f"{text!r} is not an opening window")
+    start, end = _minutes(m["start"], end=False), _minutes(m["end"], end=True)
+    if start == end:
+        raise HoursError(f"{text!r} opens and closes at the same time")
+    return Window(_days(m["days"]), start, end, text.strip())
+
+
+def parse_date(text: str) -> date:
+    """``"2026-12-25"`` → a date; raises :class:`HoursError` otherwise."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        raise HoursError(f"{text!r} is not a date written as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise HoursError(f"{text!r} is not a date: {exc}") from None
+
+
+def at_brussels(day: date, clock: time) -> datetime:
+    """The instant a Brussels wall clock shows ``clock`` on ``day`` (for tests and reports)."""
+    return datetime.combine(day, clock, BRUSSELS)
