@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.checks import check_flow
+from ivr.checks import check_flow, typed_numbers
 from ivr.errors import ConfigError, ConfigErrors
 from ivr.model import (
     PHONE_KEYS,
@@ -47,9 +47,6 @@ from ivr.yamlio import Mark, YMap, YNode, YScalar, YSeq, format_key, read_yaml
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 NODE_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
 PLACEHOLDER = re.compile(r"\{([a-z_]+):([a-z0-9_]+)\}")
-# A run of three or more digits in prompt text is probably a phone number typed by hand.
-LITERAL_NUMBER = re.compile(r"(?<![0-9])[0-9](?:[ .]?[0-9]){2,}(?![0-9])")
-YEAR = re.compile(r"(19|20)[0-9]{2}")
 LANGUAGE_LINE = "language"  # transfer target meaning "the line of the caller's language"
 
 
@@ -420,7 +417,7 @@ class _FlowContext:
     keys: GlobalKeys | None = None
 
     def expand(self, text: str, lang: str, mark: Mark) -> str:
-        """Replace placeholders with the words to say; report literal phone numbers."""
+        """Replace placeholders with the words to say; report numbers typed by hand (see typed_numbers)."""
         line_id = self.settings.languages[lang].helpline
 
         def sub(m: re.Match[str]) -> str:
@@ -445,14 +442,16 @@ class _FlowContext:
                 return m.group(0)
             return fields[what]
 
-        for m in LITERAL_NUMBER.finditer(PLACEHOLDER.sub("", text)):
-            if not YEAR.fullmatch(m.group(0)):
-                self.doc.error(
-                    mark,
-                    f"the prompt says the number {m.group(0)!r} literally",
-                    "every number we speak comes from config/helplines.yaml: write {number:ID} (or {number:line}) instead",
-                )
-        return PLACEHOLDER.sub(sub, text)
+        pieces: list[tuple[str, bool]] = []  # literal text, and what each placeholder says
+        done = 0
+        for m in PLACEHOLDER.finditer(text):
+            pieces += [(text[done : m.start()], False), (sub(m), True)]
+            done = m.end()
+        pieces.append((text[done:], False))
+        numbers = {re.sub(r"[^0-9]", "", line.number): line.id for line in self.helplines.values()}
+        for message, hint in typed_numbers(pieces, numbers):
+            self.doc.error(mark, message, hint)
+        return "".join(piece for piece, _ in pieces)
 
 
 def _parse_prompt(ctx: _FlowContext, node: YNode | None, key: str, required: bool = True) -> Prompt:

@@ -79,7 +79,7 @@ def test_transfers_need_a_number_of_ours_for_caller_id(tmp_path: Path) -> None:
 
 def test_all_errors_are_collected_in_one_report(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
-    flows.mkdir()
+    flows.mkdir(parents=True)
     text = (DATA / "flows" / "mini.yaml").read_text(encoding="utf-8")
     text = text.replace('"1": info, "2": bye', '"1": infos, on: bye').replace("    next: main\n  line:", "    nxt: main\n  line:")
     (flows / "mini.yaml").write_text(text, encoding="utf-8")
@@ -92,7 +92,7 @@ def test_all_errors_are_collected_in_one_report(tmp_path: Path) -> None:
 
 def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
-    flows.mkdir()
+    flows.mkdir(parents=True)
     text = (DATA / "flows" / "mini.yaml").read_text(encoding="utf-8").replace("  timeout: 5", "  timout: 5")
     (flows / "mini.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigErrors) as caught:
@@ -152,3 +152,38 @@ def test_shipped_config_and_flows_load() -> None:
     assert catalog.line_for("fr").number == "107"
     assert catalog.line_for("de").number == "108"
     assert all(line.source for line in catalog.helplines.values())
+
+
+def _mini_flow_saying(tmp_path: Path, nl: str, fr: str) -> Path:
+    flows = tmp_path / "flows"
+    flows.mkdir(parents=True)
+    text = (DATA / "flows" / "mini.yaml").read_text(encoding="utf-8")
+    old = '{nl: "Adem uit.", fr: "Expirez."}'
+    assert old in text
+    (flows / "mini.yaml").write_text(text.replace(old, f'{{nl: "{nl}", fr: "{fr}"}}'), encoding="utf-8")
+    return flows
+
+
+@pytest.mark.parametrize(
+    "number", ["1-0-5", "1, 0, 5", "1,0,5", "１０５", "1 0  5", "10-5", "één nul vijf", "un zéro sept", "١٠٥", "1\u200b0\u200b5"]
+)
+@pytest.mark.parametrize("lang", ["nl", "fr"])
+def test_a_number_typed_by_hand_is_refused_in_every_language(tmp_path: Path, number: str, lang: str) -> None:
+    said = {"nl": "Adem uit.", "fr": "Expirez."} | {lang: f"Bel {number}."}
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(DATA / "config", _mini_flow_saying(tmp_path, said["nl"], said["fr"]))
+    (error,) = caught.value.errors
+    assert (error.mark.line, error.path) == (28, f"nodes.info.prompt[2].{lang}")
+    assert error.message.startswith(f"the prompt says the number {number!r} literally") and "{number:" in error.hint
+
+
+def test_keys_years_percentages_and_words_still_load(tmp_path: Path) -> None:
+    flows = _mini_flow_saying(
+        tmp_path, "In 2024 zei 13% van de mensen: één op één helpt. Druk op 1. Een korte oefening: druk op 2.", "Un, deux."
+    )
+    with pytest.raises(ConfigErrors) as caught:  # only the French counting is refused
+        load_catalog(DATA / "config", flows)
+    (error,) = caught.value.errors
+    assert error.path == "nodes.info.prompt[2].fr" and "'Un, deux'" in error.message
+    flows = _mini_flow_saying(tmp_path / "again", "In 2024 zei 13% van de mensen: één op één helpt.", "Un, puis deux.")
+    assert load_catalog(DATA / "config", flows).flows["mini"]
