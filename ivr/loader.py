@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -336,12 +336,15 @@ def parse_helplines(
     errors: list[ConfigError],
     languages: Mapping[str, LanguageSettings] | None,
     settings_marks: Mapping[str, Mark],
+    our_numbers: Collection[str] = (),
 ) -> dict[str, Helpline] | None:
+    """Parse helplines; ``our_numbers`` (``called_numbers``) can never be transfer targets."""
     doc, root = _load_doc(path, errors)
     if root is None:
         return None
     before = len(errors)
     lines: dict[str, Helpline] = {}
+    dialled: dict[str, str] = {}  # each transfer target, and the line it belongs to
     f = doc.fields(root, ("helplines",))
     with doc.at("helplines"):
         body = doc.mapping(f.get("helplines"), "the helplines")
@@ -383,7 +386,24 @@ def parse_helplines(
                                 doc.error(
                                     item.mark, f"{raw!r} is not an E.164 number", 'write it as "+32" and the number without its 0'
                                 )
+                            elif raw in our_numbers:
+                                doc.error(
+                                    item.mark,
+                                    f"{raw} is one of our own numbers (called_numbers in settings.yaml): the transfer would"
+                                    " ring this phone menu, not the line",
+                                    "put only numbers that the line's operator gave us here",
+                                )
+                            elif raw in dialled:
+                                doc.error(
+                                    item.mark,
+                                    f"{raw} is listed twice"
+                                    if dialled[raw] == key.text
+                                    else f"{raw} is already a transfer target of {dialled[raw]}",
+                                    "each number once, under the line whose operator gave it: a caller must reach the"
+                                    " line they chose, and a busy number is not rung again",
+                                )
                             else:
+                                dialled[raw] = key.text
                                 targets.append(raw)
                 chat = doc.text(ef["chat"]) if "chat" in ef else ""
                 if name and number and hours and source and chat is not None and lang is not None:
@@ -799,7 +819,13 @@ def load_catalog(config_dir: Path | None = None, flows_dir: Path | None = None, 
     settings_path = config_dir / "settings.yaml"
     helplines_path = config_dir / "helplines.yaml"
     settings, settings_marks = parse_settings(settings_path, errors)
-    helplines = parse_helplines(helplines_path, errors, settings.languages if settings else None, settings_marks)
+    helplines = parse_helplines(
+        helplines_path,
+        errors,
+        settings.languages if settings else None,
+        settings_marks,
+        settings.called_numbers if settings else (),
+    )
     flow_files = sorted(flows_dir.glob("*.yaml"))
     if not flow_files:
         errors.append(

@@ -79,7 +79,7 @@ def test_transfers_need_a_number_of_ours_for_caller_id(tmp_path: Path) -> None:
 
 def test_all_errors_are_collected_in_one_report(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
-    flows.mkdir(parents=True)
+    flows.mkdir()
     text = (DATA / "flows" / "mini.yaml").read_text(encoding="utf-8")
     text = text.replace('"1": info, "2": bye', '"1": infos, on: bye').replace("    next: main\n  line:", "    nxt: main\n  line:")
     (flows / "mini.yaml").write_text(text, encoding="utf-8")
@@ -92,7 +92,7 @@ def test_all_errors_are_collected_in_one_report(tmp_path: Path) -> None:
 
 def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
-    flows.mkdir(parents=True)
+    flows.mkdir()
     text = (DATA / "flows" / "mini.yaml").read_text(encoding="utf-8").replace("  timeout: 5", "  timout: 5")
     (flows / "mini.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigErrors) as caught:
@@ -187,3 +187,42 @@ def test_keys_years_percentages_and_words_still_load(tmp_path: Path) -> None:
     assert error.path == "nodes.info.prompt[2].fr" and "'Un, deux'" in error.message
     flows = _mini_flow_saying(tmp_path / "again", "In 2024 zei 13% van de mensen: één op één helpt.", "Un, puis deux.")
     assert load_catalog(DATA / "config", flows).flows["mini"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "message"),
+    [
+        (
+            'transfer_to: ["+3290000001", "+3290000002"]',
+            'transfer_to: ["+3290000001", "+3290000001"]',
+            "helplines.tele_onthaal.transfer_to[1]",
+            "+3290000001 is listed twice",
+        ),
+        (
+            'transfer_to: ["+3290000001", "+3290000002"]',
+            'transfer_to: ["+3290000001", "+3225550101"]',
+            "helplines.tele_onthaal.transfer_to[1]",
+            "+3225550101 is one of our own numbers (called_numbers in settings.yaml)",
+        ),
+        (
+            '    number: "107"\n',
+            '    number: "107"\n    transfer_to: ["+3290000002"]\n',
+            "helplines.tele_accueil.transfer_to[0]",
+            "+3290000002 is already a transfer target of tele_onthaal",
+        ),
+    ],
+    ids=["twice", "our own number", "another line's"],
+)
+def test_a_transfer_target_is_a_line_number_given_once(tmp_path: Path, old: str, new: str, where: str, message: str) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DATA / "config", config)
+    text = (config / "helplines.yaml").read_text(encoding="utf-8")
+    assert old in text
+    (config / "helplines.yaml").write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(config, DATA / "flows")
+    (error,) = caught.value.errors
+    assert error.path == where and error.mark.file.endswith("config/helplines.yaml")
+    assert error.message.startswith(message) and error.hint
+    line = next(i for i, text in enumerate(new.splitlines()) if "transfer_to" in text)
+    assert error.mark.line == text.replace(old, new)[: text.index(old)].count("\n") + 1 + line
