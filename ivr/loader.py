@@ -48,6 +48,10 @@ E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 NODE_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
 PLACEHOLDER = re.compile(r"\{([a-z_]+):([a-z0-9_]+)\}")
 LANGUAGE_LINE = "language"  # transfer target meaning "the line of the caller's language"
+# [0-9] and not \d: only ASCII digits; at most 6 before the dot, far more than any setting needs.
+PLAIN_INTEGER = re.compile(r"[0-9]{1,6}")
+PLAIN_NUMBER = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?")
+NUMBER_FIX = "write it with the digits 0-9 only (and one dot for a fraction, e.g. 2.5): no _, exponent, sign or other script"
 
 
 def default_config_dir() -> Path:
@@ -139,27 +143,29 @@ class _Doc:
             self.error(node.mark, f"expected {what}, found a {'mapping' if isinstance(node, YMap) else 'list'}")
         return None
 
-    def integer(self, node: YNode | None, low: int, high: int) -> int | None:
-        raw = self.text(node, "a whole number")
-        if raw is None or node is None:
-            return None
-        if not re.fullmatch(r"[0-9]+", raw) or not low <= int(raw) <= high:
-            self.error(node.mark, f"expected a whole number from {low} to {high}, got {raw!r}")
-            return None
-        return int(raw)
+    # Python's int() and float() read "1_00" as 100, "١٠" and "１０" as 10, "1e1" and " +10 " too, and a
+    # 5,000-digit int() raises: a number in our files is plain ASCII digits, short, and checked here first.
+    def integer(self, node: YNode | None, key: str, low: int, high: int) -> int | None:
+        """The whole number under ``key`` (``node``), from ``low`` to ``high``."""
+        with self.at(key):
+            raw = self.text(node, "a whole number")
+            if raw is None or node is None:
+                return None
+            if not PLAIN_INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
+                self.error(node.mark, f"expected a whole number from {low} to {high}, got {raw!r}", NUMBER_FIX)
+                return None
+            return int(raw)
 
-    def number(self, node: YNode | None, low: float, high: float) -> float | None:
-        raw = self.text(node, "a number")
-        if raw is None or node is None:
-            return None
-        try:
-            value = float(raw)
-        except ValueError:
-            value = float("nan")
-        if not low <= value <= high:
-            self.error(node.mark, f"expected a number from {low} to {high}, got {raw!r}")
-            return None
-        return value
+    def number(self, node: YNode | None, key: str, low: float, high: float) -> float | None:
+        """The number under ``key`` (``node``), from ``low`` to ``high``."""
+        with self.at(key):
+            raw = self.text(node, "a number")
+            if raw is None or node is None:
+                return None
+            if not PLAIN_NUMBER.fullmatch(raw) or not low <= float(raw) <= high:
+                self.error(node.mark, f"expected a number from {low} to {high}, got {raw!r}", NUMBER_FIX)
+                return None
+            return float(raw)
 
     def sequence(self, node: YNode | None, what: str) -> tuple[YNode, ...]:
         if isinstance(node, YSeq):
@@ -229,7 +235,7 @@ def parse_settings(path: Path, errors: list[ConfigError]) -> tuple[CallSettings 
                             gtts_lang = doc.text(gf.get("lang")) or gtts_lang
                             if "tld" in gf:
                                 gtts_tld = doc.text(gf["tld"]) or gtts_tld
-                wps = doc.number(lf.get("words_per_second"), 0.5, 6.0) if "words_per_second" in lf else None
+                wps = doc.number(lf.get("words_per_second"), "words_per_second", 0.5, 6.0) if "words_per_second" in lf else None
                 values = [doc.text(lf.get(n)) if n in lf else None for n in ("name", "say_language", "voice", "helpline")]
                 espeak = doc.text(lf["espeak_voice"]) if "espeak_voice" in lf else key.text
                 if all(v is not None for v in values) and wps is not None and espeak:
@@ -280,16 +286,16 @@ def parse_settings(path: Path, errors: list[ConfigError]) -> tuple[CallSettings 
                 if lang and fl:
                     called[key.text] = CalledNumber(lang, fl)
                     doc.marks[f"called_numbers.{key.text}.flow"] = (bf.get("flow") or key).mark
-    ring = doc.integer(f["ring_timeout"], 5, 120) if "ring_timeout" in f else 20
+    ring = doc.integer(f["ring_timeout"], "ring_timeout", 5, 120) if "ring_timeout" in f else 20
     human, talk, silence = 20.0, 12.0, 60.0
     if "budgets" in f:
         with doc.at("budgets"):
             b = doc.mapping(f["budgets"], "time budgets")
             if b:
                 bf = doc.fields(b, (), ("time_to_human", "talk_now", "silence"))
-                human = (doc.number(bf["time_to_human"], 1, 120) if "time_to_human" in bf else human) or human
-                talk = (doc.number(bf["talk_now"], 1, 120) if "talk_now" in bf else talk) or talk
-                silence = (doc.number(bf["silence"], 1, 300) if "silence" in bf else silence) or silence
+                human = (doc.number(bf["time_to_human"], "time_to_human", 1, 120) if "time_to_human" in bf else human) or human
+                talk = (doc.number(bf["talk_now"], "talk_now", 1, 120) if "talk_now" in bf else talk) or talk
+                silence = (doc.number(bf["silence"], "silence", 1, 300) if "silence" in bf else silence) or silence
     welcome_names: list[str] = []
     with doc.at("welcome_names"):
         for index, item in enumerate(doc.sequence(f.get("welcome_names"), "helpline ids")):
@@ -489,7 +495,7 @@ def _parse_prompt(ctx: _FlowContext, node: YNode | None, key: str, required: boo
                 continue
             if body.get("pause") is not None:
                 doc.fields(body, ("pause",))
-                seconds = doc.integer(body.get("pause"), 1, 30)
+                seconds = doc.integer(body.get("pause"), "pause", 1, 30)
                 if seconds:
                     for lang in offered:
                         parts[lang].append(Pause(seconds))
@@ -541,7 +547,7 @@ def _parse_retry(ctx: _FlowContext, node: YNode | None, key: str) -> Retry | Non
     if body is None:
         return None
     f = doc.fields(body, ("retries", "reprompt"))
-    retries = doc.integer(f.get("retries"), 0, 5)
+    retries = doc.integer(f.get("retries"), "retries", 0, 5)
     with doc.at("reprompt"):
         reprompt = _parse_prompt(ctx, f.get("reprompt"), f"{key}.reprompt")
     return Retry(retries, reprompt) if retries is not None else None
@@ -560,7 +566,7 @@ MENU_FIELDS = ("timeout", "no_input", "wrong_key", "after_retries")
 
 def _menu_common(ctx: _FlowContext, f: dict[str, YNode], key: str, d: _Defaults) -> tuple[int, Retry, Retry, str] | None:
     doc = ctx.doc
-    timeout = doc.integer(f["timeout"], 1, 30) if "timeout" in f else d.timeout
+    timeout = doc.integer(f["timeout"], "timeout", 1, 30) if "timeout" in f else d.timeout
     with doc.at("no_input"):
         no_input = _parse_retry(ctx, f["no_input"], f"{key}.no_input") if "no_input" in f else d.no_input
     with doc.at("wrong_key"):
@@ -648,7 +654,7 @@ def _parse_message(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) ->
         prompt = _parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
     with doc.at("after"):
         after = _parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
-    timeout = doc.integer(f["timeout"], 1, 30) if "timeout" in f else d.timeout
+    timeout = doc.integer(f["timeout"], "timeout", 1, 30) if "timeout" in f else d.timeout
     nxt = _target(ctx, f, "next")
     if not nxt or timeout is None:
         return None
@@ -671,7 +677,7 @@ def _parse_transfer(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -
         _require_number(ctx, f.get("call_yourself"), call_yourself)
     with doc.at("after"):
         after = _parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
-    timeout = doc.integer(f["timeout"], 1, 30) if "timeout" in f else d.timeout
+    timeout = doc.integer(f["timeout"], "timeout", 1, 30) if "timeout" in f else d.timeout
     if line is None or timeout is None:
         return None
     return TransferNode(node_id, line, connecting, call_yourself, after, timeout)
@@ -743,7 +749,7 @@ def parse_flow(
             if db is not None:
                 df = doc.fields(db, (), MENU_FIELDS)
                 if "timeout" in df:
-                    defaults.timeout = doc.integer(df["timeout"], 1, 30) or defaults.timeout
+                    defaults.timeout = doc.integer(df["timeout"], "timeout", 1, 30) or defaults.timeout
                 for name in ("no_input", "wrong_key"):
                     if name in df:
                         with doc.at(name):

@@ -226,3 +226,55 @@ def test_a_transfer_target_is_a_line_number_given_once(tmp_path: Path, old: str,
     assert error.message.startswith(message) and error.hint
     line = next(i for i, text in enumerate(new.splitlines()) if "transfer_to" in text)
     assert error.mark.line == text.replace(old, new)[: text.index(old)].count("\n") + 1 + line
+
+
+INTEGERS = ["1_5", "١٥", "１５", "1e1", "+15", "0x0f", "15.0", "1" * 5000]
+NUMBERS = ["1_0", "١٠", "１０", "٢.٣", "1e1", "+10", "10.", ".5", "Infinity", "NaN", "1" * 5000]
+
+
+@pytest.mark.parametrize("raw", INTEGERS)
+@pytest.mark.parametrize(
+    ("file", "old", "where"), [("settings", "ring_timeout: 15", "ring_timeout"), ("flow", "timeout: 5", "defaults.timeout")]
+)
+def test_a_whole_number_is_plain_ascii_digits_in_range(tmp_path: Path, raw: str, file: str, old: str, where: str) -> None:
+    config, flows = tmp_path / "config", tmp_path / "flows"
+    shutil.copytree(DATA / "config", config)
+    shutil.copytree(DATA / "flows", flows)
+    path = config / "settings.yaml" if file == "settings" else flows / "mini.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, old.split(":")[0] + f': "{raw}"', 1), encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(config, flows)
+    (error,) = caught.value.errors
+    assert error.path == where and error.message.startswith("expected a whole number from") and "0-9" in error.hint
+
+
+@pytest.mark.parametrize("raw", NUMBERS)
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("words_per_second: 2.3", "words_per_second: {}", "languages.nl.words_per_second"),
+        ("ring_timeout: 15", "ring_timeout: 15\nbudgets: {{silence: {}}}", "budgets.silence"),
+    ],
+)
+def test_a_number_is_plain_ascii_digits_in_range(tmp_path: Path, raw: str, old: str, new: str, where: str) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DATA / "config", config)
+    text = (config / "settings.yaml").read_text(encoding="utf-8")
+    assert old in text
+    (config / "settings.yaml").write_text(text.replace(old, new.format(f'"{raw}"'), 1), encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(config, DATA / "flows")
+    (error,) = [e for e in caught.value.errors if e.path == where]  # (a language without its speed is not offered)
+    assert error.message.startswith("expected a number from") and "0-9" in error.hint
+
+
+def test_plain_numbers_still_load(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DATA / "config", config)
+    text = (config / "settings.yaml").read_text(encoding="utf-8")
+    text = text.replace("ring_timeout: 15", "ring_timeout: 030\nbudgets: {time_to_human: 20.5, talk_now: 12, silence: 60}")
+    (config / "settings.yaml").write_text(text, encoding="utf-8")
+    settings = load_catalog(config, DATA / "flows").settings
+    assert (settings.ring_timeout, settings.time_to_human_budget, settings.talk_now_budget) == (30, 20.5, 12.0)
