@@ -222,3 +222,53 @@ def test_a_hostile_manifest_means_say_and_the_service_starts(
     )
     assert result.exit_code == 0, result.output
     assert "warning:" in result.output and "estimated from words per second" in result.output
+
+
+def _empty(path: Path, outside: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _link_out(path: Path, outside: Path) -> None:
+    """The file replaced by a symlink to a file outside the audio folder (same bytes, so only the link differs)."""
+    secret = outside / "outside.mp3"
+    secret.write_bytes(path.read_bytes())
+    path.unlink()
+    path.symlink_to(secret)
+
+
+def _folder_linked_out(path: Path, outside: Path) -> None:
+    """The language folder moved out and replaced by a symlink to it."""
+    folder = path.parent
+    moved = outside / "nl-elsewhere"
+    folder.rename(moved)
+    folder.symlink_to(moved, target_is_directory=True)
+
+
+def _a_folder(path: Path, outside: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+CHANGES = {"emptied": _empty, "a symlink out": _link_out, "in a symlinked folder": _folder_linked_out, "a folder": _a_folder}
+
+
+@pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
+def test_only_regular_non_empty_files_inside_the_folder_are_served_or_played(
+    mini_settings: Settings, audio_dir: Path, tmp_path: Path, valid_twiml: object, change: object
+) -> None:
+    app = create_app(mini_settings)
+    caller = TwilioClient(app.test_client())
+    path = file_of(audio_dir, WELCOME_NL)
+    url = f"/audio/nl/{path.name}"
+    with app.test_client().get(url) as served:
+        assert served.status_code == 200
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    change(path, outside)  # type: ignore[operator]  # after start-up, while serving
+    with app.test_client().get(url) as response:
+        assert response.status_code == 404 and response.get_data() == b"Not found\n"
+    assert welcome_children(caller, valid_twiml)[0] == ("Say", "Nederlands: druk 1.")
+    # At start-up too, the file is counted among those that cannot be played.
+    fresh = create_app(mini_settings)
+    assert welcome_children(TwilioClient(fresh.test_client()), valid_twiml)[0] == ("Say", "Nederlands: druk 1.")
+    assert fresh.test_client().get(url).status_code == 404
