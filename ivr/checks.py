@@ -109,8 +109,8 @@ def check_flow(flow: Flow, node_marks: Mapping[str, Mark], marks: Mapping[str, M
 # Digit words (NFKC, casefolded) of every offered language, checked in every language's text: a
 # number spelled out digit by digit ("één nul zes", "un zéro sept") is a number typed by hand too.
 # German "ein", "eine" are left out ("ein, zwei Dinge" is not a number); the other words that are
-# also articles do not count beside digits alone, nor when they start a sentence ("druk op 2. Een
-# korte oefening").
+# also articles do not count beside a single digit ("druk 2, een keer"), nor when they start a
+# sentence ("druk op 2. Een korte oefening").
 ARTICLES = frozenset(("een", "un", "une", "one"))
 DIGIT_WORDS: dict[str, str] = {
     **dict.fromkeys(("zero", "nul", "null", "zéro"), "0"),
@@ -241,10 +241,11 @@ def typed_numbers(pieces: list[tuple[str, bool]], helpline_numbers: Mapping[str,
     def close() -> None:
         if not run:
             return
-        # "een", "un", "une", "one" beside digits only are articles ("druk 2, een keer"), beside a spelled digit or
-        # each other they are numbers ("een nul zes", "one one two").
-        articles = any(t.kind == "digits" for t in run) and not any(t.kind == "word" and t.text not in ARTICLES for t in run)
-        digits = "".join(_value(t) or "" for t in run if not (articles and t.text in ARTICLES))
+        # "een", "un", "une", "one" beside one digit is an article ("druk 2, een keer"); in any longer run, a number
+        # ("een nul zes", "one one two", "een 0 6").
+        kinds = sorted("article" if t.text in ARTICLES else t.kind for t in run)
+        article = kinds == ["article", "digits"] and len(next(t for t in run if t.kind == "digits").text) == 1
+        digits = "".join(_value(t) or "" for t in run if not (article and t.text in ARTICLES))
         shown = original[starts[run[0].start] : ends[run[-1].end - 1]]
         sources = {t.piece for t in run}
         from_placeholder = [pieces[s][1] for s in sources]
