@@ -308,11 +308,13 @@ def load_manifest(audio_dir: Path) -> AudioManifest:
     """
     path = audio_dir / MANIFEST_NAME
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
     except (FileNotFoundError, NotADirectoryError):  # no folder, or no manifest in it: nothing built yet
         return AudioManifest(audio_dir)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{path}: cannot be read: {exc}") from exc
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError: not JSON, NaN or Infinity, or a number of more than 4,300 digits (Python's
+        # limit); RecursionError: arrays or objects nested thousands deep (the decoder recurses).
+        raise ManifestError(f"{path}: cannot be read: {type(exc).__name__}: {exc}") from exc
     entries: dict[tuple[str, str], AudioEntry] = {}
     try:
         if raw.get("format") != MANIFEST_FORMAT:
@@ -324,15 +326,31 @@ def load_manifest(audio_dir: Path) -> AudioManifest:
                 if match is None or match["lang"] != lang:  # never let a manifest point outside its folder
                     raise ManifestError(f"{path}: {key} [{lang}]: bad file name {file!r}")
                 duration = item.get("duration")
+                if duration is not None and not _is_duration(duration):
+                    raise ManifestError(
+                        f"{path}: {key} [{lang}]: duration {duration!r} is not a number of seconds from 0 to {MAX_DURATION}"
+                    )
                 entries[(key, lang)] = AudioEntry(
                     file=file,
-                    duration=float(duration) if isinstance(duration, int | float) else None,
+                    duration=None if duration is None else float(duration),
                     text=str(item["text"]),
                     engine=str(item.get("engine", "")),
                 )
     except (AttributeError, KeyError, TypeError) as exc:
         raise ManifestError(f"{path}: not an audio manifest ({type(exc).__name__}: {exc})") from exc
     return AudioManifest(audio_dir, entries)
+
+
+MAX_DURATION = 3600  # seconds; no prompt lasts an hour: a longer one is a corrupt manifest
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number")
+
+
+def _is_duration(value: object) -> bool:
+    """A duration the timing can add up: a number of seconds, not negative, not absurd (NaN and infinities fail the range)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= MAX_DURATION
 
 
 def manifest_json(entries: Mapping[tuple[str, str], AudioEntry]) -> str:

@@ -5,13 +5,14 @@ this blueprint is separate from the ``voice`` blueprint and its signature check.
 are public prompt recordings: nothing in them is about a caller.
 
 The manifest is read once at start-up. A prompt is played only when the manifest has it
-with exactly the words the flow says now and its file exists; anything else is spoken with
-<Say>. Missing files are a warning at start-up, never an error for a caller.
+with exactly the words the flow says now and its file is there (regular, not empty, not a
+symlink); anything else is spoken with <Say>. Missing files are a warning at start-up, never an error for a caller.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,9 +48,9 @@ class PromptAudio:
             return None
         if self.audio_url is not None:
             return f"{self.audio_url}/{entry.file}"
-        # A stat per prompt (microseconds) so that a file deleted after start-up is spoken, not
-        # played as a 404 that Twilio would skip in silence.
-        if not os.path.isfile(self.directory / entry.file):
+        # Two lstat calls per prompt (microseconds) so that a file deleted or emptied after
+        # start-up is spoken, not played as a 404 or as silence that Twilio would skip.
+        if not servable(self.directory, entry.file):
             return None
         if self.public_url is not None:
             return f"{self.public_url}/audio/{entry.file}"
@@ -73,7 +74,7 @@ def load_prompt_audio(settings: Settings, catalog: Catalog) -> PromptAudio:
         # Files on a CDN cannot be checked cheaply here; the build that uploaded them is trusted.
         playable = frozenset(manifest.files())
     else:
-        playable = frozenset(file for file in manifest.files() if _readable(directory / file))
+        playable = frozenset(file for file in manifest.files() if _readable(directory, file))
         missing = sorted(manifest.files() - playable)
         if missing:
             log.warning(
@@ -93,9 +94,26 @@ def load_prompt_audio(settings: Settings, catalog: Catalog) -> PromptAudio:
     return audio
 
 
-def _readable(path: Path) -> bool:
+def servable(directory: Path, file: str) -> bool:
+    """Whether ``file`` ("<lang>/<hash>.mp3", checked by name) is a regular, non-empty file of ``directory``.
+
+    Neither the file nor its language folder may be a symlink, so nothing outside the audio
+    folder is ever served or played; an empty file (a copy cut short) would be a silent prompt.
+    """
+    lang, name = file.split("/", 1)
     try:
-        with open(path, "rb") as f:
+        folder = os.lstat(directory / lang)
+        found = os.lstat(directory / lang / name)
+    except (OSError, ValueError):  # ValueError: a NUL byte in a name
+        return False
+    return stat.S_ISDIR(folder.st_mode) and stat.S_ISREG(found.st_mode) and found.st_size > 0
+
+
+def _readable(directory: Path, file: str) -> bool:
+    if not servable(directory, file):
+        return False
+    try:
+        with open(directory / file, "rb") as f:
             return bool(f.read(4))
     except OSError:
         return False
@@ -114,6 +132,9 @@ def audio_file(lang: str, name: str) -> Response:
     """A prompt's MP3. Its name is a hash of its content, so it can be cached forever."""
     audio: PromptAudio = current_app.extensions[EXTENSION]
     if not LANG_DIR.fullmatch(lang) or not AUDIO_NAME.fullmatch(name):
+        return _not_found()
+    if not servable(audio.directory, f"{lang}/{name}.mp3"):
+        log.warning("audio file requested but missing, empty or not a file", extra={"route": request.path, "status": 404})
         return _not_found()
     try:
         response = send_file(

@@ -11,13 +11,13 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from ivr.checks import check_flow
+from ivr.checks import check_flow, typed_numbers
 from ivr.errors import ConfigError, ConfigErrors
 from ivr.model import (
     CONNECTS,
@@ -59,9 +59,10 @@ from ivr.yamlio import Mark, YMap, YNode, YScalar, YSeq, format_key, read_yaml
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 NODE_ID = re.compile(r"[a-z][a-z0-9_]{0,39}")
 PLACEHOLDER = re.compile(r"\{([a-z_]+):([a-z0-9_]+)\}")
-# A run of three or more digits in prompt text is probably a phone number typed by hand.
-LITERAL_NUMBER = re.compile(r"(?<![0-9])[0-9](?:[ .]?[0-9]){2,}(?![0-9])")
-YEAR = re.compile(r"(19|20)[0-9]{2}")
+# [0-9] and not \d: only ASCII digits; at most 6 before the dot, far more than any setting needs.
+PLAIN_INTEGER = re.compile(r"[0-9]{1,6}")
+PLAIN_NUMBER = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,6})?")
+NUMBER_FIX = "write it with the digits 0-9 only (and one dot for a fraction, e.g. 2.5): no _, exponent, sign or other script"
 
 
 def default_config_dir() -> Path:
@@ -163,27 +164,29 @@ class _Doc:
             self.error(node.mark, f"expected {what}, found a {'mapping' if isinstance(node, YMap) else 'list'}")
         return None
 
-    def integer(self, node: YNode | None, low: int, high: int) -> int | None:
-        raw = self.text(node, "a whole number")
-        if raw is None or node is None:
-            return None
-        if not re.fullmatch(r"[0-9]+", raw) or not low <= int(raw) <= high:
-            self.error(node.mark, f"expected a whole number from {low} to {high}, got {raw!r}")
-            return None
-        return int(raw)
+    # Python's int() and float() read "1_00" as 100, "١٠" and "１０" as 10, "1e1" and " +10 " too, and a
+    # 5,000-digit int() raises: a number in our files is plain ASCII digits, short, and checked here first.
+    def integer(self, node: YNode | None, key: str, low: int, high: int) -> int | None:
+        """The whole number under ``key`` (``node``), from ``low`` to ``high``."""
+        with self.at(key):
+            raw = self.text(node, "a whole number")
+            if raw is None or node is None:
+                return None
+            if not PLAIN_INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
+                self.error(node.mark, f"expected a whole number from {low} to {high}, got {raw!r}", NUMBER_FIX)
+                return None
+            return int(raw)
 
-    def number(self, node: YNode | None, low: float, high: float) -> float | None:
-        raw = self.text(node, "a number")
-        if raw is None or node is None:
-            return None
-        try:
-            value = float(raw)
-        except ValueError:
-            value = float("nan")
-        if not low <= value <= high:
-            self.error(node.mark, f"expected a number from {low} to {high}, got {raw!r}")
-            return None
-        return value
+    def number(self, node: YNode | None, key: str, low: float, high: float) -> float | None:
+        """The number under ``key`` (``node``), from ``low`` to ``high``."""
+        with self.at(key):
+            raw = self.text(node, "a number")
+            if raw is None or node is None:
+                return None
+            if not PLAIN_NUMBER.fullmatch(raw) or not low <= float(raw) <= high:
+                self.error(node.mark, f"expected a number from {low} to {high}, got {raw!r}", NUMBER_FIX)
+                return None
+            return float(raw)
 
     def sequence(self, node: YNode | None, what: str) -> tuple[YNode, ...]:
         if isinstance(node, YSeq):
@@ -255,7 +258,7 @@ def parse_settings(
                             gtts_lang = doc.text(gf.get("lang")) or gtts_lang
                             if "tld" in gf:
                                 gtts_tld = doc.text(gf["tld"]) or gtts_tld
-                wps = doc.number(lf.get("words_per_second"), 0.5, 6.0) if "words_per_second" in lf else None
+                wps = doc.number(lf.get("words_per_second"), "words_per_second", 0.5, 6.0) if "words_per_second" in lf else None
                 values = [doc.text(lf.get(n)) if n in lf else None for n in ("name", "say_language", "voice", "helpline")]
                 espeak = doc.text(lf["espeak_voice"]) if "espeak_voice" in lf else key.text
                 if all(v is not None for v in values) and wps is not None and espeak:
@@ -310,16 +313,16 @@ def parse_settings(
                 if lang and fl:
                     called[key.text] = CalledNumber(lang, fl, speech_on)
                     doc.marks[f"called_numbers.{key.text}.flow"] = (bf.get("flow") or key).mark
-    ring = doc.integer(f["ring_timeout"], 5, 120) if "ring_timeout" in f else 20
+    ring = doc.integer(f["ring_timeout"], "ring_timeout", 5, 120) if "ring_timeout" in f else 20
     human, talk, silence = 20.0, 12.0, 60.0
     if "budgets" in f:
         with doc.at("budgets"):
             b = doc.mapping(f["budgets"], "time budgets")
             if b:
                 bf = doc.fields(b, (), ("time_to_human", "talk_now", "silence"))
-                human = (doc.number(bf["time_to_human"], 1, 120) if "time_to_human" in bf else human) or human
-                talk = (doc.number(bf["talk_now"], 1, 120) if "talk_now" in bf else talk) or talk
-                silence = (doc.number(bf["silence"], 1, 300) if "silence" in bf else silence) or silence
+                human = (doc.number(bf["time_to_human"], "time_to_human", 1, 120) if "time_to_human" in bf else human) or human
+                talk = (doc.number(bf["talk_now"], "talk_now", 1, 120) if "talk_now" in bf else talk) or talk
+                silence = (doc.number(bf["silence"], "silence", 1, 300) if "silence" in bf else silence) or silence
     welcome_names: list[str] = []
     with doc.at("welcome_names"):
         for index, item in enumerate(doc.sequence(f.get("welcome_names"), "helpline ids")):
@@ -334,7 +337,11 @@ def parse_settings(
             if sb:
                 sf = doc.fields(sb, (), ("enabled", "min_confidence"))
                 enabled = _boolean(doc, sf["enabled"]) if "enabled" in sf else speech.enabled
-                confidence = doc.number(sf["min_confidence"], 0.0, 1.0) if "min_confidence" in sf else speech.min_confidence
+                confidence = (
+                    doc.number(sf["min_confidence"], "min_confidence", 0.0, 1.0)
+                    if "min_confidence" in sf
+                    else speech.min_confidence
+                )
                 speech = SpeechSettings(bool(enabled), speech.min_confidence if confidence is None else confidence)
     doc.marks["flow"] = (f.get("flow") or root).mark
     doc.marks["called_numbers"] = (f.get("called_numbers") or root).mark
@@ -376,12 +383,15 @@ def parse_helplines(
     errors: list[ConfigError],
     languages: Mapping[str, LanguageSettings] | None,
     settings_marks: Mapping[str, Mark],
+    our_numbers: Collection[str] = (),
 ) -> dict[str, Helpline] | None:
+    """Parse helplines; ``our_numbers`` (``called_numbers``) can never be transfer targets."""
     doc, root = _load_doc(path, errors)
     if root is None:
         return None
     before = len(errors)
     lines: dict[str, Helpline] = {}
+    dialled: dict[str, str] = {}  # each transfer target, and the line it belongs to
     f = doc.fields(root, ("helplines",))
     with doc.at("helplines"):
         body = doc.mapping(f.get("helplines"), "the helplines")
@@ -423,7 +433,24 @@ def parse_helplines(
                                 doc.error(
                                     item.mark, f"{raw!r} is not an E.164 number", 'write it as "+32" and the number without its 0'
                                 )
+                            elif raw in our_numbers:
+                                doc.error(
+                                    item.mark,
+                                    f"{raw} is one of our own numbers (called_numbers in settings.yaml): the transfer would"
+                                    " ring this phone menu, not the line",
+                                    "put only numbers that the line's operator gave us here",
+                                )
+                            elif raw in dialled:
+                                doc.error(
+                                    item.mark,
+                                    f"{raw} is listed twice"
+                                    if dialled[raw] == key.text
+                                    else f"{raw} is already a transfer target of {dialled[raw]}",
+                                    "each number once, under the line whose operator gave it: a caller must reach the"
+                                    " line they chose, and a busy number is not rung again",
+                                )
                             else:
+                                dialled[raw] = key.text
                                 targets.append(raw)
                 chat = doc.text(ef["chat"]) if "chat" in ef else ""
                 chat_spoken = doc.text(ef["chat_spoken"]) if "chat_spoken" in ef else ""
@@ -493,7 +520,7 @@ class _FlowContext:
     keys: GlobalKeys | None = None
 
     def expand(self, text: str, lang: str, mark: Mark) -> str:
-        """Replace placeholders with the words to say; report literal phone numbers."""
+        """Replace placeholders with the words to say; report numbers typed by hand (see typed_numbers)."""
         line_id = self.settings.languages[lang].helpline
 
         def sub(m: re.Match[str]) -> str:
@@ -519,14 +546,16 @@ class _FlowContext:
                 return m.group(0)
             return fields[what]
 
-        for m in LITERAL_NUMBER.finditer(PLACEHOLDER.sub("", text)):
-            if not YEAR.fullmatch(m.group(0)):
-                self.doc.error(
-                    mark,
-                    f"the prompt says the number {m.group(0)!r} literally",
-                    "every number we speak comes from config/helplines.yaml: write {number:ID} (or {number:line}) instead",
-                )
-        return PLACEHOLDER.sub(sub, text)
+        pieces: list[tuple[str, bool]] = []  # literal text, and what each placeholder says
+        done = 0
+        for m in PLACEHOLDER.finditer(text):
+            pieces += [(text[done : m.start()], False), (sub(m), True)]
+            done = m.end()
+        pieces.append((text[done:], False))
+        numbers = {re.sub(r"[^0-9]", "", line.number): line.id for line in self.helplines.values()}
+        for message, hint in typed_numbers(pieces, numbers):
+            self.doc.error(mark, message, hint)
+        return "".join(piece for piece, _ in pieces)
 
 
 TALK_NOW_KEY = "{key:talk_now}"
@@ -591,7 +620,7 @@ def _parse_prompt(ctx: _FlowContext, node: YNode | None, key: str, required: boo
                 continue
             if body.get("pause") is not None:
                 doc.fields(body, ("pause",))
-                seconds = doc.integer(body.get("pause"), 1, 30)
+                seconds = doc.integer(body.get("pause"), "pause", 1, 30)
                 if seconds:
                     for mode in TALK_MODES:
                         for lang in offered:
@@ -688,7 +717,7 @@ def _parse_retry(ctx: _FlowContext, node: YNode | None, key: str) -> Retry | Non
     if body is None:
         return None
     f = doc.fields(body, ("retries", "reprompt"))
-    retries = doc.integer(f.get("retries"), 0, 5)
+    retries = doc.integer(f.get("retries"), "retries", 0, 5)
     with doc.at("reprompt"):
         reprompt = _parse_prompt(ctx, f.get("reprompt"), f"{key}.reprompt")
     return Retry(retries, reprompt) if retries is not None else None
@@ -707,7 +736,7 @@ MENU_FIELDS = ("timeout", "no_input", "wrong_key", "after_retries")
 
 def _menu_common(ctx: _FlowContext, f: dict[str, YNode], key: str, d: _Defaults) -> tuple[int, Retry, Retry, str] | None:
     doc = ctx.doc
-    timeout = doc.integer(f["timeout"], 1, 30) if "timeout" in f else d.timeout
+    timeout = doc.integer(f["timeout"], "timeout", 1, 30) if "timeout" in f else d.timeout
     with doc.at("no_input"):
         no_input = _parse_retry(ctx, f["no_input"], f"{key}.no_input") if "no_input" in f else d.no_input
     with doc.at("wrong_key"):
@@ -808,7 +837,7 @@ def _parse_message(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) ->
         prompt = _parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
     with doc.at("after"):
         after = _parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
-    timeout = doc.integer(f["timeout"], 1, 30) if "timeout" in f else d.timeout
+    timeout = doc.integer(f["timeout"], "timeout", 1, 30) if "timeout" in f else d.timeout
     nxt = _target(ctx, f, "next")
     if not nxt or timeout is None:
         return None
@@ -833,7 +862,7 @@ def _parse_transfer(ctx: _FlowContext, node_id: str, body: YMap, d: _Defaults) -
         _require_number(ctx, f.get("call_yourself"), call_yourself)
     with doc.at("after"):
         after = _parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
-    timeout = doc.integer(f["timeout"], 1, 30) if "timeout" in f else d.timeout
+    timeout = doc.integer(f["timeout"], "timeout", 1, 30) if "timeout" in f else d.timeout
     if line is None or timeout is None:
         return None
     return TransferNode(node_id, line, connecting, call_yourself, after, timeout)
@@ -907,7 +936,7 @@ def parse_flow(
             if db is not None:
                 df = doc.fields(db, (), MENU_FIELDS)
                 if "timeout" in df:
-                    defaults.timeout = doc.integer(df["timeout"], 1, 30) or defaults.timeout
+                    defaults.timeout = doc.integer(df["timeout"], "timeout", 1, 30) or defaults.timeout
                 for name in ("no_input", "wrong_key"):
                     if name in df:
                         with doc.at(name):
@@ -988,7 +1017,13 @@ def load_catalog(
     settings_path = config_dir / "settings.yaml"
     helplines_path = config_dir / "helplines.yaml"
     settings, settings_marks = parse_settings(settings_path, errors, engines)
-    helplines = parse_helplines(helplines_path, errors, settings.languages if settings else None, settings_marks)
+    helplines = parse_helplines(
+        helplines_path,
+        errors,
+        settings.languages if settings else None,
+        settings_marks,
+        settings.called_numbers if settings else (),
+    )
     flow_files = sorted(flows_dir.glob("*.yaml"))
     if not flow_files:
         errors.append(

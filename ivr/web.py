@@ -19,7 +19,6 @@ from flask import Blueprint, Request, Response, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ivr.engine import Action, Dial, Engine, Gather, Heard, Say, Turn
-from ivr.loader import E164
 from ivr.logs import call_ref, emit, get_logger
 from ivr.model import Catalog, Speech
 from ivr.security import SIGNATURE_HEADER, is_signed_by_twilio, signed_url
@@ -66,7 +65,7 @@ class Service:
         against the flow, bounded counters, prompts from the catalog), our caller ID when there
         is a <Dial>, the URL root, and the audio URL of each prompt as chosen now (so a file
         removed after start-up is spoken, not played). Of the request, only our own number
-        (checked as E.164) and the URL root are in it: never what the caller sent.
+        (one of called_numbers) and the URL root are in it: never what the caller sent.
         """
         audio = tuple((part, self.audio_url(part)) for part in _speeches(turn.actions))
         dials = any(isinstance(action, Dial) for action in turn.actions)
@@ -93,6 +92,14 @@ class Service:
 
     def rescue(self, called: str) -> str:
         return self.rescue_by_number.get(called, self.rescue_default)
+
+    def caller_id(self, called: str) -> str | None:
+        """What a transfer shows the line: the number called when it is ours (see ``_called``), else our first.
+
+        Never a number from the request that is not in ``called_numbers``: a forged or odd ``To``
+        must not make us show a line someone else's number.
+        """
+        return called or self.own_number
 
 
 class TwilioRequest(Request):
@@ -194,11 +201,10 @@ def _log(
 
 def _answer(params: Mapping[str, str], make_turn: Callable[[Engine, str], Turn]) -> Response:
     svc = service()
-    to = params.get("To", "")
     called = _called(svc, params)
     try:
         turn = make_turn(svc.engine, called)
-        body = svc.twiml(turn, to if E164.fullmatch(to) else svc.own_number)
+        body = svc.twiml(turn, svc.caller_id(called))
     except Exception as exc:  # noqa: BLE001 - the caller must hear the rescue, whatever broke
         error_id = uuid.uuid4().hex[:12]
         _log(logging.ERROR, "webhook failed; rescue TwiML sent", node="rescue", outcome="rescue", exc_info=exc, error_id=error_id)

@@ -10,12 +10,14 @@ from urllib.parse import urlsplit
 
 import pytest
 from audio_fakes import FakeEngine
+from click.testing import CliRunner
 from flask import Flask
 
 from conftest import DATA, PUBLIC, TwilioClient
 from ivr.app import create_app
 from ivr.audio import MANIFEST_NAME, build_audio, load_manifest
 from ivr.audio_web import EXTENSION, PromptAudio
+from ivr.cli import main
 from ivr.loader import load_catalog
 from ivr.model import Speech
 from ivr.settings import Settings
@@ -184,3 +186,89 @@ def test_audio_urls_outside_a_request_are_root_relative(app_for_index: Flask) ->
 @pytest.fixture
 def app_for_index(mini_settings: Settings) -> Flask:
     return create_app(replace(mini_settings, public_url=None))
+
+
+def _first_duration(text: str, value: str) -> str:
+    """The manifest's text with its first duration written as ``value``."""
+    start = text.index('"duration": ') + len('"duration": ')
+    return text[:start] + value + text[text.index(",", start) :]
+
+
+HOSTILE_MANIFESTS = {
+    "nested 5,000 deep": lambda text: '{"format": 1, "prompts": ' + "[" * 5000 + "]" * 5000 + "}",
+    "a 4,301-digit number": lambda text: _first_duration(text, "1" * 4301),
+    "a 4,300-digit duration": lambda text: _first_duration(text, "1" * 4300),
+    "a duration of NaN": lambda text: _first_duration(text, "NaN"),
+    "an infinite duration": lambda text: _first_duration(text, "Infinity"),
+    "a duration past a float": lambda text: _first_duration(text, "1e400"),
+    "a negative duration": lambda text: _first_duration(text, "-1.5"),
+    "a duration of true": lambda text: _first_duration(text, "true"),
+}
+
+
+@pytest.mark.parametrize("make", HOSTILE_MANIFESTS.values(), ids=HOSTILE_MANIFESTS.keys())
+def test_a_hostile_manifest_means_say_and_the_service_starts(
+    mini_settings: Settings, audio_dir: Path, valid_twiml: object, caplog: pytest.LogCaptureFixture, make: object
+) -> None:
+    manifest = audio_dir / MANIFEST_NAME
+    manifest.write_text(make(manifest.read_text(encoding="utf-8")), encoding="utf-8")  # type: ignore[operator]
+    with caplog.at_level(logging.WARNING, logger="ivr"):
+        caller = TwilioClient(create_app(mini_settings).test_client())
+    assert any("manifest unreadable" in r.getMessage() for r in caplog.records)
+    assert [tag for tag, _ in welcome_children(caller, valid_twiml)] == ["Say", "Say"]
+    # `ivr validate` warns too, times prompts from estimates, and passes the flows.
+    result = CliRunner().invoke(
+        main, ["validate", "--config", str(DATA / "config"), "--flows", str(DATA / "flows"), "--audio", str(audio_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.output and "estimated from words per second" in result.output
+
+
+def _empty(path: Path, outside: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _link_out(path: Path, outside: Path) -> None:
+    """The file replaced by a symlink to a file outside the audio folder (same bytes, so only the link differs)."""
+    secret = outside / "outside.mp3"
+    secret.write_bytes(path.read_bytes())
+    path.unlink()
+    path.symlink_to(secret)
+
+
+def _folder_linked_out(path: Path, outside: Path) -> None:
+    """The language folder moved out and replaced by a symlink to it."""
+    folder = path.parent
+    moved = outside / "nl-elsewhere"
+    folder.rename(moved)
+    folder.symlink_to(moved, target_is_directory=True)
+
+
+def _a_folder(path: Path, outside: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
+CHANGES = {"emptied": _empty, "a symlink out": _link_out, "in a symlinked folder": _folder_linked_out, "a folder": _a_folder}
+
+
+@pytest.mark.parametrize("change", CHANGES.values(), ids=CHANGES.keys())
+def test_only_regular_non_empty_files_inside_the_folder_are_served_or_played(
+    mini_settings: Settings, audio_dir: Path, tmp_path: Path, valid_twiml: object, change: object
+) -> None:
+    app = create_app(mini_settings)
+    caller = TwilioClient(app.test_client())
+    path = file_of(audio_dir, WELCOME_NL)
+    url = f"/audio/nl/{path.name}"
+    with app.test_client().get(url) as served:
+        assert served.status_code == 200
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    change(path, outside)  # type: ignore[operator]  # after start-up, while serving
+    with app.test_client().get(url) as response:
+        assert response.status_code == 404 and response.get_data() == b"Not found\n"
+    assert welcome_children(caller, valid_twiml)[0] == ("Say", "Nederlands: druk 1.")
+    # At start-up too, the file is counted among those that cannot be played.
+    fresh = create_app(mini_settings)
+    assert welcome_children(TwilioClient(fresh.test_client()), valid_twiml)[0] == ("Say", "Nederlands: druk 1.")
+    assert fresh.test_client().get(url).status_code == 404

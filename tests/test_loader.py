@@ -152,3 +152,129 @@ def test_shipped_config_and_flows_load() -> None:
     assert catalog.line_for("fr").number == "107"
     assert catalog.line_for("de").number == "108"
     assert all(line.source for line in catalog.helplines.values())
+
+
+def _mini_flow_saying(tmp_path: Path, nl: str, fr: str) -> Path:
+    flows = tmp_path / "flows"
+    flows.mkdir(parents=True)
+    text = (DATA / "flows" / "mini.yaml").read_text(encoding="utf-8")
+    old = '{nl: "Adem uit.", fr: "Expirez."}'
+    assert old in text
+    (flows / "mini.yaml").write_text(text.replace(old, f'{{nl: "{nl}", fr: "{fr}"}}'), encoding="utf-8")
+    return flows
+
+
+@pytest.mark.parametrize(
+    "number", ["1-0-5", "1, 0, 5", "1,0,5", "１０５", "1 0  5", "10-5", "één nul vijf", "un zéro sept", "١٠٥", "1\u200b0\u200b5"]
+)
+@pytest.mark.parametrize("lang", ["nl", "fr"])
+def test_a_number_typed_by_hand_is_refused_in_every_language(tmp_path: Path, number: str, lang: str) -> None:
+    said = {"nl": "Adem uit.", "fr": "Expirez."} | {lang: f"Bel {number}."}
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(DATA / "config", _mini_flow_saying(tmp_path, said["nl"], said["fr"]))
+    (error,) = caught.value.errors
+    assert (error.mark.line, error.path) == (29, f"nodes.info.prompt[2].{lang}")
+    assert error.message.startswith(f"the prompt says the number {number!r} literally") and "{number:" in error.hint
+
+
+def test_keys_years_percentages_and_words_still_load(tmp_path: Path) -> None:
+    flows = _mini_flow_saying(
+        tmp_path, "In 2024 zei 13% van de mensen: één op één helpt. Druk op 1. Een korte oefening: druk op 2.", "Un, deux."
+    )
+    with pytest.raises(ConfigErrors) as caught:  # only the French counting is refused
+        load_catalog(DATA / "config", flows)
+    (error,) = caught.value.errors
+    assert error.path == "nodes.info.prompt[2].fr" and "'Un, deux'" in error.message
+    flows = _mini_flow_saying(tmp_path / "again", "In 2024 zei 13% van de mensen: één op één helpt.", "Un, puis deux.")
+    assert load_catalog(DATA / "config", flows).flows["mini"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where", "message"),
+    [
+        (
+            'transfer_to: ["+3290000001", "+3290000002"]',
+            'transfer_to: ["+3290000001", "+3290000001"]',
+            "helplines.tele_onthaal.transfer_to[1]",
+            "+3290000001 is listed twice",
+        ),
+        (
+            'transfer_to: ["+3290000001", "+3290000002"]',
+            'transfer_to: ["+3290000001", "+3225550101"]',
+            "helplines.tele_onthaal.transfer_to[1]",
+            "+3225550101 is one of our own numbers (called_numbers in settings.yaml)",
+        ),
+        (
+            '    number: "107"\n',
+            '    number: "107"\n    transfer_to: ["+3290000002"]\n',
+            "helplines.tele_accueil.transfer_to[0]",
+            "+3290000002 is already a transfer target of tele_onthaal",
+        ),
+    ],
+    ids=["twice", "our own number", "another line's"],
+)
+def test_a_transfer_target_is_a_line_number_given_once(tmp_path: Path, old: str, new: str, where: str, message: str) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DATA / "config", config)
+    text = (config / "helplines.yaml").read_text(encoding="utf-8")
+    assert old in text
+    (config / "helplines.yaml").write_text(text.replace(old, new), encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(config, DATA / "flows")
+    (error,) = caught.value.errors
+    assert error.path == where and error.mark.file.endswith("config/helplines.yaml")
+    assert error.message.startswith(message) and error.hint
+    line = next(i for i, text in enumerate(new.splitlines()) if "transfer_to" in text)
+    assert error.mark.line == text.replace(old, new)[: text.index(old)].count("\n") + 1 + line
+
+
+INTEGERS = ["1_5", "١٥", "１５", "1e1", "+15", "0x0f", "15.0", "1" * 5000]
+NUMBERS = ["1_0", "١٠", "１０", "٢.٣", "1e1", "+10", "10.", ".5", "Infinity", "NaN", "1" * 5000]
+
+
+@pytest.mark.parametrize("raw", INTEGERS)
+@pytest.mark.parametrize(
+    ("file", "old", "where"), [("settings", "ring_timeout: 15", "ring_timeout"), ("flow", "timeout: 5", "defaults.timeout")]
+)
+def test_a_whole_number_is_plain_ascii_digits_in_range(tmp_path: Path, raw: str, file: str, old: str, where: str) -> None:
+    config, flows = tmp_path / "config", tmp_path / "flows"
+    shutil.copytree(DATA / "config", config)
+    shutil.copytree(DATA / "flows", flows)
+    path = config / "settings.yaml" if file == "settings" else flows / "mini.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, old.split(":")[0] + f': "{raw}"', 1), encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(config, flows)
+    (error,) = caught.value.errors
+    assert error.path == where and error.message.startswith("expected a whole number from") and "0-9" in error.hint
+
+
+@pytest.mark.parametrize("raw", NUMBERS)
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("words_per_second: 2.3", "words_per_second: {}", "languages.nl.words_per_second"),
+        ("ring_timeout: 15", "ring_timeout: 15\nbudgets: {{silence: {}}}", "budgets.silence"),
+    ],
+)
+def test_a_number_is_plain_ascii_digits_in_range(tmp_path: Path, raw: str, old: str, new: str, where: str) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DATA / "config", config)
+    text = (config / "settings.yaml").read_text(encoding="utf-8")
+    assert old in text
+    (config / "settings.yaml").write_text(text.replace(old, new.format(f'"{raw}"'), 1), encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(config, DATA / "flows")
+    (error,) = [e for e in caught.value.errors if e.path == where]  # (a language without its speed is not offered)
+    assert error.message.startswith("expected a number from") and "0-9" in error.hint
+
+
+def test_plain_numbers_still_load(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DATA / "config", config)
+    text = (config / "settings.yaml").read_text(encoding="utf-8")
+    text = text.replace("ring_timeout: 15", "ring_timeout: 030\nbudgets: {time_to_human: 20.5, talk_now: 12, silence: 60}")
+    (config / "settings.yaml").write_text(text, encoding="utf-8")
+    settings = load_catalog(config, DATA / "flows").settings
+    assert (settings.ring_timeout, settings.time_to_human_budget, settings.talk_now_budget) == (30, 20.5, 12.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -21,8 +23,6 @@ from ivr.web import TwilioRequest
 @pytest.fixture
 def mini(settings: Settings) -> TwilioClient:
     """A caller of the small test flow (NL and FR; Tele-Onthaal has two transfer targets)."""
-    from dataclasses import replace
-
     app = create_app(replace(settings, config_dir=DATA / "config", flows_dir=DATA / "flows"))
     return TwilioClient(app.test_client())
 
@@ -117,7 +117,7 @@ def test_failed_transfers_try_each_target_then_say_the_number(mini: TwilioClient
     dial_el = dial.root.find("Dial")
     assert dial_el is not None
     assert dial_el.attrib["timeout"] == "15"
-    assert dial_el.attrib["callerId"] == "+3225550100"  # our number, never the caller's
+    assert dial_el.attrib["callerId"] == "+3225550101"  # our number (To, +3225550100, is not one of ours)
     second = valid_twiml(mini.follow(dial_el.attrib["action"], DialCallStatus="busy"))
     second_dial = second.root.find("Dial")
     assert second_dial is not None
@@ -134,6 +134,34 @@ def test_a_transfer_shows_our_number_even_when_the_request_does_not_give_it(mini
     assert dial is not None and dial.attrib["callerId"] == "+3225550101"  # the number in settings, not the caller's
     fallback = valid_twiml(mini.post("/voice/fallback", {"To": to})).root.find("Dial")
     assert fallback is not None and fallback.attrib["callerId"] == "+3225550101"
+
+
+@pytest.mark.parametrize(
+    ("to", "shown"),
+    [
+        ("+3225550102", "+3225550102"),  # ours: the number the caller dialled
+        ("+3225550101", "+3225550101"),
+        ("+32470123456", "+3225550101"),  # E.164 but not ours (a caller's mobile): never shown, our first instead
+        ("+15005550006", "+3225550101"),
+    ],
+)
+def test_the_caller_id_of_a_transfer_is_only_ever_one_of_our_numbers(
+    settings: Settings, tmp_path: Path, valid_twiml, to: str, shown: str
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DATA / "config", config)
+    path = config / "settings.yaml"
+    ours = '  "+3225550101": {default_language: fr, speech: true}  # and callers may speak, on this number only\n'
+    text = path.read_text(encoding="utf-8")
+    assert ours in text
+    path.write_text(text.replace(ours, ours + '  "+3225550102": {default_language: nl}\n'), encoding="utf-8")
+    caller = TwilioClient(create_app(replace(settings, config_dir=config, flows_dir=DATA / "flows")).test_client())
+    language = caller.follow(caller.post("/voice", {"To": to}).gather_action(), "1", To=to)
+    dial = valid_twiml(caller.follow(language.gather_action(), "0", To=to)).root.find("Dial")
+    assert dial is not None and dial.attrib["callerId"] == shown
+    # The fallback's rescue dials the line of the number's default language (French: no transfer_to, no <Dial>).
+    rescue = valid_twiml(caller.post("/voice/fallback", {"To": to})).root.findall("Dial")
+    assert {d.attrib["callerId"] for d in rescue} == (set() if to == "+3225550101" else {shown})
 
 
 @pytest.mark.parametrize("status", ["completed", "answered"])
