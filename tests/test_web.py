@@ -159,8 +159,19 @@ def test_fallback_needs_no_state_and_names_the_lines_and_112(twilio: TwilioClien
 
 def test_fallback_dials_when_a_target_is_configured(mini: TwilioClient, valid_twiml) -> None:
     rescue = valid_twiml(mini.post("/voice/fallback"))
-    assert rescue.verbs() == ["Say", "Say", "Dial", "Dial", "Say", "Say", "Hangup"]
+    assert rescue.verbs() == ["Say", "Say", "Dial", "Say", "Say", "Hangup"]
     assert "action" not in rescue.root.find("Dial").attrib  # type: ignore[union-attr]
+
+
+def test_the_rescue_never_rings_a_line_after_a_transfer_connected(mini: TwilioClient, valid_twiml) -> None:
+    """Without an action URL Twilio runs the verb after a <Dial> once its call ends, answered or
+    not: every target rings in one <Dial> (the first to answer is connected), and no <Dial> follows."""
+    rescue = valid_twiml(mini.post("/voice/fallback"))
+    verbs = rescue.verbs()
+    dials = [i for i, verb in enumerate(verbs) if verb == "Dial"]
+    assert len(dials) == 1 and "Dial" not in verbs[dials[0] + 1 :]
+    assert [n.text for n in rescue.root.iter("Number")] == ["+3290000001", "+3290000002"]
+    assert "1 0 6" in " ".join(rescue.texts()[2:])  # said again if nobody answers
 
 
 def test_unsigned_and_forged_requests_get_403(twilio: TwilioClient) -> None:
