@@ -70,15 +70,18 @@ class Service:
         """
         audio = tuple((part, self.audio_url(part)) for part in _speeches(turn.actions))
         dials = any(isinstance(action, Dial) for action in turn.actions)
-        return self._rendered(turn.actions, caller_id if dials else None, request.script_root, audio)
+        # Behind a proxy, IVR_PUBLIC_URL (with any path prefix it has) is where Twilio reaches us;
+        # else root-relative URLs, which Twilio resolves against the URL it just called.
+        root = self.settings.public_url or request.script_root
+        return self._rendered(turn.actions, caller_id if dials else None, root, audio)
 
     def _render(
         self, actions: tuple[Action, ...], caller_id: str | None, root: str, audio: tuple[tuple[Speech, str | None], ...]
     ) -> str:
-        urls = dict(audio)  # ``root`` is in the key because url_for() below depends on it
+        urls = dict(audio)
         links = Links(
-            step_url=lambda s: _state_url("voice.step", s),
-            dial_url=lambda s: _state_url("voice.dial", s),
+            step_url=lambda s: _state_url(root, "voice.step", s),
+            dial_url=lambda s: _state_url(root, "voice.dial", s),
             audio_url=lambda speech: urls.get(speech),
         )
         return render(Turn(actions, "", "", ""), self.catalog.settings.languages, links, caller_id)
@@ -131,8 +134,10 @@ def service() -> Service:
     return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
 
 
-def _state_url(endpoint: str, state: State) -> str:
-    return url_for(endpoint) + "?" + urlencode(state.to_query())
+def _state_url(root: str, endpoint: str, state: State) -> str:
+    """``root`` followed by the endpoint's path within this app, and the state."""
+    path = url_for(endpoint)[len(request.script_root) :]
+    return root + path + "?" + urlencode(state.to_query())
 
 
 def _speeches(actions: tuple[Action, ...]) -> list[Speech]:

@@ -316,3 +316,40 @@ def test_a_body_read_before_the_form_is_still_parsed(app: Flask) -> None:
     with app.test_request_context("/voice", method="POST", data=body, content_type=FORM):
         assert request.get_data() == body
         assert request.form["Digits"] == "1"
+
+
+def test_a_public_url_with_a_path_prefixes_every_url_twilio_is_given(settings: Settings, tmp_path: Path, valid_twiml) -> None:
+    """IVR_PUBLIC_URL=https://…/helpline behind a proxy that forwards /helpline/X as /X: every action,
+    redirect and audio URL carries the prefix, and requests are checked against the prefixed URL."""
+    from dataclasses import replace
+
+    from audio_fakes import FakeEngine
+
+    from ivr.audio import build_audio
+    from ivr.loader import load_catalog
+
+    public = "https://example.org/helpline"
+    audio = tmp_path / "built-audio"
+    assert build_audio(load_catalog(DATA / "config", DATA / "flows"), FakeEngine(), audio).ok
+    app = create_app(replace(settings, public_url=public, config_dir=DATA / "config", flows_dir=DATA / "flows", audio_dir=audio))
+    caller = TwilioClient(app.test_client(), public=public)
+
+    def through_proxy(url: str, **fields: str) -> TwiML:
+        assert url.startswith(public + "/voice/"), url
+        return valid_twiml(caller.post(url[len(public) :], fields))
+
+    welcome = valid_twiml(caller.post("/voice"))
+    assert welcome.redirect() == welcome.gather_action()
+    plays = [el.text or "" for el in welcome.root.iter("Play")]
+    assert plays and all(url.startswith(public + "/audio/") for url in plays)
+    response = app.test_client().get(plays[0][len(public) :])
+    response.close()
+    assert response.status_code == 200
+    silence = through_proxy(welcome.redirect())
+    menu = through_proxy(silence.gather_action(), Digits="1")
+    dial = through_proxy(menu.gather_action(), Digits="0").root.find("Dial")
+    assert dial is not None
+    told = through_proxy(dial.attrib["action"], DialCallStatus="busy")
+    assert told.root.find("Dial") is not None
+    # Signed for the URL without the prefix (what Twilio never calls): refused.
+    assert TwilioClient(app.test_client(), public="https://example.org").post("/voice").status == 403
