@@ -9,12 +9,15 @@ from __future__ import annotations
 from flask import Flask, Response, jsonify
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr.audio_web import install_audio
+from ivr.audio_web import EXTENSION as AUDIO_EXTENSION
+from ivr.audio_web import install_audio, load_prompt_audio
 from ivr.engine import Engine
+from ivr.errors import ConfigErrors
 from ivr.loader import load_catalog
 from ivr.logs import get_logger
 from ivr.settings import Settings
-from ivr.simulator import install_simulator
+from ivr.simulator import STATE as SIMULATOR_STATE
+from ivr.simulator import SimulatorState, install_simulator
 from ivr.web import EXTENSION, Service, TwilioRequest, bp
 
 
@@ -42,9 +45,41 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     @app.get("/healthz")
     def healthz() -> Response:
-        return jsonify(status="ok", flows=sorted(catalog.flows))
+        return jsonify(status="ok", flows=sorted(app.extensions[EXTENSION].catalog.flows))
 
     if settings.dev_mode and settings.auth_token is None:
         log.warning("IVR_DEV_MODE is on and TWILIO_AUTH_TOKEN is not set: signature checks are OFF")
     log.info("service ready", extra={"count": len(catalog.flows)})
     return app
+
+
+def reload_app(app: Flask) -> bool:
+    """Load and check the flows, settings and helplines on disk again, and serve them if they are valid.
+
+    gunicorn calls this in its master on ``kill -HUP`` (see ivr.serving), before it forks the
+    new workers. When anything is wrong, nothing changes: the app keeps what it served, and
+    the log says why the files were not taken. Returns whether they were.
+    """
+    log = get_logger()
+    old: Service = app.extensions[EXTENSION]
+    settings = old.settings
+    try:
+        catalog = load_catalog(settings.config_dir, settings.flows_dir)
+        svc = Service(settings=settings, catalog=catalog, engine=Engine(catalog))
+        svc.build_rescues()
+        audio = load_prompt_audio(settings, catalog)
+        svc.audio_url = audio.url_for
+    except ConfigErrors as exc:
+        log.error(
+            "reload refused: the files on disk have errors; still serving what was loaded before",
+            extra={"error": [str(error) for error in exc.errors]},
+        )
+        return False
+    except Exception as exc:  # noqa: BLE001 - whatever failed, the running service must stay as it was
+        log.error("reload refused: still serving what was loaded before", exc_info=exc)
+        return False
+    app.extensions[AUDIO_EXTENSION] = audio
+    app.extensions[SIMULATOR_STATE] = SimulatorState()  # its diagrams and prompt index were of the old flows
+    app.extensions[EXTENSION] = svc
+    log.info("reloaded: serving the files on disk", extra={"count": len(catalog.flows)})
+    return True
