@@ -14,11 +14,11 @@ from ivr.audio_web import install_audio, load_prompt_audio
 from ivr.engine import Engine
 from ivr.errors import ConfigErrors
 from ivr.loader import load_catalog
-from ivr.logs import get_logger
+from ivr.logs import configure_logging, get_logger
 from ivr.settings import Settings
 from ivr.simulator import STATE as SIMULATOR_STATE
 from ivr.simulator import SimulatorState, install_simulator
-from ivr.web import EXTENSION, Service, TwilioRequest, bp
+from ivr.web import EXTENSION, Service, bp, refuse_other_methods
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -28,12 +28,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         SettingsError: a required setting is missing (e.g. TWILIO_AUTH_TOKEN).
         ConfigErrors: the flows or config files have errors (all of them are listed).
     """
+    log = configure_logging()
     settings = settings or Settings.from_env()
-    log = get_logger()
     catalog = load_catalog(settings.config_dir, settings.flows_dir)
     app = Flask(__name__)
-    app.request_class = TwilioRequest
-    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024  # Twilio's requests are small; refuse floods
+    # Twilio's requests are url-encoded forms of a few kB: a larger body gets 413 before it is
+    # read. (Werkzeug applies the form limits below to multipart bodies only.)
+    app.config.update(MAX_CONTENT_LENGTH=64 * 1024, MAX_FORM_MEMORY_SIZE=64 * 1024, MAX_FORM_PARTS=100)
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
     svc = Service(settings=settings, catalog=catalog, engine=Engine(catalog))
@@ -42,6 +43,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[EXTENSION] = svc
     app.register_blueprint(bp)
     install_simulator(app)  # /simulator: open in dev mode, else behind IVR_ADMIN_PASSWORD, else 404
+
+    app.register_error_handler(405, refuse_other_methods)  # routing errors never reach a blueprint's handlers
 
     @app.get("/healthz")
     def healthz() -> Response:

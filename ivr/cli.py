@@ -11,6 +11,7 @@ import click
 from ivr.audio import AudioManifest, ManifestError, load_manifest
 from ivr.errors import ConfigErrors
 from ivr.loader import default_config_dir, default_flows_dir, load_catalog
+from ivr.logs import configure_logging
 from ivr.model import Catalog
 from ivr.timing import DurationOf, format_times, measure
 
@@ -43,6 +44,7 @@ def load_or_exit(config_dir: Path | None, flows_dir: Path | None, duration_of: D
 @click.version_option(package_name="helpline-ivr")
 def main() -> None:
     """helpline-ivr: a phone menu for people in Belgium looking for emotional support."""
+    configure_logging()
 
 
 @main.command()

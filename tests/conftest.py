@@ -29,7 +29,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from ivr.app import create_app
-from ivr.logs import get_logger
+from ivr.logs import JsonFormatter, configure_logging
 from ivr.security import sign
 from ivr.settings import Settings
 
@@ -199,7 +199,8 @@ def valid_twiml(twiml_schema: xmlschema.XMLSchema) -> Iterator[object]:
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
     """What the service's JSON log handler writes during the test, instead of stderr."""
-    handler = next(h for h in get_logger().handlers if isinstance(h, logging.StreamHandler) and getattr(h, "_ivr_json", False))
+    logger = configure_logging()
+    handler = next(h for h in logger.handlers if isinstance(h, logging.StreamHandler) and isinstance(h.formatter, JsonFormatter))
     buffer = io.StringIO()
     previous = handler.setStream(buffer)
     yield buffer

@@ -160,3 +160,55 @@ def test_workers_dying_and_reloads_with_broken_files_keep_the_last_good_flows(tm
     printed = output.read_text(encoding="utf-8")
     assert printed.count("reload refused") == 1 and "settings.yaml" in printed
     assert printed.count('"reloaded: serving the files on disk"') == 1
+
+
+# --- nothing printed carries a caller's data ---------------------------------------------------------------
+
+CALLER = {"From": "+32470123456", "Digits": "4815162342", "SpeechResult": "Jan Peeters"}
+
+
+def raw_request(host: str, port: int, data: bytes, *, then: float = 0.0) -> bytes:
+    """Send ``data`` as is; wait ``then`` seconds before reading what comes back."""
+    with socket.create_connection((host, port), timeout=5) as sock:
+        sock.sendall(data)
+        time.sleep(then)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        return answer
+
+
+def test_what_the_procfile_process_prints_never_carries_a_query_string(tmp_path: Path) -> None:
+    """GET webhooks (Twilio's query string holds From, To, Digits) are refused; the fallback answers them
+    without reading the query; and when gunicorn names a request itself (a bad request line, a worker
+    aborted while a request is in flight), the query string is cut out of its line."""
+    port = free_port()
+    env = procfile_env(port, TWILIO_AUTH_TOKEN=TOKEN, WEB_CONCURRENCY="2")
+    output = tmp_path / "output.log"
+    query = urlencode({**CALL, **CALLER})
+    with procfile_web(env, output) as base:
+        host = "127.0.0.1"
+        for path, status in (("/voice", 405), ("/voice/step?flow=helpline&lang=nl&node=main", 405), ("/voice/fallback", 200)):
+            url = f"{path}{'&' if '?' in path else '?'}{query}"
+            signature = sign(TOKEN, base + url, {})
+            head = f"GET {url} HTTP/1.1\r\nHost: {host}:{port}\r\nX-Twilio-Signature: {signature}\r\n\r\n"
+            answer = raw_request(host, port, head.encode())
+            assert answer.startswith(f"HTTP/1.1 {status}".encode()), answer[:200]
+        # A URI that is not printable ASCII: gunicorn refuses it and names the whole request line.
+        assert b" 400 " in raw_request(host, port, f"GET /voice?{query}&é HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        # A worker aborted (as gunicorn does on a time-out) while requests are in flight.
+        workers = wait_for_workers(port, 2, set())
+        in_flight = [socket.create_connection((host, port), timeout=5) for _ in range(4)]
+        for sock in in_flight:
+            sock.sendall(f"GET /voice/fallback?{query} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 10\r\n".encode())
+        time.sleep(0.5)
+        for worker in workers:
+            os.kill(worker, signal.SIGABRT)
+        wait_for_workers(port, 2, workers)
+        for sock in in_flight:
+            sock.close()
+    printed = output.read_text(encoding="utf-8")
+    for value in (*CALLER.values(), "32470123456", CALL["CallSid"], "From="):
+        assert value not in printed, f"{value!r} is in what the process printed:\n{printed}"
+    assert "Invalid HTTP request line" in printed and "?…" in printed  # gunicorn named it, without the query
