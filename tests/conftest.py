@@ -241,13 +241,13 @@ def procfile_env(port: int, **variables: str) -> dict[str, str]:
 
 
 @contextmanager
-def procfile_web(env: Mapping[str, str], output: Path, *, loopback: bool = True) -> Iterator[str]:
-    """The Procfile's ``web:`` line run with ``bash -c``, everything it prints going to ``output``;
+def procfile_web(env: Mapping[str, str], output: Path, *, loopback: bool = True, cwd: Path = ROOT) -> Iterator[str]:
+    """The Procfile's ``web:`` line run with ``bash -c`` in ``cwd``, everything it prints going to ``output``;
     yields its base URL once /healthz answers, and stops the whole process group afterwards."""
     base = f"http://127.0.0.1:{env['PORT']}"
     with open(output, "wb") as out:
         command = ["bash", "-c", procfile_command("web", loopback=loopback)]
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 30
         while True:
