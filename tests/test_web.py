@@ -341,9 +341,15 @@ def test_an_unsigned_request_is_refused_before_its_body_is_read(app: Flask, path
     assert '"error":"no X-Twilio-Signature header"' in json_log.getvalue()
 
 
-def test_a_request_with_a_signature_has_its_form_read_and_checked(app: Flask) -> None:
+def test_a_forged_signature_on_thousands_of_fields_is_refused_before_they_are_parsed(app: Flask, json_log) -> None:
     status, read, _ = post_body(app, "/voice", FLOOD, {"X-Twilio-Signature": "forged"})
     assert (status, read) == (403, True)
+    assert "more than 200 fields" in json_log.getvalue()
+
+
+def test_a_signed_request_with_many_of_twilios_fields_is_served(twilio: TwilioClient, valid_twiml) -> None:
+    extra = {f"AddOnField{i}": "x" for i in range(150)}
+    assert valid_twiml(twilio.post("/voice", extra)).root.find("Gather") is not None
 
 
 @pytest.mark.parametrize("signature", [None, "bad", "test-auth-token"])
