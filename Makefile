@@ -36,9 +36,11 @@ test: system-deps $(VENV)/.test
 system-deps:
 	@scripts/install-system-deps
 
-## Load benchmark, not part of `make test`: the app as the Procfile runs it against a bare Flask floor.
+## Benchmarks, not part of `make test`: the app as the Procfile runs it against the idiomatic peer and a
+## bare Flask floor, then an unsigned flood against signed calls.
 bench: $(VENV)/.runtime
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/flood.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -10,7 +10,7 @@ follow it exactly as they follow the real app's answers.
 
 from __future__ import annotations
 
-from flask import Flask, Response, request
+from flask import Flask, Response
 
 STATE = "/voice/step?flow=helpline&amp;lang=nl&amp;ni=0&amp;node=main&amp;t=0&amp;wk=0"
 TWIML = (
@@ -28,26 +28,6 @@ def create_app() -> Flask:
     @app.route("/", defaults={"path": ""}, methods=["GET", "POST"])
     @app.route("/<path:path>", methods=["GET", "POST"])
     def answer(path: str) -> Response:
-        return Response(TWIML, status=200, content_type="text/xml; charset=utf-8")
-
-    return app
-
-
-def create_form_app() -> Flask:
-    """The floor plus reading the POSTed form, which any webhook that checks Twilio's signature must do.
-
-    The form is read as the app reads it (ivr.web.TwilioRequest), so this shows how much of the
-    distance from the floor to the app is reading the fields Twilio sends with every request.
-    """
-    from ivr.web import TwilioRequest  # here, so that the floor itself loads nothing of the app
-
-    app = Flask(__name__)
-    app.request_class = TwilioRequest
-
-    @app.route("/", defaults={"path": ""}, methods=["GET", "POST"])
-    @app.route("/<path:path>", methods=["GET", "POST"])
-    def answer(path: str) -> Response:
-        request.form.get("CallSid")  # parses the whole form, as the signature check needs it
         return Response(TWIML, status=200, content_type="text/xml; charset=utf-8")
 
     return app

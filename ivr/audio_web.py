@@ -55,7 +55,7 @@ class PromptAudio:
         if self.public_url is not None:
             return f"{self.public_url}/audio/{entry.file}"
         # Outside a request (a simulator indexing prompts) there is no host: a root-relative path.
-        root = request.host_url.rstrip("/") if has_request_context() else ""
+        root = request.url_root.rstrip("/") if has_request_context() else ""
         return f"{root}/audio/{entry.file}"
 
 

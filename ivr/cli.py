@@ -11,6 +11,7 @@ import click
 from ivr.audio import AudioManifest, ManifestError, load_manifest, speech_engines
 from ivr.errors import ConfigErrors
 from ivr.loader import default_config_dir, default_flows_dir, load_catalog
+from ivr.logs import configure_logging
 from ivr.model import Catalog
 from ivr.timing import DurationOf, format_times, measure
 from ivr.voices import SpeechEngines
@@ -46,6 +47,7 @@ def load_or_exit(
 @click.version_option(package_name="helpline-ivr")
 def main() -> None:
     """helpline-ivr: a phone menu for people in Belgium looking for emotional support."""
+    configure_logging()
 
 
 @main.command()
@@ -78,7 +80,7 @@ def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path | 
 
 
 # Further commands live in their own modules and register themselves on ``main``.
-COMMAND_MODULES: tuple[str, ...] = ("ivr.audio_cli", "ivr.tools_cli")
+COMMAND_MODULES: tuple[str, ...] = ("ivr.audio_cli", "ivr.tools_cli", "ivr.ops_cli")
 for _module in COMMAND_MODULES:
     __import__(_module)
 

@@ -72,9 +72,10 @@ MAX_HINTS = 500  # Twilio's limit on <Gather hints>
 
 @dataclass(frozen=True, slots=True)
 class Dial:
-    """Ring ``number``; the outcome is reported for ``state`` (None: fall through to the next verb)."""
+    """Ring ``numbers`` at once (the first to answer is connected); the outcome is reported
+    for ``state`` (None: fall through to the next verb)."""
 
-    number: str
+    numbers: tuple[str, ...]
     timeout: int
     state: State | None
 
@@ -237,9 +238,10 @@ class Engine:
         langs = (serving.default_language, *(lang for lang in offered if lang != serving.default_language))
         line = self.catalog.line_for(serving.default_language)
         actions: list[Action] = [Say(_parts(flow.rescue, langs))]
-        # Without an action URL, a failed <Dial> falls through to the next verb.
-        actions += [Dial(number, self.catalog.settings.ring_timeout, None) for number in line.transfer_to]
         if line.transfer_to:
+            # One <Dial> ringing every target at once: with no action URL Twilio goes on to the
+            # next verb after it, so a second <Dial> would ring another line after a call ended.
+            actions.append(Dial(line.transfer_to, self.catalog.settings.ring_timeout, None))
             actions.append(Say(_parts(flow.rescue, langs)))
         actions.append(Hangup())
         return Turn(tuple(actions), "rescue", serving.default_language, "rescue")
@@ -282,7 +284,7 @@ class Engine:
             if state.target < len(line.transfer_to):
                 actions = (
                     Say(self._say(node.connecting, mine)),
-                    Dial(line.transfer_to[state.target], self.catalog.settings.ring_timeout, state),
+                    Dial((line.transfer_to[state.target],), self.catalog.settings.ring_timeout, state),
                 )
             else:
                 told = State(state.flow, node.id, lang, target=len(line.transfer_to))

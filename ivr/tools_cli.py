@@ -286,8 +286,13 @@ def twilio() -> None:
 @click.argument("number")
 @click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 @click.option("--public-url", default=None, help="Base URL of this service (default: IVR_PUBLIC_URL).")
+@click.option(
+    "--fallback-url",
+    default=None,
+    help="Voice Fallback URL on another host, e.g. a TwiML Bin holding `ivr fallback export`'s file (default: …/voice/fallback).",
+)
 @click.pass_context
-def twilio_connect(ctx: click.Context, number: str, dry_run: bool, public_url: str | None) -> None:
+def twilio_connect(ctx: click.Context, number: str, dry_run: bool, public_url: str | None, fallback_url: str | None) -> None:
     """Point Twilio phone NUMBER (E.164) at this service: Voice URL …/voice, Fallback …/voice/fallback, POST.
 
     Credentials: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or TWILIO_API_KEY and TWILIO_API_SECRET.
@@ -297,6 +302,6 @@ def twilio_connect(ctx: click.Context, number: str, dry_run: bool, public_url: s
     try:
         numbers = TwilioNumbers(os.environ, http_client)
         base = public_base(os.environ, public_url)
-        connect(number, base, numbers, click.echo, dry_run=dry_run)
+        connect(number, base, numbers, click.echo, dry_run=dry_run, fallback_url=fallback_url)
     except ConnectError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -99,13 +99,14 @@ def credentials(env: Mapping[str, str]) -> tuple[str, str, str]:
     return account, token, account
 
 
-def wanted(public_url: str) -> dict[str, str]:
-    """The voice settings that send the number's calls to the service at ``public_url``."""
+def wanted(public_url: str, fallback_url: str | None = None) -> dict[str, str]:
+    """The voice settings that send the number's calls to the service at ``public_url``, and
+    its fallback to ``fallback_url`` (default: the service's own ``/voice/fallback``)."""
     base = public_url.rstrip("/")
     return {
         "voice_url": base + WEBHOOK,
         "voice_method": "POST",
-        "voice_fallback_url": base + FALLBACK,
+        "voice_fallback_url": fallback_url or base + FALLBACK,
         "voice_fallback_method": "POST",
         "voice_application_sid": "",  # a TwiML App would override the URLs
     }
@@ -220,6 +221,7 @@ def connect(
     out: Callable[[str], None],
     *,
     dry_run: bool,
+    fallback_url: str | None = None,
 ) -> NumberSettings:
     """Show the number's settings, then change what differs (or only say so with ``dry_run``).
 
@@ -237,7 +239,13 @@ def connect(
         )
     if base.startswith("http://"):
         out("Warning: the public URL is plain http; use https so that calls' keypresses are encrypted.")
-    target = wanted(base)
+    if fallback_url is None:
+        out("Note: the fallback URL is on this service's host; export it to another (ivr fallback export, --fallback-url).")
+    elif not fallback_url.startswith(("https://", "http://")):
+        raise ConnectError(f"The fallback URL must start with https:// (got {fallback_url!r}).")
+    elif fallback_url.startswith(base + "/"):
+        raise ConnectError(f"The fallback URL {fallback_url} is on the same host as the service: it would fail with it.")
+    target = wanted(base, fallback_url)
     todo = changes(current, target)
     if not todo:
         out("Already pointing at this service: nothing to change.")

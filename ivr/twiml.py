@@ -73,7 +73,8 @@ def render(turn: Turn, languages: Mapping[str, LanguageSettings], links: Links, 
                 # The line sees our number, not the caller's: callers stay anonymous.
                 options["caller_id"] = caller_id
             dial = response.dial(**options)
-            dial.number(action.number)
+            for number in action.numbers:
+                dial.number(number)
         elif isinstance(action, Hangup):
             response.hangup()
     return str(response.to_xml())

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from ivr.app import create_app
-from ivr.logs import get_logger
+from ivr.logs import JsonFormatter, configure_logging
 from ivr.security import sign
 from ivr.settings import Settings
 
@@ -199,7 +199,8 @@ def valid_twiml(twiml_schema: xmlschema.XMLSchema) -> Iterator[object]:
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
     """What the service's JSON log handler writes during the test, instead of stderr."""
-    handler = next(h for h in get_logger().handlers if isinstance(h, logging.StreamHandler) and getattr(h, "_ivr_json", False))
+    logger = configure_logging()
+    handler = next(h for h in logger.handlers if isinstance(h, logging.StreamHandler) and isinstance(h.formatter, JsonFormatter))
     buffer = io.StringIO()
     previous = handler.setStream(buffer)
     yield buffer
@@ -240,13 +241,13 @@ def procfile_env(port: int, **variables: str) -> dict[str, str]:
 
 
 @contextmanager
-def procfile_web(env: Mapping[str, str], output: Path, *, loopback: bool = True) -> Iterator[str]:
-    """The Procfile's ``web:`` line run with ``bash -c``, everything it prints going to ``output``;
+def procfile_web(env: Mapping[str, str], output: Path, *, loopback: bool = True, cwd: Path = ROOT) -> Iterator[str]:
+    """The Procfile's ``web:`` line run with ``bash -c`` in ``cwd``, everything it prints going to ``output``;
     yields its base URL once /healthz answers, and stops the whole process group afterwards."""
     base = f"http://127.0.0.1:{env['PORT']}"
     with open(output, "wb") as out:
         command = ["bash", "-c", procfile_command("web", loopback=loopback)]
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 30
         while True:

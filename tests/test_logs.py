@@ -96,11 +96,11 @@ def whole_call(caller: TwilioClient, pressed: list[str], monkeypatch: pytest.Mon
     follow(answer)  # silence: the call ends
     assert caller.post("/voice/fallback", {**CALLER, "ErrorCode": "11200"}).status == 200
     assert caller.post("/voice/step?lang=nl&node=main", {**CALLER, "Digits": "3"}, signature="forged").status == 403
-    # A number configured for GET: everything Twilio sends is in the query string.
+    # A number configured for GET: everything Twilio sends is in the query string. Refused.
     query = urlencode({**CALL, **CALLER, "Digits": "5"})
     path = f"/voice/step?flow=mini&lang=nl&ni=0&node=main&t=0&wk=0&{query}"
     get = caller.client.get(path, headers={"X-Twilio-Signature": sign(caller.token, caller.public + path, {})})
-    assert get.status_code == 200
+    assert get.status_code == 405
     pressed.append("5")
 
     def explode(*args: object) -> None:
@@ -122,20 +122,23 @@ def test_a_whole_call_logs_one_json_line_per_request_and_nothing_about_the_calle
     lines = lines_of(json_log)
     for bad in forbidden(pressed):
         assert bad not in text, f"{bad!r} is in the log"
-    # One line per request: 13 in the call, the fallback, the refusal, the GET and the crash.
+    # One line per request: 13 in the call, the fallback, the refusal, the refused GET and the crash.
     assert len(lines) == 17, text
     for line in lines:
         assert REQUIRED <= set(line), line
         assert set(line) <= ALLOWED, line
-        assert isinstance(line["latency_ms"], float) and 0 <= line["latency_ms"] < 5000, line
+        if line.get("status") != 405:  # refused by routing, before any work is timed
+            assert isinstance(line["latency_ms"], float) and 0 <= line["latency_ms"] < 5000, line
     # The call can be followed by its keyed hash, which is not the CallSid.
-    assert {line["call"] for line in lines} == {call_ref(LOG_KEY, CALL["CallSid"])}
+    assert {line["call"] for line in lines if line["outcome"] != "forbidden"} == {call_ref(LOG_KEY, CALL["CallSid"])}
+    assert {line["call"] for line in lines if line["outcome"] == "forbidden"} == {"-"}  # an unsigned form is not read
     outcomes = [line["outcome"] for line in lines]
     assert outcomes[:4] == ["start", "no_input", "wrong_key", "language"]
     assert {"option", "repeat", "retries_exhausted", "transfer_failed", "end_after_number"} <= set(outcomes)
-    assert outcomes[-4:] == ["fallback", "forbidden", "wrong_key", "rescue"]
+    assert outcomes[-4:] == ["fallback", "forbidden", "forbidden", "rescue"]
     assert [line["route"] for line in lines][-4:] == ["fallback", "step", "step", "step"]
-    assert [line["level"] for line in lines][-4:] == ["warning", "warning", "info", "error"]
+    assert [line["level"] for line in lines][-4:] == ["warning", "warning", "warning", "error"]
+    assert [line.get("status") for line in lines][-3:-1] == [403, 405]
     crash = lines[-1]
     assert crash["exception"] == "RuntimeError" and str(crash["at"]).startswith("test_logs.py:")
     assert len(str(crash["error_id"])) == 12
@@ -219,7 +222,8 @@ def test_the_procfile_process_writes_only_json_lines_without_caller_data(tmp_pat
     ours = [json.loads(line) for line in printed.splitlines() if line.startswith("{")]
     requests = [line for line in ours if "route" in line]
     assert len(requests) == 8, printed
-    assert {line["call"] for line in requests} == {call_ref(b"procfile-log-key", CALL["CallSid"])}
+    signed = [line for line in requests if line["outcome"] != "forbidden"]
+    assert {line["call"] for line in signed} == {call_ref(b"procfile-log-key", CALL["CallSid"])}
     # Everything else is gunicorn's own start and stop lines.
     for line in printed.splitlines():
         assert line.startswith("{") or "[INFO]" in line, line

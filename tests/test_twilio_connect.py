@@ -136,6 +136,7 @@ def test_dry_run_shows_the_number_and_the_changes_but_changes_nothing(api: FakeT
         "    Voice Fallback URL: (none)",
         "    Voice Fallback method: POST",
         "    TwiML App (overrides the URLs): (none)",
+        "Note: the fallback URL is on this service's host; export it to another (ivr fallback export, --fallback-url).",
         "Dry run: would change:",
         "  Voice URL: https://demo.twilio.com/welcome/voice/ -> https://ivr.example.org/voice",
         "  Voice Fallback URL: (none) -> https://ivr.example.org/voice/fallback",
@@ -241,3 +242,21 @@ def test_missing_settings_say_what_to_set(
     assert result.exit_code == 1
     assert message in result.output
     assert api.posts() == []
+
+
+@pytest.mark.usefixtures("env")
+def test_the_fallback_url_can_point_at_another_host(api: FakeTwilioApi) -> None:
+    bin_url = "https://handler.twilio.com/twiml/EH" + "e" * 32
+    result = connect(api, NUMBER, "--fallback-url", bin_url)
+    assert result.exit_code == 0, result.output
+    assert api.posts() == [{"VoiceUrl": "https://ivr.example.org/voice", "VoiceFallbackUrl": bin_url}]
+    assert "Note: the fallback URL is on this service's host" not in result.output
+
+
+@pytest.mark.usefixtures("env")
+@pytest.mark.parametrize(
+    ("url", "why"), [("https://ivr.example.org/static/fallback.xml", "same host"), ("ftp://example.org/f.xml", "https://")]
+)
+def test_a_fallback_url_on_the_same_host_or_not_http_is_refused(api: FakeTwilioApi, url: str, why: str) -> None:
+    result = connect(api, NUMBER, "--fallback-url", url)
+    assert result.exit_code == 1 and why in result.output and api.posts() == []

@@ -24,7 +24,9 @@ def test_gather_is_followed_by_its_silence_redirect() -> None:
 
 
 def test_dial_with_action_timeout_and_our_caller_id() -> None:
-    turn = Turn((Say((Speech("k", "fr", "Un instant."),)), Dial("+3290000001", 20, State("f", "line", "fr"))), "line", "fr", "x")
+    turn = Turn(
+        (Say((Speech("k", "fr", "Un instant."),)), Dial(("+3290000001",), 20, State("f", "line", "fr"))), "line", "fr", "x"
+    )
     assert render(turn, LANGUAGES, LINKS, caller_id="+3225550100") == (
         HEAD + '<Response><Say language="fr-BE" voice="Polly.Isabelle-Neural">Un instant.</Say>'
         '<Dial action="/dial?t=0" callerId="+3225550100" method="POST" timeout="20">'

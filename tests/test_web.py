@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from flask import Flask, request
-from hypothesis import given
-from hypothesis import strategies as st
-from werkzeug.test import EnvironBuilder
-from werkzeug.wrappers import Request
+from flask import Flask
 
-from conftest import DATA, TwilioClient, TwiML, digits_in
+from conftest import CALL, DATA, TwilioClient, TwiML, digits_in
 from ivr.app import create_app
 from ivr.settings import Settings
-from ivr.web import TwilioRequest
 
 
 @pytest.fixture
@@ -203,8 +200,19 @@ def test_fallback_needs_no_state_and_names_the_lines_and_112(twilio: TwilioClien
 
 def test_fallback_dials_when_a_target_is_configured(mini: TwilioClient, valid_twiml) -> None:
     rescue = valid_twiml(mini.post("/voice/fallback"))
-    assert rescue.verbs() == ["Say", "Say", "Dial", "Dial", "Say", "Say", "Hangup"]
+    assert rescue.verbs() == ["Say", "Say", "Dial", "Say", "Say", "Hangup"]
     assert "action" not in rescue.root.find("Dial").attrib  # type: ignore[union-attr]
+
+
+def test_the_rescue_never_rings_a_line_after_a_transfer_connected(mini: TwilioClient, valid_twiml) -> None:
+    """Without an action URL Twilio runs the verb after a <Dial> once its call ends, answered or
+    not: every target rings in one <Dial> (the first to answer is connected), and no <Dial> follows."""
+    rescue = valid_twiml(mini.post("/voice/fallback"))
+    verbs = rescue.verbs()
+    dials = [i for i, verb in enumerate(verbs) if verb == "Dial"]
+    assert len(dials) == 1 and "Dial" not in verbs[dials[0] + 1 :]
+    assert [n.text for n in rescue.root.iter("Number")] == ["+3290000001", "+3290000002"]
+    assert "1 0 6" in " ".join(rescue.texts()[2:])  # said again if nobody answers
 
 
 def test_unsigned_and_forged_requests_get_403(twilio: TwilioClient) -> None:
@@ -219,7 +227,6 @@ def test_unsigned_and_forged_requests_get_403(twilio: TwilioClient) -> None:
     # signed with another account's token
     other = TwilioClient(twilio.client, token="someone-elses-token")
     assert other.post("/voice").status == 403
-    assert twilio.post("/voice/fallback", signature="bad").status == 403
 
 
 @pytest.mark.parametrize("digits", ["", "12", "x", "١", "１", "#*#", "0" * 500, "<Say>", "99999999999999999999"])
@@ -262,14 +269,20 @@ def test_an_exception_inside_the_webhook_gets_the_rescue_with_200(
     assert "1 0 6" in answer.spoken() and "1 1 2" in answer.spoken()
 
 
-def test_get_requests_work_too(twilio: TwilioClient, valid_twiml) -> None:
+@pytest.mark.parametrize("path", ["/voice", "/voice/step?flow=helpline&lang=nl&node=main", "/voice/dial?lang=nl&node=main"])
+def test_get_on_a_webhook_is_refused_since_its_url_would_carry_the_callers_data(twilio: TwilioClient, path: str) -> None:
     from ivr.security import sign
 
-    url = "/voice?CallSid=CA1&To=%2B3225550100"
+    url = f"{path}{'&' if '?' in path else '?'}CallSid=CA1&From=%2B32470123456&To=%2B3225550100&Digits=1"
     signature = sign("test-auth-token-0123456789abcdef", "https://ivr.example.org" + url, {})
     response = twilio.client.get(url, headers={"X-Twilio-Signature": signature})
-    assert response.status_code == 200
-    valid_twiml(TwiML(200, response.headers["Content-Type"], response.get_data(as_text=True)))
+    assert response.status_code == 405 and "POST" in response.headers["Allow"] and "GET" not in response.headers["Allow"]
+
+
+def test_the_fallback_answers_get_without_reading_its_query(twilio: TwilioClient, valid_twiml) -> None:
+    url = "/voice/fallback?CallSid=CA1&From=%2B32470123456&To=%2B3225550101"
+    answer = valid_twiml(TwiML(200, "text/xml", twilio.client.get(url).get_data(as_text=True)))
+    assert answer.spoken().startswith(valid_twiml(twilio.post("/voice/fallback", {"To": ""})).spoken()[:40])
 
 
 def test_unknown_route_is_404_and_healthz_is_open(twilio: TwilioClient) -> None:
@@ -306,46 +319,106 @@ def test_flow_files_changed_on_disk_do_not_change_a_running_app(settings: Settin
     assert valid_twiml(caller.post("/voice")).verbs() == ["Gather", "Redirect"]
 
 
-# The form Twilio POSTs is read by ivr.web.TwilioRequest, in one step; Werkzeug's own reading is
-# the reference it must match, field for field, whatever the body.
-FORM = "application/x-www-form-urlencoded"
-FORM_BODIES = st.one_of(
-    st.lists(st.tuples(st.text(max_size=12), st.text(max_size=20)), max_size=12).map(lambda pairs: urlencode(pairs).encode()),
-    st.lists(st.sampled_from(["a", "=", "&", "+", "%", "%2", "%2B", "%C3%A9", "%FF", "é", ";", " "]), max_size=30).map(
-        lambda parts: "".join(parts).encode()
-    ),
-    st.binary(max_size=60),
-)
-
-
-@given(
-    body=FORM_BODIES,
-    content_type=st.sampled_from([FORM, f"{FORM}; charset=utf-8", "text/plain"]),
-    method=st.sampled_from(["POST", "GET"]),
-    with_length=st.booleans(),
-)
-def test_the_form_is_read_as_werkzeug_reads_it(app: Flask, body: bytes, content_type: str, method: str, with_length: bool):
-    def environ() -> dict[str, object]:
-        built = EnvironBuilder(method=method, data=body, content_type=content_type).get_environ()
-        if not with_length:
-            built.pop("CONTENT_LENGTH", None)  # as a chunked request arrives
-        return built
-
-    with app.request_context(environ()):
-        assert type(request._get_current_object()) is TwilioRequest  # noqa: SLF001 - the class Flask made
-        ours = list(request.form.items(multi=True))
-    reference = Request(environ())
-    assert ours == list(reference.form.items(multi=True))
-
-
 def test_a_body_over_64_kb_gets_413_not_a_5xx(twilio: TwilioClient) -> None:
     fields = {"Padding": "x" * 70_000}
     answer = twilio.post("/voice", fields)
     assert answer.status == 413
 
 
-def test_a_body_read_before_the_form_is_still_parsed(app: Flask) -> None:
-    body = urlencode({"CallSid": "CA" + "0" * 32, "Digits": "1"}).encode()
-    with app.test_request_context("/voice", method="POST", data=body, content_type=FORM):
-        assert request.get_data() == body
-        assert request.form["Digits"] == "1"
+def test_a_public_url_with_a_path_prefixes_every_url_twilio_is_given(settings: Settings, tmp_path: Path, valid_twiml) -> None:
+    """IVR_PUBLIC_URL=https://…/helpline behind a proxy that forwards /helpline/X as /X: every action,
+    redirect and audio URL carries the prefix, and requests are checked against the prefixed URL."""
+    from dataclasses import replace
+
+    from audio_fakes import FakeEngine
+
+    from ivr.audio import build_audio
+    from ivr.loader import load_catalog
+
+    public = "https://example.org/helpline"
+    audio = tmp_path / "built-audio"
+    assert build_audio(load_catalog(DATA / "config", DATA / "flows"), FakeEngine(), audio).ok
+    app = create_app(replace(settings, public_url=public, config_dir=DATA / "config", flows_dir=DATA / "flows", audio_dir=audio))
+    caller = TwilioClient(app.test_client(), public=public)
+
+    def through_proxy(url: str, **fields: str) -> TwiML:
+        assert url.startswith(public + "/voice/"), url
+        return valid_twiml(caller.post(url[len(public) :], fields))
+
+    welcome = valid_twiml(caller.post("/voice"))
+    assert welcome.redirect() == welcome.gather_action()
+    plays = [el.text or "" for el in welcome.root.iter("Play")]
+    assert plays and all(url.startswith(public + "/audio/") for url in plays)
+    response = app.test_client().get(plays[0][len(public) :])
+    response.close()
+    assert response.status_code == 200
+    silence = through_proxy(welcome.redirect())
+    menu = through_proxy(silence.gather_action(), Digits="1")
+    dial = through_proxy(menu.gather_action(), Digits="0").root.find("Dial")
+    assert dial is not None
+    told = through_proxy(dial.attrib["action"], DialCallStatus="busy")
+    assert told.root.find("Dial") is not None
+    # Signed for the URL without the prefix (what Twilio never calls): refused.
+    assert TwilioClient(app.test_client(), public="https://example.org").post("/voice").status == 403
+
+
+# --- requests that are not Twilio's ------------------------------------------------------------------------
+
+
+FLOOD = urlencode([(f"f{i}", "x") for i in range(8000)]).encode()  # 62 kB, 8,000 fields
+
+
+def post_body(app: Flask, path: str, body: bytes, headers: dict[str, str] | None = None) -> tuple[int, bool, str]:
+    """Status, whether any of the body was read, and the answer."""
+    stream = io.BytesIO(body)
+    response = app.test_client().post(
+        path, input_stream=stream, content_type="application/x-www-form-urlencoded", content_length=len(body), headers=headers
+    )
+    return response.status_code, stream.tell() > 0, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/voice", "/voice/step?flow=helpline&lang=nl&node=main", "/voice/dial?lang=nl&node=line"])
+def test_an_unsigned_request_is_refused_before_its_body_is_read(app: Flask, path: str, json_log) -> None:
+    assert len(FLOOD) > 60_000
+    status, read, _ = post_body(app, path, FLOOD)
+    assert (status, read) == (403, False)
+    assert '"error":"no X-Twilio-Signature header"' in json_log.getvalue()
+
+
+def test_a_forged_signature_on_thousands_of_fields_is_refused_before_they_are_parsed(app: Flask, json_log) -> None:
+    status, read, _ = post_body(app, "/voice", FLOOD, {"X-Twilio-Signature": "forged"})
+    assert (status, read) == (403, True)
+    assert "more than 200 fields" in json_log.getvalue()
+
+
+def test_a_signed_request_with_many_of_twilios_fields_is_served(twilio: TwilioClient, valid_twiml) -> None:
+    extra = {f"AddOnField{i}": "x" for i in range(150)}
+    assert valid_twiml(twilio.post("/voice", extra)).root.find("Gather") is not None
+
+
+@pytest.mark.parametrize("signature", [None, "bad", "test-auth-token"])
+def test_the_fallback_answers_without_a_valid_signature_and_logs_why(
+    mini: TwilioClient, valid_twiml, json_log, signature
+) -> None:
+    """The main URL failed, perhaps because the auth token was rotated or the host is not IVR_PUBLIC_URL:
+    the fallback's content is public, so the caller hears it anyway, and the log says what was wrong."""
+    headers = {} if signature is None else {"X-Twilio-Signature": signature}
+    response = mini.client.post("/voice/fallback", data={**CALL, "To": "+3225550101"}, headers=headers)
+    answer = valid_twiml(TwiML(response.status_code, response.headers["Content-Type"], response.get_data(as_text=True)))
+    assert "1 0 7" in answer.spoken() and "1 0 6" in answer.spoken()
+    [line] = [json.loads(text) for text in json_log.getvalue().splitlines()]
+    assert line["level"] == "warning" and line["outcome"] == "fallback" and line["call"] == "-"
+    assert line["error"] == "no X-Twilio-Signature header" if signature is None else "does not match" in line["error"]
+
+
+def test_the_fallback_never_reads_a_large_body(app: Flask, valid_twiml, json_log) -> None:
+    status, read, body = post_body(app, "/voice/fallback", FLOOD, {"X-Twilio-Signature": "anything"})
+    assert (status, read) == (200, False)
+    assert "1 1 2" in valid_twiml(TwiML(status, "text/xml", body)).spoken()
+    assert "too large" in json_log.getvalue()
+
+
+def test_a_signed_fallback_request_gets_the_rescue_of_the_called_number(mini: TwilioClient, valid_twiml, json_log) -> None:
+    french = valid_twiml(mini.post("/voice/fallback", {"To": "+3225550101"}))
+    assert french.texts()[0] != valid_twiml(mini.post("/voice/fallback", {"To": "+3225550100"})).texts()[0]
+    assert all("error" not in json.loads(line) for line in json_log.getvalue().splitlines())
