@@ -11,14 +11,13 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.audio_web import EXTENSION as AUDIO_EXTENSION
 from ivr.audio_web import install_audio, load_prompt_audio
-from ivr.engine import Engine
 from ivr.errors import ConfigErrors
 from ivr.loader import load_catalog
 from ivr.logs import configure_logging, get_logger
 from ivr.settings import Settings
 from ivr.simulator import STATE as SIMULATOR_STATE
 from ivr.simulator import SimulatorState, install_simulator
-from ivr.web import EXTENSION, Service, bp, refuse_other_methods
+from ivr.web import EXTENSION, Service, bp, build_service, refuse_other_methods
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -37,8 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, MAX_FORM_MEMORY_SIZE=64 * 1024, MAX_FORM_PARTS=100)
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
-    svc = Service(settings=settings, catalog=catalog, engine=Engine(catalog))
-    svc.build_rescues()
+    svc = build_service(settings, catalog)
     svc.audio_url = install_audio(app, settings, catalog).url_for  # <Play> when built, else <Say>
     app.extensions[EXTENSION] = svc
     app.register_blueprint(bp)
@@ -68,8 +66,7 @@ def reload_app(app: Flask) -> bool:
     settings = old.settings
     try:
         catalog = load_catalog(settings.config_dir, settings.flows_dir)
-        svc = Service(settings=settings, catalog=catalog, engine=Engine(catalog))
-        svc.build_rescues()
+        svc = build_service(settings, catalog)
         audio = load_prompt_audio(settings, catalog)
         svc.audio_url = audio.url_for
     except ConfigErrors as exc:

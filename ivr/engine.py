@@ -8,8 +8,11 @@ such. The web layer turns a :class:`Turn` into TwiML.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 
+from ivr.announcements import Announcement
 from ivr.model import (
     CONNECTS,
     EVERY_LINE,
@@ -25,6 +28,8 @@ from ivr.model import (
     Prompt,
     PromptPart,
     Retry,
+    Speech,
+    Target,
     TransferNode,
     phrase,
 )
@@ -68,16 +73,19 @@ class Heard:
 
 
 MAX_HINTS = 500  # Twilio's limit on <Gather hints>
+ANNOUNCEMENT = "announcement"  # the Speech key of an operators' announcement: never built as audio
 
 
 @dataclass(frozen=True, slots=True)
 class Dial:
-    """Ring ``numbers`` at once (the first to answer is connected); the outcome is reported
-    for ``state`` (None: fall through to the next verb)."""
+    """Ring ``targets`` at once (the first to answer is connected); the outcome is reported
+    for ``state`` (None: fall through to the next verb). ``whisper`` names the line whose
+    volunteer hears its whisper before the caller is put through ("": none)."""
 
-    numbers: tuple[str, ...]
+    targets: tuple[Target, ...]
     timeout: int
     state: State | None
+    whisper: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +114,28 @@ def _parts(prompt: Prompt, langs: tuple[str, ...]) -> tuple[PromptPart, ...]:
 class Engine:
     """Routes calls through the flows of one loaded :class:`Catalog`."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        clock: Callable[[], datetime | None] = lambda: None,
+        notice: Callable[[], Announcement | None] = lambda: None,
+    ) -> None:
+        """``clock`` gives the time for opening hours (None: every target open, as ``ivr validate`` times
+        calls); ``notice`` gives the operators' announcement, if any."""
         self.catalog = catalog
+        self.clock = clock
+        self.notice = notice
 
     def talk_mode(self, lang: str) -> str:
-        """What the talk-now key does for a caller of ``lang``, so prompts describe it truly."""
-        return CONNECTS if self.catalog.line_for(lang).transfer_to else SAYS_NUMBER
+        """What the talk-now key does for a caller of ``lang`` now, so prompts describe it truly."""
+        return CONNECTS if self.catalog.line_for(lang).open_targets(self.clock()) else SAYS_NUMBER
+
+    def _announcement(self, lang: str) -> tuple[PromptPart, ...]:
+        """The operators' announcement in ``lang`` when one is on now, said before the line."""
+        notice, now = self.notice(), self.clock()
+        if notice is None or now is None or not notice.active(now) or lang not in notice.text:
+            return ()
+        return (Speech(ANNOUNCEMENT, lang, notice.text[lang]),)
 
     def _say(self, prompt: Prompt, langs: tuple[str, ...]) -> tuple[PromptPart, ...]:
         """``prompt`` in each of ``langs``, each in the wording that fits this call."""
@@ -238,10 +262,11 @@ class Engine:
         langs = (serving.default_language, *(lang for lang in offered if lang != serving.default_language))
         line = self.catalog.line_for(serving.default_language)
         actions: list[Action] = [Say(_parts(flow.rescue, langs))]
-        if line.transfer_to:
-            # One <Dial> ringing every target at once: with no action URL Twilio goes on to the
+        targets = tuple(line.transfer_to[i] for i in line.open_targets(self.clock()))
+        if targets:
+            # One <Dial> ringing every open target at once: with no action URL Twilio goes on to the
             # next verb after it, so a second <Dial> would ring another line after a call ended.
-            actions.append(Dial(line.transfer_to, self.catalog.settings.ring_timeout, None))
+            actions.append(Dial(targets, self.catalog.settings.ring_timeout, None, line.id if line.whisper else ""))
             actions.append(Say(_parts(flow.rescue, langs)))
         actions.append(Hangup())
         return Turn(tuple(actions), "rescue", serving.default_language, "rescue")
@@ -281,14 +306,20 @@ class Engine:
             actions = (Gather(self._say(node.call_yourself, every) + self._say(node.after, every), node.timeout, told),)
         elif isinstance(node, TransferNode):
             line = self.catalog.line_for(lang) if node.helpline == LANGUAGE_LINE else self.catalog.helplines[node.helpline]
-            if state.target < len(line.transfer_to):
+            # Targets are tried in order from state.target, skipping those closed now; then the number is said.
+            nxt = next((i for i in line.open_targets(self.clock()) if i >= state.target), None)
+            first = self._announcement(lang)
+            if nxt is not None:
+                dialled = State(state.flow, node.id, lang, target=nxt)
+                whisper = line.id if line.whisper else ""
                 actions = (
-                    Say(self._say(node.connecting, mine)),
-                    Dial((line.transfer_to[state.target],), self.catalog.settings.ring_timeout, state),
+                    Say(first + self._say(node.connecting, mine)),
+                    Dial((line.transfer_to[nxt],), self.catalog.settings.ring_timeout, dialled, whisper),
                 )
             else:
                 told = State(state.flow, node.id, lang, target=len(line.transfer_to))
-                actions = (Gather(self._say(node.call_yourself, mine) + self._say(node.after, mine), node.timeout, told),)
+                parts = first + self._say(node.call_yourself, mine) + self._say(node.after, mine)
+                actions = (Gather(parts, node.timeout, told),)
         else:
             assert isinstance(node, GoodbyeNode)
             actions = (Say(self._say(node.prompt, mine)), Hangup())

@@ -27,6 +27,7 @@ from ivr.model import (
     Prompt,
     Retry,
     Speech,
+    Target,
     TransferNode,
 )
 
@@ -93,7 +94,13 @@ def _transfer_detail(catalog: Catalog, node: TransferNode, lang: str) -> str:
         every = ", ".join(f"{catalog.line_for(code).name} {catalog.line_for(code).number}" for code in catalog.settings.offered)
         return f"says every language's line: {every}"
     line = catalog.line_for(lang) if node.helpline == LANGUAGE_LINE else catalog.helplines[node.helpline]
-    how = f"dials {', '.join(line.transfer_to)}, else says the number" if line.transfer_to else "says the number"
+
+    def shown(target: Target) -> str:  # never the credentials: only the address, and its hours
+        return target.address + ("" if target.hours.always else f" ({target.hours.describe()})")
+
+    hours = "" if line.hours_open.always else f" ({line.hours_open.describe()})"
+    dials = ", ".join(shown(target) for target in line.transfer_to)
+    how = f"dials {dials}{hours}, else says the number" if line.transfer_to else "says the number"
     return f"{line.name} {line.number} · {how}"
 
 

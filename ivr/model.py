@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
+
+from ivr.hours import Schedule
 
 # Phone keys a menu can use, in keypad order.
 PHONE_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#")
@@ -33,6 +36,24 @@ def frozen_map(d: Mapping[str, object] | None = None) -> Mapping[str, object]:
     return MappingProxyType(dict(d or {}))
 
 
+# SIP credentials come only from the environment, never from YAML: a target's ``credentials: NAME``
+# names the two variables below (ivr.settings reads them).
+SIP_VARIABLES = "IVR_SIP_{name}_USERNAME and IVR_SIP_{name}_PASSWORD"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a line's operator lets us transfer callers: an E.164 number or a SIP address on its own PBX."""
+
+    address: str  # "+3290000001" or "sip:listeners@pbx.example.org"
+    hours: Schedule = Schedule()  # when it takes calls (the line's own hours apply too)
+    credentials: str = ""  # SIP only: NAME in IVR_SIP_NAME_USERNAME / IVR_SIP_NAME_PASSWORD (never in YAML)
+
+    @property
+    def is_sip(self) -> bool:
+        return self.address.startswith(("sip:", "sips:"))
+
+
 @dataclass(frozen=True, slots=True)
 class Helpline:
     """A listening or crisis line, as published by the service that runs it."""
@@ -45,7 +66,17 @@ class Helpline:
     source: str
     chat: str = ""  # the web address, as written
     chat_spoken: str = ""  # the web address as a voice should say it, in the line's language
-    transfer_to: tuple[str, ...] = ()  # E.164 numbers the line's operator gave us, tried in order
+    transfer_to: tuple[Target, ...] = ()  # numbers or SIP addresses the line's operator gave us, tried in order
+    hours_open: Schedule = Schedule()  # when the line takes transferred calls; its number is said at any hour
+    whisper: str = ""  # what the answering volunteer hears before the caller is put through, in the line's language
+
+    def open_targets(self, instant: datetime | None) -> tuple[int, ...]:
+        """The indexes of the targets that take calls at ``instant`` (None: at any hour, for timing)."""
+        if instant is None:
+            return tuple(range(len(self.transfer_to)))
+        if not self.hours_open.is_open(instant):
+            return ()
+        return tuple(i for i, target in enumerate(self.transfer_to) if target.hours.is_open(instant))
 
     @property
     def spoken_number(self) -> str:

@@ -1,19 +1,24 @@
-"""Commands for running the service: ``ivr reload`` and ``ivr fallback export``.
+"""Commands for running the service: ``ivr reload``, ``ivr fallback export`` and ``ivr announce``.
 
 They register themselves on the ``ivr`` group (see ``COMMAND_MODULES`` in ``ivr/cli.py``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
+from ivr.announcements import AnnouncementError, AnnouncementSource
+from ivr.announcements import parse as parse_announcement
 from ivr.cli import CONFIG_OPTION, FLOWS_OPTION, load_or_exit, main
 from ivr.fallback import export, file_name
+from ivr.settings import Settings
 
 
 def _is_gunicorn(pid: int) -> bool:
@@ -63,3 +68,83 @@ def fallback_export(folder: Path, config_dir: Path | None, flows_dir: Path | Non
     for name, path in written.items():
         number = next((n for n in catalog.settings.called_numbers if file_name(n) == name), None)
         click.echo(f"{path}: for {number or 'any other number'}")
+
+
+ANNOUNCEMENT_FILE_OPTION = click.option(
+    "--file", "path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Default: IVR_ANNOUNCEMENT_FILE."
+)
+
+
+@main.group()
+def announce() -> None:
+    """The operators' announcement: a short message per language, with a start and an end.
+
+    Where every instance reads it: IVR_ANNOUNCEMENT_FILE names a file (on a VM: these commands
+    write it, and the service reads it again when it changes); on a PaaS, set IVR_ANNOUNCEMENT
+    to the JSON that `ivr announce set` prints (the platform restarts the app, with no build).
+    """
+
+
+def _announcement_settings() -> tuple[Settings, tuple[str, ...]]:
+    settings = Settings.from_env({**os.environ, "IVR_DEV_MODE": "1", "IVR_PRODUCTION": ""})  # no token needed here
+    catalog = load_or_exit(settings.config_dir, settings.flows_dir)
+    return settings, catalog.settings.offered
+
+
+@announce.command("set")
+@click.option("--say", "texts", type=(str, str), multiple=True, required=True, help="LANG TEXT, e.g. --say fr 'Télé-Accueil …'.")
+@click.option("--start", required=True, help="When it starts, with its time zone, e.g. 2026-12-24T18:00+01:00.")
+@click.option("--end", required=True, help="When it ends, e.g. 2026-12-25T08:00+01:00.")
+@click.option(
+    "--file", "path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Default: IVR_ANNOUNCEMENT_FILE."
+)
+def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str, path: Path | None) -> None:
+    """Check an announcement and write it to the file the service reads (or print it for IVR_ANNOUNCEMENT)."""
+    settings, languages = _announcement_settings()
+    raw = json.dumps({"text": dict(texts), "start": start, "end": end}, ensure_ascii=False)
+    try:
+        announcement = parse_announcement(raw, languages)
+    except AnnouncementError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    target = path or settings.announcement_file
+    if target is None:
+        click.echo("No IVR_ANNOUNCEMENT_FILE: on a PaaS, set this config variable (the app restarts, no build):")
+        click.echo(f"IVR_ANNOUNCEMENT={announcement.to_json()}")
+        return
+    partial = target.with_name(target.name + ".new")
+    partial.write_text(announcement.to_json() + "\n", encoding="utf-8")
+    partial.replace(target)  # atomic: the service never reads half a file
+    click.echo(f"wrote {target}: said from {announcement.start.isoformat()} to {announcement.end.isoformat()}")
+
+
+@announce.command("show")
+def announce_show() -> None:
+    """Show the announcement the service would read now, and whether it is on."""
+    settings, languages = _announcement_settings()
+    found, warning = AnnouncementSource(languages, settings.announcement, settings.announcement_file).current()
+    if warning is not None:
+        click.echo(f"warning: {warning}; callers hear no announcement", err=True)
+        sys.exit(1)
+    if found is None:
+        click.echo("No announcement.")
+        return
+    state = "on now" if found.active(datetime.now(UTC)) else "not on now"
+    click.echo(f"{state}: from {found.start.isoformat()} to {found.end.isoformat()}")
+    for lang, text in found.text.items():
+        click.echo(f"  {lang}: {text}")
+
+
+@announce.command("clear")
+@click.option(
+    "--file", "path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Default: IVR_ANNOUNCEMENT_FILE."
+)
+def announce_clear(path: Path | None) -> None:
+    """Remove the announcement file (on a PaaS: unset IVR_ANNOUNCEMENT)."""
+    settings, _ = _announcement_settings()
+    target = path or settings.announcement_file
+    if target is None:
+        click.echo("No IVR_ANNOUNCEMENT_FILE: on a PaaS, unset the IVR_ANNOUNCEMENT config variable.")
+        return
+    target.unlink(missing_ok=True)
+    click.echo(f"removed {target}: no announcement")

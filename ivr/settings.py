@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.loader import default_config_dir, default_flows_dir
@@ -36,6 +37,10 @@ class Settings:
     log_key: bytes = b""  # key for the hash that identifies a call in the logs
     admin_password: str | None = None  # IVR_ADMIN_PASSWORD: basic auth for the simulator
     trust_proxy: bool = False  # IVR_TRUST_PROXY: honour X-Forwarded-Proto/Host
+    # IVR_SIP_<NAME>_USERNAME / _PASSWORD: credentials of SIP transfer targets (never in YAML, never shown)
+    sip_credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
+    announcement: str | None = None  # IVR_ANNOUNCEMENT: the operators' announcement, as JSON (see ivr.announcements)
+    announcement_file: Path | None = None  # IVR_ANNOUNCEMENT_FILE: or a file holding it, read again when it changes
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -73,4 +78,20 @@ class Settings:
             log_key=log_key,
             admin_password=env.get("IVR_ADMIN_PASSWORD") or None,
             trust_proxy=_flag(env.get("IVR_TRUST_PROXY")),
+            sip_credentials=_sip_credentials(env),
+            announcement=env.get("IVR_ANNOUNCEMENT") or None,
+            announcement_file=Path(env["IVR_ANNOUNCEMENT_FILE"]) if env.get("IVR_ANNOUNCEMENT_FILE") else None,
         )
+
+
+SIP_VARIABLE = re.compile(r"IVR_SIP_([A-Z][A-Z0-9_]*)_(USERNAME|PASSWORD)")
+
+
+def _sip_credentials(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """NAME -> (username, password), for every NAME with both IVR_SIP_NAME_USERNAME and IVR_SIP_NAME_PASSWORD set."""
+    parts: dict[str, dict[str, str]] = {}
+    for variable, value in env.items():
+        m = SIP_VARIABLE.fullmatch(variable)
+        if m and value:
+            parts.setdefault(m.group(1), {})[m.group(2)] = value
+    return {name: (p["USERNAME"], p["PASSWORD"]) for name, p in parts.items() if {"USERNAME", "PASSWORD"} <= set(p)}

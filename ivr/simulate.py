@@ -30,7 +30,7 @@ from ivr.security import SIGNATURE_HEADER, sign
 from ivr.timing import says_number, word_count
 from ivr.web import EXTENSION, Service
 
-WEBHOOK_PATHS = ("/voice", "/voice/step", "/voice/dial")
+WEBHOOK_PATHS = ("/voice", "/voice/step", "/voice/dial", "/voice/whisper")
 DIAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 CONNECTED = frozenset({"completed", "answered"})
 MAX_TURNS = 60  # a flow always ends a silent call long before this; it only stops a runaway script
@@ -87,6 +87,7 @@ class Ring:
     number: str
     action: str | None
     timeout: int
+    whisper: str = ""  # the URL of what the volunteer hears before the bridge ("": none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,8 +236,10 @@ def parse_twiml(body: str, index: SpeechIndex) -> tuple[tuple[Verb, ...], str]:
         elif element.tag == "Redirect":
             verbs.append(Redirect((element.text or "").strip()))
         elif element.tag == "Dial":
-            number = element.findtext("Number") or (element.text or "").strip()
-            verbs.append(Ring(number.strip(), element.get("action"), _int(element.get("timeout"), 30)))
+            targets = [child for child in element if child.tag in ("Number", "Sip")]
+            number = ", ".join((child.text or "").strip() for child in targets) or (element.text or "").strip()
+            whisper = next((child.get("url", "") for child in targets if child.get("url")), "")
+            verbs.append(Ring(number, element.get("action"), _int(element.get("timeout"), 30), whisper))
         elif element.tag == "Hangup":
             verbs.append(HangUp())
         else:
@@ -332,6 +335,18 @@ class InProcessCaller:
 
     def start(self) -> Answer:
         return self.request("/voice")
+
+    def whisper(self, ring: Ring) -> str:
+        """What the volunteer who answers hears before the bridge ("" when nothing, or when it fails)."""
+        if not ring.whisper:
+            return ""
+        try:
+            path = self.webhook_path(ring.whisper)
+        except SimulationError:
+            return ""
+        headers = {SIGNATURE_HEADER: sign(self.token, self.signed_base + path, self.fields)} if self.token else {}
+        body = self.client.post(path, data=self.fields, headers=headers, base_url=self.base_url).get_data(as_text=True)
+        return " ".join(heard.text for heard in _heard(parse_twiml(body, self.index)[0]) if heard.text)
 
     def press(self, action: str, digits: str) -> Answer:
         return self.request(action, {"Digits": digits})

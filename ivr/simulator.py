@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -61,6 +62,7 @@ log = get_logger()
 STATE = "ivr.simulator"
 REALM = 'Basic realm="helpline-ivr simulator", charset="UTF-8"'
 MAX_DIGITS = 20  # the webhook treats anything but one key as a wrong key; this only bounds the request
+SIP_PASSWORD = re.compile(r'password="[^"]*"')
 MAX_SPEECH = 200  # a spoken answer to a menu; this only bounds the request
 MAX_HOSTS = 8  # speech indexes kept (one per host name the page was opened on)
 # Wrong admin passwords: at most AUTH_FAILURES per client address in each AUTH_WINDOW seconds
@@ -241,7 +243,7 @@ def _heard_json(heard: Heard, numbers: dict[str, str]) -> dict[str, Any]:
     return data
 
 
-def _verb_json(verb: Verb, numbers: dict[str, str]) -> dict[str, Any]:
+def _verb_json(verb: Verb, numbers: dict[str, str], whisper: str = "") -> dict[str, Any]:
     if isinstance(verb, Heard):
         return _heard_json(verb, numbers)
     if isinstance(verb, Listen):
@@ -255,7 +257,7 @@ def _verb_json(verb: Verb, numbers: dict[str, str]) -> dict[str, Any]:
     if isinstance(verb, Redirect):
         return {"verb": "redirect", "url": verb.url}
     if isinstance(verb, Ring):
-        return {"verb": "dial", "number": verb.number, "action": verb.action, "timeout": verb.timeout}
+        return {"verb": "dial", "number": verb.number, "action": verb.action, "timeout": verb.timeout, "whisper": whisper}
     assert isinstance(verb, HangUp)
     return {"verb": "hangup"}
 
@@ -271,8 +273,9 @@ def _answer_json(call: InProcessCaller, answer: Answer, called: str) -> dict[str
         "kind": call.node_kind(answer),
         "lang": answer.lang,
         "request": answer.url,
-        "verbs": [_verb_json(verb, numbers) for verb in answer.verbs],
-        "twiml": answer.twiml,
+        "verbs": [_verb_json(verb, numbers, call.whisper(verb) if isinstance(verb, Ring) else "") for verb in answer.verbs],
+        # A SIP target's password goes to Twilio in the TwiML, never to a page.
+        "twiml": SIP_PASSWORD.sub('password="(set in the environment)"', answer.twiml),
     }
 
 

@@ -164,6 +164,8 @@ class TerminalCaller:
     def ring(self, ring: Ring, answer: Answer) -> str:
         self._header(answer)
         click.echo(f"  ringing {ring.number} (up to {ring.timeout} s)")
+        if whisper := self.call.whisper(ring):
+            click.echo(f"  (the volunteer who answers hears first: {whisper})")
         if self.keys is not None:
             click.echo(f"  > transfer: {self.dial_status}")
             return self.dial_status

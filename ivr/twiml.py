@@ -13,6 +13,7 @@ from ivr.model import LanguageSettings, Pause, PromptPart, Speech
 from ivr.state import State
 
 CONTENT_TYPE = "text/xml"
+EMPTY_RESPONSE = str(VoiceResponse().to_xml())  # a whisper that failed: the call goes through without one
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +23,8 @@ class Links:
     step_url: Callable[[State], str]
     dial_url: Callable[[State], str]
     audio_url: Callable[[Speech], str | None]
+    whisper_url: Callable[[str], str] = lambda line: ""  # the whisper of a line, for the answering volunteer
+    sip_credentials: Callable[[str], tuple[str, str] | None] = lambda name: None  # from the environment only
 
 
 def _speak(
@@ -66,15 +69,31 @@ def render(turn: Turn, languages: Mapping[str, LanguageSettings], links: Links, 
             # Twilio goes on with the next verb when nobody presses a key: that is the silence path.
             response.redirect(url, method="POST")
         elif isinstance(action, Dial):
-            options: dict[str, object] = {"timeout": action.timeout}
+            # answerOnBridge: the caller hears ringing until a volunteer answers, not silence.
+            options: dict[str, object] = {"timeout": action.timeout, "answer_on_bridge": True}
             if action.state is not None:
                 options |= {"action": links.dial_url(action.state), "method": "POST"}
             if caller_id:
                 # The line sees our number, not the caller's: callers stay anonymous.
                 options["caller_id"] = caller_id
             dial = response.dial(**options)
-            for number in action.numbers:
-                dial.number(number)
+            url = links.whisper_url(action.whisper) if action.whisper else ""
+            whisper = {"url": url, "method": "POST"} if url else {}
+            for target in action.targets:
+                if not target.is_sip:
+                    dial.number(target.address, **whisper)
+                    continue
+                login = links.sip_credentials(target.credentials) if target.credentials else None
+                secret = {"username": login[0], "password": login[1]} if login else {}
+                dial.sip(target.address, **secret, **whisper)
         elif isinstance(action, Hangup):
             response.hangup()
+    return str(response.to_xml())
+
+
+def whisper_twiml(text: str, lang: LanguageSettings) -> str:
+    """What the volunteer hears before the bridge, in the line's language (empty: nothing)."""
+    response = VoiceResponse()
+    if text:
+        response.say(text, voice=lang.voice, language=lang.say_language)
     return str(response.to_xml())

@@ -13,18 +13,20 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from ivr.announcements import Announcement, AnnouncementSource
 from ivr.engine import Action, Dial, Engine, Gather, Heard, Say, Turn
 from ivr.logs import call_ref, get_logger
-from ivr.model import Catalog, Speech
+from ivr.model import SIP_VARIABLES, Catalog, Speech
 from ivr.security import SIGNATURE_HEADER, is_signed_by_twilio, signed_url
-from ivr.settings import Settings
+from ivr.settings import Settings, SettingsError
 from ivr.state import State, read_state
-from ivr.twiml import CONTENT_TYPE, Links, render
+from ivr.twiml import CONTENT_TYPE, EMPTY_RESPONSE, Links, render, whisper_twiml
 
 bp = Blueprint("voice", __name__)
 log = get_logger()
@@ -34,9 +36,21 @@ EXTENSION = "ivr"
 # without this cache and 750 µs with it (the idiomatic peer: 660 µs). The shipped flow has a few
 # hundred distinct answers; the bound keeps odd (signed but unusual) states from growing memory.
 RENDER_CACHE_SIZE = 1024
-ROUTES = {"voice.start": "start", "voice.step": "step", "voice.dial": "dial", "voice.fallback": "fallback"}
+ROUTES = {
+    "voice.start": "start",
+    "voice.step": "step",
+    "voice.dial": "dial",
+    "voice.fallback": "fallback",
+    "voice.whisper": "whisper",
+}
 MAX_FIELDS = 200  # Twilio's voice requests carry 20 to 40 fields
-PATHS = {"/voice": "start", "/voice/step": "step", "/voice/dial": "dial", "/voice/fallback": "fallback"}
+PATHS = {
+    "/voice": "start",
+    "/voice/step": "step",
+    "/voice/dial": "dial",
+    "/voice/fallback": "fallback",
+    "/voice/whisper": "whisper",
+}
 
 
 @dataclass
@@ -84,16 +98,29 @@ class Service:
             step_url=lambda s: _state_url(root, "voice.step", s),
             dial_url=lambda s: _state_url(root, "voice.dial", s),
             audio_url=lambda speech: urls.get(speech),
+            whisper_url=lambda line: _whisper_url(root, line),
+            sip_credentials=self.settings.sip_credentials.get,
         )
         return render(Turn(actions, "", "", ""), self.catalog.settings.languages, links, caller_id)
 
     def build_rescues(self) -> None:
-        """Render the rescue documents once, so the error path cannot fail on flow data."""
-        links = Links(step_url=lambda s: "", dial_url=lambda s: "", audio_url=lambda s: None)
+        """Render the rescue documents once, so the error path cannot fail on flow data.
+
+        They ring every target the line gave us, whatever the hour (an engine with no clock):
+        they are rendered once, for the moments when something has gone wrong, and a target that
+        is closed rings out after ring_timeout, then the numbers are said again.
+        """
+        links = Links(
+            step_url=lambda s: "",
+            dial_url=lambda s: "",
+            audio_url=lambda s: None,
+            sip_credentials=self.settings.sip_credentials.get,
+        )
         languages = self.catalog.settings.languages
-        self.rescue_default = render(self.engine.rescue(""), languages, links, self.own_number)
+        anytime = Engine(self.catalog)
+        self.rescue_default = render(anytime.rescue(""), languages, links, self.own_number)
         for number in self.catalog.settings.called_numbers:
-            self.rescue_by_number[number] = render(self.engine.rescue(number), languages, links, number)
+            self.rescue_by_number[number] = render(anytime.rescue(number), languages, links, number)
 
     def rescue(self, called: str) -> str:
         return self.rescue_by_number.get(called, self.rescue_default)
@@ -107,8 +134,37 @@ class Service:
         return called or self.own_number
 
 
+def build_service(settings: Settings, catalog: Catalog) -> Service:
+    """The blueprint's service for ``catalog``: an engine on the real clock, with the operators' announcement."""
+    missing = sorted(
+        {t.credentials for line in catalog.helplines.values() for t in line.transfer_to if t.credentials}
+        - set(settings.sip_credentials)
+    )
+    if missing:
+        raise SettingsError(
+            "SIP transfer targets name credentials that are not in the environment: set "
+            + "; ".join(SIP_VARIABLES.format(name=name) for name in missing)
+        )
+    source = AnnouncementSource(catalog.settings.offered, settings.announcement, settings.announcement_file)
+
+    def notice() -> Announcement | None:
+        found, warning = source.current()
+        if warning is not None:
+            log.warning(warning)  # once per change; callers hear no announcement, never a broken call
+        return found
+
+    svc = Service(settings=settings, catalog=catalog, engine=Engine(catalog, lambda: datetime.now(UTC), notice))
+    svc.build_rescues()
+    return svc
+
+
 def service() -> Service:
     return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+
+
+def _whisper_url(root: str, line: str) -> str:
+    path = url_for("voice.whisper")[len(request.script_root) :]
+    return root + path + "?" + urlencode({"line": line})
 
 
 def _state_url(root: str, endpoint: str, state: State) -> str:
@@ -264,6 +320,25 @@ def dial() -> Response:
     return _answer(params, lambda engine, called: engine.on_dial(claimed, status, called))
 
 
+@bp.post("/voice/whisper")
+def whisper() -> Response:
+    """What the volunteer who answers a transfer hears before the caller is put through.
+
+    It never fails: on any error it answers an empty <Response/>, and the call goes through
+    without a whisper. It says where the call comes from, never anything about the caller.
+    """
+    try:
+        svc = service()
+        line = svc.catalog.helplines[request.args.get("line", "")]
+        lang = svc.catalog.settings.languages[line.language]
+        body = whisper_twiml(line.whisper, lang)
+        _log(logging.INFO, "whisper", node="whisper", lang=line.language, outcome="whisper")
+    except Exception as exc:  # noqa: BLE001 - a whisper must never stop a transfer
+        _log(logging.ERROR, "whisper failed; the call goes through without one", outcome="whisper_failed", exc_info=exc)
+        body = EMPTY_RESPONSE
+    return _twiml(body)
+
+
 # Twilio's fallback request is its usual form and two more fields (ErrorCode, ErrorUrl): about
 # 1 kB. A larger body is not Twilio's, and is not read at all.
 FALLBACK_BODY_LIMIT = 8 * 1024
@@ -319,6 +394,8 @@ def rescue_on_error(exc: Exception) -> Response | HTTPException:
     """Anything that escaped a view (or a before_request hook) still gets rescue TwiML."""
     if isinstance(exc, HTTPException) and exc.code is not None and exc.code < 500:
         return exc
+    if request.endpoint == "voice.whisper":  # a volunteer, not a caller: let the call go through
+        return _twiml(EMPTY_RESPONSE)
     error_id = uuid.uuid4().hex[:12]
     _log(logging.ERROR, "unhandled error; rescue TwiML sent", node="rescue", outcome="rescue", exc_info=exc, error_id=error_id)
     svc = service()

@@ -82,7 +82,7 @@ def test_dial_statuses(engine: Engine) -> None:
     at_line = claim(State("mini", "line", "nl"))
     assert engine.on_dial(at_line, "completed", "").actions == (Hangup(),)
     second = engine.on_dial(at_line, "busy", "")
-    assert isinstance(second.actions[-1], Dial) and second.actions[-1].numbers == ("+3290000002",)
+    assert isinstance(second.actions[-1], Dial) and [t.address for t in second.actions[-1].targets] == ["+3290000002"]
     last = engine.on_dial(claim(State("mini", "line", "nl", target=1)), "failed", "")
     assert "1 0 6" in said(last) and not any(isinstance(a, Dial) for a in last.actions)
 

@@ -224,7 +224,7 @@ def test_every_dial_outcome_is_followed(settings: Settings, tmp_path: Path, vali
         for number in answer.twiml.root.iter("Number"):
             dialled.setdefault(answer.lang, set()).add(number.text or "")
     for lang in catalog.settings.offered:
-        assert dialled[lang] == set(catalog.line_for(lang).transfer_to)
+        assert dialled[lang] == {target.address for target in catalog.line_for(lang).transfer_to}
     for end in walk.ended:
         assert heard_the_line(end), f"hang-up without the line after {end.url} {end.given}: {end.twiml.body}"
     # when every target fails, the caller hears the number
@@ -303,7 +303,7 @@ def test_every_number_said_or_dialled_comes_from_helplines_yaml(
     # and everything a caller can hear or be put through to, with and without transfer targets
     config = config_copy(tmp_path, with_transfer_targets)
     dialling = load_catalog(config, ROOT / "ivr" / "flows")
-    targets = {target for line in dialling.helplines.values() for target in line.transfer_to}
+    targets = {target.address for line in dialling.helplines.values() for target in line.transfer_to}
     twilio = app_for(settings, tmp_path, config)
     answers = walk_every_path(twilio, valid_twiml).answers + walk_every_path(app_for(settings, tmp_path), valid_twiml).answers
     answers.append(Answer("/voice/fallback", None, twilio.post("/voice/fallback"), "nl"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import DATA
 from ivr.engine import Dial, Gather, Hangup, Say, Turn
 from ivr.loader import load_catalog
-from ivr.model import Pause, Speech
+from ivr.model import Pause, Speech, Target
 from ivr.state import State
 from ivr.twiml import Links, render
 
@@ -25,11 +25,14 @@ def test_gather_is_followed_by_its_silence_redirect() -> None:
 
 def test_dial_with_action_timeout_and_our_caller_id() -> None:
     turn = Turn(
-        (Say((Speech("k", "fr", "Un instant."),)), Dial(("+3290000001",), 20, State("f", "line", "fr"))), "line", "fr", "x"
+        (Say((Speech("k", "fr", "Un instant."),)), Dial((Target("+3290000001"),), 20, State("f", "line", "fr"))),
+        "line",
+        "fr",
+        "x",
     )
     assert render(turn, LANGUAGES, LINKS, caller_id="+3225550100") == (
         HEAD + '<Response><Say language="fr-BE" voice="Polly.Isabelle-Neural">Un instant.</Say>'
-        '<Dial action="/dial?t=0" callerId="+3225550100" method="POST" timeout="20">'
+        '<Dial action="/dial?t=0" answerOnBridge="true" callerId="+3225550100" method="POST" timeout="20">'
         "<Number>+3290000001</Number></Dial></Response>"
     )
 

@@ -134,6 +134,7 @@
     ringing.hidden = false;
     statusLine.textContent = `Transfer: ringing ${verb.number}.`;
     line(`(transfer: ringing ${verb.number})`, "event");
+    if (verb.whisper) line(`(the volunteer who answers hears first: ${verb.whisper})`, "event");
     return new Promise((resolve) => {
       ringingDone = (status) => {
         ringing.hidden = true;
