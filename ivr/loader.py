@@ -653,7 +653,11 @@ MODE_WORDS = {SAYS_NUMBER: "the talk-now key says the line's number", CONNECTS: 
 def _reachable_modes(ctx: _FlowContext, lang: str) -> tuple[str, ...]:
     """The talk-now wordings callers of ``lang`` can hear with this configuration (see Engine.talk_mode)."""
     line = ctx.helplines.get(ctx.settings.languages[lang].helpline)
-    return (CONNECTS,) if line is not None and line.transfer_to else (SAYS_NUMBER,)
+    if line is None or not line.transfer_to:
+        return (SAYS_NUMBER,)
+    if line.hours_open.always and any(target.hours.always for target in line.transfer_to):
+        return (CONNECTS,)
+    return (CONNECTS, SAYS_NUMBER)  # closed at some hours: the number, then
 
 
 def _texts(ctx: _FlowContext, body: YMap, key: str, required: tuple[str, ...], *, talk_now_ok: bool) -> dict[str, Speech]:

@@ -351,3 +351,18 @@ def test_the_browser_simulator_never_sees_a_sip_password(settings: Settings, tmp
     assert (
         PASSWORD not in response.get_data(as_text=True) and 'password="(set in the environment)"' in response.get_json()["twiml"]
     )
+
+
+def test_a_line_closed_at_some_hours_needs_both_wordings_of_0(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    text = (DATA / "wording" / "no_connect_wording.yaml").read_text(encoding="utf-8")
+    (flows / "mini.yaml").write_text(text.replace("      - number: {", "      - connect: {", 1), encoding="utf-8")
+    config = transfers_config(tmp_path)
+    missing = "no wording for when the talk-now key says the line's number, which {} callers hear"
+    result = CliRunner().invoke(main, ["validate", "--config", str(config), "--flows", str(flows)])
+    assert missing.format("fr") in result.output  # Télé-Accueil has no targets; Tele-Onthaal's day PBX is always open
+    helplines = config / "helplines.yaml"
+    helplines.write_text(helplines.read_text(encoding="utf-8").replace('      - "sip:dag@pbx.tele-onthaal.example"\n', ""))
+    result = CliRunner().invoke(main, ["validate", "--config", str(config), "--flows", str(flows)])
+    assert missing.format("nl, fr") in result.output  # now every Tele-Onthaal target keeps hours: the number at night
