@@ -113,8 +113,8 @@ class CalledNumber:
 class SpeechSettings:
     """Whether callers may speak instead of pressing keys. Off by default: Twilio charges for every speech <Gather>."""
 
-    enabled: bool = False
-    min_confidence: float = 0.5  # below it (or with no Confidence at all) what was heard counts as a wrong key
+    enabled: bool
+    min_confidence: float  # below it (or with no Confidence at all) what was heard counts as a wrong key
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +129,9 @@ class CallSettings:
     ring_timeout: int  # seconds a transfer target may ring
     time_to_human_budget: float  # seconds until a caller hears how to reach the line
     talk_now_budget: float  # seconds from language key + talk-now key to the line
-    silence_budget: float = 60.0  # seconds until a caller who presses nothing reaches the line
-    welcome_names: tuple[str, ...] = ()  # helpline ids the welcome must say in every language (e.g. emergency)
-    speech: SpeechSettings = SpeechSettings()
+    silence_budget: float  # seconds until a caller who presses nothing has heard every line
+    welcome_names: tuple[str, ...]  # helpline ids the welcome must say in every language (e.g. emergency)
+    speech: SpeechSettings
 
 
 @dataclass(frozen=True, slots=True)

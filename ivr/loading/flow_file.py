@@ -1,0 +1,337 @@
+"""One call flow (``ivr/flows/*.yaml``): prompts, words, nodes, and the checks of its graph."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+
+from ivr.checks import check_flow
+from ivr.errors import ConfigError
+from ivr.loading.document import (
+    NODE_ID,
+    Number,
+    did_you_mean,
+    load_document,
+)
+from ivr.loading.prompts import FlowContext, parse_prompt, parse_words
+from ivr.model import (
+    EVERY_LINE,
+    LANGUAGE_LINE,
+    NO_WORDS,
+    CallSettings,
+    Flow,
+    GlobalKeys,
+    GoodbyeNode,
+    Helpline,
+    LanguageNode,
+    MenuNode,
+    MessageNode,
+    Node,
+    Prompt,
+    Retry,
+    Speech,
+    TransferNode,
+    frozen_map,
+)
+from ivr.yamlio import Mark, YMap, YNode, YScalar
+
+# The numbers of a flow, declared once: key, range, default (None: required), meaning.
+TIMEOUT = Number("timeout", 1, 30, 6, "seconds a menu waits for a key once its prompt is said", whole=True)
+RETRIES = Number("retries", 0, 5, None, "how often a menu asks again before going on", whole=True)
+
+
+@dataclass
+class _Defaults:
+    timeout: int = int(TIMEOUT.default or 0)
+    no_input: Retry | None = None
+    wrong_key: Retry | None = None
+    after_retries: str | None = None
+
+
+def _parse_retry(ctx: FlowContext, node: YNode | None, key: str) -> Retry | None:
+    doc = ctx.doc
+    body = doc.mapping(node, "retries and re-prompt")
+    if body is None:
+        return None
+    f = doc.fields(body, ("retries", "reprompt"))
+    retries = RETRIES.whole_number(doc, f)
+    with doc.at("reprompt"):
+        reprompt = parse_prompt(ctx, f.get("reprompt"), f"{key}.reprompt")
+    return Retry(retries, reprompt) if retries is not None else None
+
+
+def _target(ctx: FlowContext, fields: dict[str, YNode], name: str) -> str:
+    with ctx.doc.at(name):
+        value = ctx.doc.text(fields.get(name), "a node name") if name in fields else None
+        if value is not None:
+            ctx.doc.marks[ctx.doc.where()] = fields[name].mark
+        return value or ""
+
+
+MENU_FIELDS = ("timeout", "no_input", "wrong_key", "after_retries")
+
+
+def _menu_common(ctx: FlowContext, f: dict[str, YNode], key: str, d: _Defaults) -> tuple[int, Retry, Retry, str] | None:
+    doc = ctx.doc
+    timeout = TIMEOUT.whole_number(doc, f) if "timeout" in f else d.timeout
+    with doc.at("no_input"):
+        no_input = _parse_retry(ctx, f["no_input"], f"{key}.no_input") if "no_input" in f else d.no_input
+    with doc.at("wrong_key"):
+        wrong_key = _parse_retry(ctx, f["wrong_key"], f"{key}.wrong_key") if "wrong_key" in f else d.wrong_key
+    after = _target(ctx, f, "after_retries") if "after_retries" in f else d.after_retries
+    node = f.get("prompt")
+    mark = node.mark if node else Mark(doc.file, 1, 1)
+    for name, value in (("no_input", no_input), ("wrong_key", wrong_key), ("after_retries", after)):
+        if value is None:
+            doc.error(mark, f"no {name} for this menu", f"add '{name}:' here or under 'defaults:'")
+    if timeout is None or no_input is None or wrong_key is None or not after:
+        return None
+    if "after_retries" not in f:
+        doc.marks[doc.where() + ".after_retries"] = doc.marks.get("defaults.after_retries", mark)
+    return timeout, no_input, wrong_key, after
+
+
+def _parse_menu(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+    doc = ctx.doc
+    f = doc.fields(body, ("kind", "prompt", "options"), (*MENU_FIELDS, "words"))
+    key = f"{ctx.name}/{node_id}"
+    with doc.at("prompt"):
+        prompt = parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
+    options: dict[str, str] = {}
+    with doc.at("options"):
+        opts = doc.mapping(f.get("options"), "keys and the nodes they lead to")
+        for k, v in opts.items if opts else ():
+            with doc.at(k.text):
+                phone_key = doc.phone_key(k)
+                target = doc.text(v, "a node name")
+                if phone_key and target:
+                    if ctx.keys and phone_key in ctx.keys.as_map():
+                        doc.error(
+                            k.mark,
+                            f"key {phone_key} is already the {ctx.keys.as_map()[phone_key].replace('_', '-')} key in every menu",
+                            "choose another key for this option",
+                        )
+                        continue
+                    options[phone_key] = target
+                    doc.marks[doc.where()] = v.mark
+    with doc.at("words"):
+        words = parse_words(ctx, f.get("words"), {k: k for k in options}, ctx.keys.words if ctx.keys else NO_WORDS)
+    common = _menu_common(ctx, f, key, d)
+    if common is None or not options:
+        return None
+    return MenuNode(node_id, prompt, frozen_map(options), *common, words)  # type: ignore[arg-type]
+
+
+def _parse_language(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+    doc = ctx.doc
+    f = doc.fields(body, ("kind", "prompt", "choices", "next"), (*MENU_FIELDS, "talk_now", "words"))
+    key = f"{ctx.name}/{node_id}"
+    with doc.at("prompt"):
+        prompt = parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
+    choices: dict[str, str] = {}
+    written: dict[str, str] = {}  # also the choices of languages this deployment does not offer
+    with doc.at("choices"):
+        ch = doc.mapping(f.get("choices"), "keys and the languages they choose")
+        for k, v in ch.items if ch else ():
+            with doc.at(k.text):
+                phone_key = doc.phone_key(k)
+                lang = doc.text(v, "a language code")
+                if lang is not None and lang not in ctx.settings.languages:
+                    hint = did_you_mean(lang, list(ctx.settings.languages))
+                    if isinstance(v, YScalar) and v.implicit_type and not v.quoted:
+                        hint = f"YAML 1.1 reads an unquoted {lang} as {v.implicit_type}; {hint}"
+                    doc.error(v.mark, f"unknown language {lang!r}", hint)
+                    continue
+                if phone_key and lang:
+                    written[phone_key] = lang
+                if phone_key and lang and lang in ctx.settings.offered:
+                    choices[phone_key] = lang
+        for lang in ctx.settings.offered:
+            if ch is not None and lang not in choices.values():
+                doc.error(
+                    ch.mark, f"no key chooses {lang!r}, which is offered", f'add a key for it, e.g. "{len(choices) + 1}": {lang}'
+                )
+    nxt = _target(ctx, f, "next")
+    common = _menu_common(ctx, f, key, d)
+    if common is None or not nxt:
+        return None
+    # The talk-now key before a language is chosen: where silence leads, unless said otherwise.
+    talk_now = _target(ctx, f, "talk_now") if "talk_now" in f else common[3]
+    if "talk_now" not in f:
+        doc.marks[doc.where() + ".talk_now"] = doc.marks.get(doc.where() + ".after_retries", body.mark)
+    with doc.at("words"):
+        words = parse_words(ctx, f.get("words"), {k: k for k in written})
+    # Words for a language that is not offered here choose nothing.
+    words = MappingProxyType({lang: MappingProxyType({p: k for p, k in w.items() if k in choices}) for lang, w in words.items()})
+    return LanguageNode(node_id, prompt, frozen_map(choices), nxt, *common, talk_now, words)  # type: ignore[arg-type]
+
+
+def _parse_message(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+    doc = ctx.doc
+    f = doc.fields(body, ("kind", "prompt", "next"), ("after", "timeout"))
+    key = f"{ctx.name}/{node_id}"
+    with doc.at("prompt"):
+        prompt = parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
+    with doc.at("after"):
+        after = parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
+    timeout = TIMEOUT.whole_number(doc, f) if "timeout" in f else d.timeout
+    nxt = _target(ctx, f, "next")
+    if not nxt or timeout is None:
+        return None
+    return MessageNode(node_id, prompt, after, nxt, timeout)
+
+
+def _parse_transfer(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+    doc = ctx.doc
+    f = doc.fields(body, ("kind", "helpline", "call_yourself"), ("connecting", "after", "timeout"))
+    key = f"{ctx.name}/{node_id}"
+    line = doc.text(f.get("helpline"), "a helpline id, 'language' or 'every'") if "helpline" in f else None
+    if line is not None and line not in (LANGUAGE_LINE, EVERY_LINE) and line not in ctx.helplines:
+        with doc.at("helpline"):
+            doc.error(
+                f["helpline"].mark, f"unknown helpline {line!r}", did_you_mean(line, [LANGUAGE_LINE, EVERY_LINE, *ctx.helplines])
+            )
+        line = None
+    with doc.at("connecting"):
+        connecting = parse_prompt(ctx, f.get("connecting"), f"{key}.connecting", required=False)
+    with doc.at("call_yourself"):
+        call_yourself = parse_prompt(ctx, f.get("call_yourself"), f"{key}.call_yourself")
+        _require_number(ctx, f.get("call_yourself"), call_yourself)
+    with doc.at("after"):
+        after = parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
+    timeout = TIMEOUT.whole_number(doc, f) if "timeout" in f else d.timeout
+    if line is None or timeout is None:
+        return None
+    return TransferNode(node_id, line, connecting, call_yourself, after, timeout)
+
+
+def _require_number(ctx: FlowContext, node: YNode | None, prompt: Prompt) -> None:
+    """A prompt that ends a call or replaces a transfer must say a helpline number."""
+    numbers = {line.spoken_number for line in ctx.helplines.values()}
+    for lang, parts in prompt.by_lang.items():
+        said = " ".join(p.text for p in parts if isinstance(p, Speech))
+        if parts and not any(n in said for n in numbers) and node is not None:
+            ctx.doc.error(
+                node.mark, f"the {lang} text does not say a helpline number", "add {number:line} so the caller knows whom to call"
+            )
+
+
+def _parse_goodbye(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+    doc = ctx.doc
+    f = doc.fields(body, ("kind", "prompt"))
+    with doc.at("prompt"):
+        prompt = parse_prompt(ctx, f.get("prompt"), f"{ctx.name}/{node_id}.prompt")
+        _require_number(ctx, f.get("prompt"), prompt)
+    return GoodbyeNode(node_id, prompt)
+
+
+NODE_KINDS: dict[str, Callable[[FlowContext, str, YMap, _Defaults], Node | None]] = {
+    "language": _parse_language,
+    "menu": _parse_menu,
+    "message": _parse_message,
+    "transfer": _parse_transfer,
+    "goodbye": _parse_goodbye,
+}
+
+
+def parse_flow(
+    path: Path,
+    errors: list[ConfigError],
+    settings: CallSettings,
+    helplines: Mapping[str, Helpline],
+    node_marks: dict[str, Mark] | None = None,
+) -> Flow | None:
+    """Parse and check one flow; ``node_marks`` (if given) receives where each node is defined."""
+    doc, root = load_document(path, errors)
+    if root is None:
+        return None
+    before = len(errors)
+    ctx = FlowContext(doc, path.stem, settings, helplines)
+    f = doc.fields(root, ("start", "main_menu", "talk_now", "keys", "nodes", "rescue"), ("defaults", "words"))
+    with doc.at("keys"):
+        kb = doc.mapping(f.get("keys"), "the keys that work in every menu")
+        if kb is not None:
+            kf = doc.fields(kb, ("talk_now", "repeat", "main_menu"))
+            chosen: dict[str, str] = {}
+            for name in ("talk_now", "repeat", "main_menu"):
+                if name in kf and isinstance(kf[name], YScalar):
+                    with doc.at(name):
+                        k = doc.phone_key(kf[name])  # type: ignore[arg-type]
+                        if k and k in chosen.values():
+                            doc.error(kf[name].mark, f"key {k} is used twice", "give each global key its own key")
+                        elif k:
+                            chosen[name] = k
+            if len(chosen) == 3:
+                with doc.at("words"):
+                    words = parse_words(ctx, f.get("words"), chosen) if "words" in f else NO_WORDS
+                ctx.keys = GlobalKeys(chosen["talk_now"], chosen["repeat"], chosen["main_menu"], words)
+    targets = {name: _target(ctx, f, name) for name in ("start", "main_menu", "talk_now")}
+    defaults = _Defaults()
+    if "defaults" in f:
+        with doc.at("defaults"):
+            db = doc.mapping(f["defaults"], "defaults for menus")
+            if db is not None:
+                df = doc.fields(db, (), MENU_FIELDS)
+                if "timeout" in df:
+                    defaults.timeout = TIMEOUT.whole_number(doc, df) or defaults.timeout
+                for name in ("no_input", "wrong_key"):
+                    if name in df:
+                        with doc.at(name):
+                            setattr(defaults, name, _parse_retry(ctx, df[name], f"{ctx.name}/defaults.{name}"))
+                if "after_retries" in df:
+                    defaults.after_retries = _target(ctx, df, "after_retries")
+    with doc.at("rescue"):
+        rescue = parse_prompt(ctx, f.get("rescue"), f"{ctx.name}/rescue")
+        _require_number(ctx, f.get("rescue"), rescue)
+    nodes: dict[str, Node] = {}
+    node_marks = {} if node_marks is None else node_marks
+    with doc.at("nodes"):
+        nb = doc.mapping(f.get("nodes"), "the nodes")
+        for key, value in nb.items if nb else ():
+            with doc.at(key.text):
+                if not NODE_ID.fullmatch(key.text):
+                    doc.error(
+                        key.mark,
+                        f"node name {key.text!r} must start with a letter and use only a-z, 0-9 and _",
+                        "rename it, e.g. main_menu",
+                    )
+                    continue
+                node_marks[key.text] = key.mark
+                body = doc.mapping(value, "the node's details")
+                if body is None:
+                    continue
+                kind_node = body.get("kind")
+                kind = doc.text(kind_node, "a node kind") if kind_node is not None else None
+                if kind_node is None:
+                    doc.error(
+                        body.mark, "missing required key 'kind'", "add 'kind:' with one of: " + ", ".join(sorted(NODE_KINDS))
+                    )
+                    continue
+                if kind is None:
+                    continue
+                parser = NODE_KINDS.get(kind)
+                if parser is None:
+                    with doc.at("kind"):
+                        doc.error(kind_node.mark, f"unknown node kind {kind!r}", did_you_mean(kind, list(NODE_KINDS)))
+                    continue
+                parsed = parser(ctx, key.text, body, defaults)
+                if parsed is not None:
+                    nodes[key.text] = parsed
+    if len(errors) > before or ctx.keys is None:
+        return None
+    flow = Flow(
+        name=path.stem,
+        file=doc.file,
+        start=targets["start"],
+        main_menu=targets["main_menu"],
+        talk_now=targets["talk_now"],
+        keys=ctx.keys,
+        nodes=frozen_map(nodes),  # type: ignore[arg-type]
+        rescue=rescue,
+    )
+    errors.extend(check_flow(flow, node_marks, doc.marks, Mark(doc.file, 1, 1)))
+    if len(errors) > before:
+        return None
+    return flow
