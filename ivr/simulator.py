@@ -33,7 +33,7 @@ from ivr.simulate import (
     DIAL_STATUSES,
     SAID_CONFIDENCE,
     Answer,
-    HangUp,
+    Hangup,
     Heard,
     InProcessCaller,
     Listen,
@@ -256,7 +256,7 @@ def _verb_json(verb: Verb, numbers: dict[str, str]) -> dict[str, Any]:
         return {"verb": "redirect", "url": verb.url}
     if isinstance(verb, Ring):
         return {"verb": "dial", "number": verb.number, "action": verb.action, "timeout": verb.timeout}
-    assert isinstance(verb, HangUp)
+    assert isinstance(verb, Hangup)
     return {"verb": "hangup"}
 
 

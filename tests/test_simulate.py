@@ -19,7 +19,7 @@ from ivr.app import create_app
 from ivr.cli import main
 from ivr.model import Speech
 from ivr.settings import Settings
-from ivr.simulate import Heard, InProcessCaller, Listen, Redirect, Ring, SimulationError, estimate_seconds, run_call
+from ivr.simulate import Hangup, Heard, InProcessCaller, Listen, Redirect, Ring, SimulationError, estimate_seconds, run_call
 
 MINI = ["--config", str(DATA / "config"), "--flows", str(DATA / "flows")]
 
@@ -130,7 +130,7 @@ def test_the_answer_is_parsed_like_twilio_reads_it(settings: Settings) -> None:
     dial = call.press(info.verbs[0].action, "0")  # type: ignore[union-attr]
     ring = next(v for v in dial.verbs if isinstance(v, Ring))
     assert (ring.number, ring.timeout) == ("+3290000001", 15)
-    assert call.dial_ended(ring.action or "", "completed").verbs[0].__class__.__name__ == "HangUp"
+    assert isinstance(call.dial_ended(ring.action or "", "completed").verbs[0], Hangup)
 
 
 def test_built_audio_is_played_and_still_shown_as_words(settings: Settings) -> None:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.audio.engines import SynthesisError, Synthesizer
@@ -30,23 +30,15 @@ from ivr.audio.manifest import (
     write_atomically,
 )
 from ivr.audio.mp3 import mp3_duration
-from ivr.model import Catalog, LanguageSettings, Prompt, Retry, Speech
+from ivr.model import Catalog, LanguageSettings, Speech
+from ivr.prompts import node_prompts
 
 
 def prompt_speeches(catalog: Catalog) -> list[Speech]:
-    """Every distinct speech of every flow: the rescue text and every prompt of every node
-    (prompt, after, connecting, call_yourself, the re-prompts of retries), in flow order."""
+    """Every distinct speech of every flow: the rescue text and every prompt of every node, re-prompts included, in flow order."""
     found: dict[tuple[str, str], Speech] = {}
     for flow in catalog.flows.values():
-        prompts: list[Prompt] = [flow.rescue]
-        for node in flow.nodes.values():
-            # Every Prompt-valued field, and the re-prompt of every Retry, whatever the node kind.
-            for node_field in fields(node):
-                value = getattr(node, node_field.name)
-                if isinstance(value, Prompt):
-                    prompts.append(value)
-                elif isinstance(value, Retry):
-                    prompts.append(value.reprompt)
+        prompts = [flow.rescue, *(prompt for node in flow.nodes.values() for prompt in node_prompts(node))]
         for prompt in prompts:
             for speech in prompt.speeches():
                 found.setdefault((speech.key, speech.lang), speech)
