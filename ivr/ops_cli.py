@@ -1,19 +1,45 @@
-"""Commands for running the service: ``ivr reload`` and ``ivr fallback export``.
+"""Commands for running the service: ``ivr validate``, ``ivr reload`` and ``ivr fallback export``.
 
-They register themselves on the ``ivr`` group (see ``COMMAND_MODULES`` in ``ivr/cli.py``).
+:mod:`ivr.cli` adds them to the ``ivr`` group.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import sys
 from pathlib import Path
 
 import click
 
-from ivr.cli import CONFIG_OPTION, FLOWS_OPTION, load_or_exit, main
+from ivr.audio import AudioManifest, ManifestError, load_manifest, speech_engines
+from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 from ivr.fallback import export, file_name
+from ivr.timing import format_times, measure
+
+
+@click.command()
+@CONFIG_OPTION
+@FLOWS_OPTION
+@AUDIO_DIR_OPTION
+def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path) -> None:
+    """Check the flows and config, and time every path to a human; print every error; exit 1 if there is one.
+
+    Where the audio is built, its real lengths replace the estimates.
+    """
+    try:
+        manifest = load_manifest(audio_dir)
+    except ManifestError as exc:
+        # As at start-up: broken audio is a warning (callers hear <Say>), never a reason to refuse the flows.
+        click.echo(f"warning: {exc}; timing from estimates, and callers hear <Say> until `ivr audio build` rewrites it", err=True)
+        manifest = AudioManifest(audio_dir)
+    duration_of = manifest.duration_of if manifest.entries else None
+    # Also the voices of the audio engines, which only `ivr audio build` uses (so the service does not load them).
+    catalog = load_or_exit(config_dir, flows_dir, duration_of, speech_engines())
+    for flow in catalog.flows.values():
+        click.echo(f"{flow.file}: {len(flow.nodes)} nodes, languages {', '.join(catalog.settings.offered)}: OK")
+    # Within budget, or loading would have failed.
+    click.echo(format_times(catalog, measure(catalog, duration_of), measured=duration_of is not None))
+    click.echo(f"{len(catalog.helplines)} helplines, {len(catalog.flows)} flow(s): no errors.")
 
 
 def _is_gunicorn(pid: int) -> bool:
@@ -23,7 +49,7 @@ def _is_gunicorn(pid: int) -> bool:
         return False
 
 
-@main.command()
+@click.command()
 @click.argument("pid", type=int)
 @CONFIG_OPTION
 @FLOWS_OPTION
@@ -36,13 +62,12 @@ def reload(pid: int, config_dir: Path | None, flows_dir: Path | None) -> None:
     """
     catalog = load_or_exit(config_dir, flows_dir)
     if not _is_gunicorn(pid):
-        click.echo(f"error: process {pid} is not a gunicorn master; give the PID of the service's master process", err=True)
-        sys.exit(2)
+        fail(ExitCode.USAGE, f"error: process {pid} is not a gunicorn master; give the PID of the service's master process")
     os.kill(pid, signal.SIGHUP)
     click.echo(f'{len(catalog.flows)} flow(s) valid; sent SIGHUP to {pid}: its log says "reloaded" or why it kept the old files.')
 
 
-@main.group()
+@click.group()
 def fallback() -> None:
     """The fallback TwiML, for a host that does not go down with this one."""
 
