@@ -35,6 +35,7 @@ from ivr.simulate.reading import (
     SpeechIndex,
     Verb,
     estimate_seconds,
+    query_of,
     read_twiml,
 )
 
@@ -61,6 +62,7 @@ __all__ = [
     "estimate_seconds",
     "line_number_at",
     "new_call_sid",
+    "query_of",
     "read_twiml",
     "run_call",
     "speech_index",
