@@ -50,17 +50,6 @@ def config_with(tmp_path: Path, source: Path, extra: str) -> Path:
     return config
 
 
-def test_timing_imports_no_flask_and_no_twilio() -> None:
-    import ast
-
-    import ivr.timing as module
-
-    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported and not any(name.split(".")[0] in {"flask", "twilio", "werkzeug"} for name in imported)
-
-
 def test_words_are_counted_as_a_voice_says_them() -> None:
     assert word_count("Bel Tele-Onthaal op 1 0 6.") == 6  # each digit said on its own is a word
     assert word_count("Je répète : 1 0 7.") == 5  # a lone colon is not
