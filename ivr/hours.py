@@ -86,8 +86,8 @@ def _days(spec: str) -> frozenset[int]:
         for name in (first, last or first):
             if name not in DAYS:
                 raise HoursError(f"{name!r} is not a day: use {', '.join(DAYS)}")
-        a, b = DAYS.index(first), DAYS.index(last or first)
-        days.update(DAYS.index(d) % 7 for d in (DAYS[a : b + 1] if a <= b else DAYS[a:] + DAYS[: b + 1]))
+        start, end = DAYS.index(first), DAYS.index(last or first)
+        days.update(DAYS.index(day) % 7 for day in (DAYS[start : end + 1] if start <= end else DAYS[start:] + DAYS[: end + 1]))
     return frozenset(days)
 
 

@@ -98,7 +98,7 @@ def node_prompts(node: Node) -> Iterator[Prompt]:
 
 def script(catalog: Catalog, flow: Flow, lang: str) -> list[ScriptLine]:
     """Everything ``flow`` says in ``lang``, in call order; each text in both wordings where it has two."""
-    wps = catalog.settings.languages[lang].words_per_second
+    words_per_second = catalog.settings.languages[lang].words_per_second
     lines_said = list(catalog.helplines.values())
     out: list[ScriptLine] = []
 
@@ -110,7 +110,7 @@ def script(catalog: Catalog, flow: Flow, lang: str) -> list[ScriptLine]:
             for line in lines_said
             if says_number(item.text, line.spoken_number)
         )
-        return ScriptLine(node, reached, part, item.text, round(word_count(item.text) / wps, 1), numbers)
+        return ScriptLine(node, reached, part, item.text, round(word_count(item.text) / words_per_second, 1), numbers)
 
     def add(node: str, reached: str, part: str, prompt: Prompt) -> None:
         # Items the same in both wordings once; an item with two wordings as two lines, one after the other.

@@ -20,7 +20,7 @@ import click
 from ivr.app import create_app
 from ivr.cli_support import CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 from ivr.errors import ConfigErrors
-from ivr.graph import FORMATS, GraphvizMissing, diagram, render
+from ivr.graph import FORMATS, GraphvizMissing, diagram, to_format
 from ivr.logs import LOGGER_NAME
 from ivr.prompts import to_html, to_markdown
 from ivr.settings import DEV_MODE_VARIABLE, Settings, SettingsError
@@ -59,7 +59,7 @@ def graph(
     if flow is None:
         fail(ExitCode.USAGE, f"error: no flow named {name!r}; the flows are: {', '.join(sorted(catalog.flows))}")
     try:
-        text = render(diagram(catalog, flow, lang or catalog.settings.default_language), fmt)
+        text = to_format(diagram(catalog, flow, lang or catalog.settings.default_language), fmt)
     except ValueError as exc:
         fail(ExitCode.USAGE, f"error: {exc}")
     except GraphvizMissing as exc:

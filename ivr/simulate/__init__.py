@@ -10,7 +10,6 @@
 
 from ivr.simulate.caller import (
     CALL_SID,
-    CONNECTED,
     DIAL_STATUSES,
     SAID_CONFIDENCE,
     SAY,
@@ -41,7 +40,6 @@ from ivr.simulate.reading import (
 
 __all__ = [
     "CALL_SID",
-    "CONNECTED",
     "DIAL_STATUSES",
     "SAID_CONFIDENCE",
     "SAY",

@@ -20,6 +20,7 @@ from flask import Flask
 
 from ivr.audio_web import EXTENSION as AUDIO_EXTENSION
 from ivr.audio_web import PromptAudio
+from ivr.engine import CONNECTED
 from ivr.model import LanguageNode, Speech
 from ivr.security import SIGNATURE_HEADER, sign
 from ivr.simulate.reading import (
@@ -39,7 +40,6 @@ from ivr.web import EXTENSION, Service
 
 WEBHOOK_PATHS = ("/voice", "/voice/step", "/voice/dial")
 DIAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
-CONNECTED = frozenset({"completed", "answered"})
 MAX_TURNS = 60  # a flow always ends a silent call long before this; it only stops a runaway script
 CALL_SID = re.compile(r"CA[0-9a-f]{32}")
 LOCAL_BASE = "http://localhost"  # where in-process requests go, unless told the real host
@@ -72,10 +72,10 @@ def audio_seconds(app: Flask) -> Callable[[Speech], float | None]:
 
 def speech_index(app: Flask, base_url: str = LOCAL_BASE) -> SpeechIndex:
     """The index of ``app``'s speech, with the audio URLs the webhook gives requests to ``base_url``."""
-    svc: Service = app.extensions[EXTENSION]
+    service: Service = app.extensions[EXTENSION]
     # Audio URLs can depend on the request's host, so they are worked out inside one.
     with app.test_request_context(base_url=base_url):
-        return SpeechIndex(svc.catalog, svc.audio_url, audio_seconds(app))
+        return SpeechIndex(service.catalog, service.audio_url, audio_seconds(app))
 
 
 class InProcessCaller:
