@@ -19,7 +19,6 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WINDOW = re.compile(
     r"(?P<days>[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*) (?P<start>[0-9]{2}:[0-9]{2})-(?P<end>[0-9]{2}:[0-9]{2})"
 )
-WINDOW_HELP = 'write a window as "DAYS HH:MM-HH:MM", e.g. "mon-fri 09:00-17:00", "sat,sun 10:00-14:00" or "sun 18:00-24:00"'
 
 
 class HoursError(ValueError):
