@@ -8,14 +8,12 @@ from pathlib import Path
 import click
 
 from ivr.audio import ENGINES, BuildReport, EspeakEngine, Progress, build_audio, make_engine
-from ivr.cli import CONFIG_OPTION, FLOWS_OPTION, load_or_exit, main
+from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 
-# Exit statuses: 1 the flows or config are invalid (load_or_exit); 3 some prompts have no audio.
-EXIT_SOME_FAILED = 3
 SHOWN_AT_MOST = 20
 
 
-@main.group("audio")
+@click.group("audio")
 def audio() -> None:
     """Pre-generated prompt audio (MP3 files played with <Play>)."""
 
@@ -23,14 +21,7 @@ def audio() -> None:
 @audio.command("build")
 @CONFIG_OPTION
 @FLOWS_OPTION
-@click.option(
-    "--audio-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    envvar="IVR_AUDIO_DIR",
-    default=Path("audio"),
-    show_default=True,
-    help="Folder for the files and manifest.json (default: IVR_AUDIO_DIR or ./audio).",
-)
+@AUDIO_DIR_OPTION
 @click.option(
     "--engine",
     type=click.Choice(ENGINES),
@@ -57,27 +48,29 @@ def build(
     """Generate one MP3 per prompt and language that has none yet, then audio/manifest.json.
 
     Only missing files are generated; a second run with nothing changed sends no request.
-    Exits 1 when the flows are invalid and 3 when some prompts failed (callers hear those
-    with <Say>; everything that succeeded is kept).
+    Exits 1 when the flows are invalid, 3 when some prompts failed (callers hear those
+    with <Say>; everything that succeeded is kept), 4 when --engine espeak's programs are missing.
     """
     catalog = load_or_exit(config_dir, flows_dir)
     synthesizer = make_engine(engine, slow=slow)
     if isinstance(synthesizer, EspeakEngine) and (missing := synthesizer.missing_tools()):
-        click.echo(f"--engine espeak needs the Debian packages: {', '.join(missing)} (scripts/install-system-deps)", err=True)
-        sys.exit(EXIT_SOME_FAILED)
+        fail(
+            ExitCode.TOOL_MISSING,
+            f"--engine espeak needs the Debian packages: {', '.join(missing)} (scripts/install-system-deps)",
+        )
     live = sys.stderr.isatty()
     try:
         report = build_audio(
             catalog, synthesizer, audio_dir, jobs=jobs, retries=retries, prune=prune, progress=_show_progress if live else None
         )
     except OSError as exc:  # the folder itself: not writable, not a folder, disk full
-        click.echo(f"cannot write the audio folder {audio_dir}: {exc.strerror or exc}", err=True)
-        sys.exit(EXIT_SOME_FAILED)
+        # No prompt got audio: the same outcome for callers as failed prompts.
+        fail(ExitCode.AUDIO_INCOMPLETE, f"cannot write the audio folder {audio_dir}: {exc.strerror or exc}")
     if live and (report.generated or report.failed):
         click.echo("\r\033[K", nl=False, err=True)
     _print_report(report, audio_dir)
     if not report.ok:
-        sys.exit(EXIT_SOME_FAILED)
+        fail(ExitCode.AUDIO_INCOMPLETE, f"{len(report.failed)} prompt(s) have no audio.")
 
 
 def _show_progress(progress: Progress) -> None:

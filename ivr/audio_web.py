@@ -84,7 +84,7 @@ def load_prompt_audio(settings: Settings, catalog: Catalog) -> PromptAudio:
     audio = PromptAudio(directory, manifest, playable, settings.audio_url, settings.public_url)
     if manifest.entries:
         speeches = prompt_speeches(catalog)
-        unplayable = sum(1 for speech in speeches if (e := manifest.entry_for(speech)) is None or e.file not in playable)
+        unplayable = sum(1 for speech in speeches if (entry := manifest.entry_for(speech)) is None or entry.file not in playable)
         if unplayable:
             log.warning(
                 "prompts without audio (not built yet, or changed since the build); spoken with <Say>",
@@ -113,8 +113,8 @@ def _readable(directory: Path, file: str) -> bool:
     if not servable(directory, file):
         return False
     try:
-        with open(directory / file, "rb") as f:
-            return bool(f.read(4))
+        with open(directory / file, "rb") as handle:
+            return bool(handle.read(4))
     except OSError:
         return False
 

@@ -29,11 +29,11 @@ class ConfigErrors(Exception):
     """Every problem found while loading; raised once, after everything was checked."""
 
     def __init__(self, errors: Iterable[ConfigError]) -> None:
-        self.errors = tuple(sorted(errors, key=lambda e: (e.mark.file, e.mark.line, e.mark.column)))
+        self.errors = tuple(sorted(errors, key=lambda error: (error.mark.file, error.mark.line, error.mark.column)))
         super().__init__(self.report())
 
     def report(self) -> str:
         n = len(self.errors)
-        lines = [str(e) for e in self.errors]
+        lines = [str(error) for error in self.errors]
         lines.append(f"{n} error{'s' if n != 1 else ''} found; the service will not start until they are fixed.")
         return "\n".join(lines)

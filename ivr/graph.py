@@ -193,21 +193,21 @@ def _mermaid_id(node_id: str) -> str:
     return f"p_{node_id.replace('-', '_')}" if "-" in node_id else f"n_{node_id}"
 
 
-def to_mermaid(d: Diagram) -> str:
+def to_mermaid(chart: Diagram) -> str:
     """A Mermaid flowchart (GitHub and most wikis render it)."""
     lines = ["flowchart TD"]
-    for box in d.boxes:
+    for box in chart.boxes:
         label = _mermaid_text(box.title) + (f"<br/>{_mermaid_text(box.detail)}" if box.detail else "")
         opening, closing = ("([", "])") if box.kind == "end" else ("[", "]")
         lines.append(f'    {_mermaid_id(box.id)}{opening}"{label}"{closing}')
-    for arrow in d.arrows:
+    for arrow in chart.arrows:
         link = "-->" if arrow.kind == "key" else "-.->"
         label = f'|"{_mermaid_text(arrow.label)}"|' if arrow.label else ""
         lines.append(f"    {_mermaid_id(arrow.source)} {link}{label} {_mermaid_id(arrow.target)}")
-    kinds = [kind for kind in MERMAID_STYLES if any(box.kind == kind for box in d.boxes)]
+    kinds = [kind for kind in MERMAID_STYLES if any(box.kind == kind for box in chart.boxes)]
     for kind in kinds:
         lines.append(f"    classDef kind_{kind} {MERMAID_STYLES[kind]}")
-        members = ",".join(_mermaid_id(box.id) for box in d.boxes if box.kind == kind)
+        members = ",".join(_mermaid_id(box.id) for box in chart.boxes if box.kind == kind)
         lines.append(f"    class {members} kind_{kind}")
     return "\n".join(lines) + "\n"
 
@@ -229,18 +229,18 @@ def _dot_text(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def to_dot(d: Diagram) -> str:
+def to_dot(chart: Diagram) -> str:
     """A Graphviz digraph; each node's SVG group gets the id ``node-<node id>``."""
     lines = [
-        f'digraph "{_dot_text(d.name)}" {{',
+        f'digraph "{_dot_text(chart.name)}" {{',
         "    rankdir=TB;",
         '    node [fontname="Helvetica,Arial,sans-serif", fontsize=11, margin="0.15,0.08"];',
         '    edge [fontname="Helvetica,Arial,sans-serif", fontsize=10, color="#555555"];',
     ]
-    for box in d.boxes:
+    for box in chart.boxes:
         label = _dot_text(box.title) + (f"\\n{_dot_text(box.detail)}" if box.detail else "")
         lines.append(f'    "{box.id}" [id="{box.svg_id}", label="{label}", {DOT_STYLES[box.kind]}];')
-    for arrow in d.arrows:
+    for arrow in chart.arrows:
         attrs = [f'label="{_dot_text(arrow.label)}"'] if arrow.label else []
         if arrow.kind == "silence":
             attrs.append("style=dashed")
@@ -265,17 +265,17 @@ def to_svg(dot_text: str, timeout: float = 30.0) -> str:
     return done.stdout.decode()
 
 
-def render(d: Diagram, fmt: str) -> str:
-    """``d`` in one of :data:`FORMATS`.
+def to_format(chart: Diagram, fmt: str) -> str:
+    """``chart`` in one of :data:`FORMATS`.
 
     Raises:
         ValueError: unknown format.
         GraphvizMissing, RuntimeError: see :func:`to_svg`.
     """
     if fmt == "mermaid":
-        return to_mermaid(d)
+        return to_mermaid(chart)
     if fmt == "dot":
-        return to_dot(d)
+        return to_dot(chart)
     if fmt == "svg":
-        return to_svg(to_dot(d))
+        return to_svg(to_dot(chart))
     raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")

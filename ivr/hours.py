@@ -16,10 +16,10 @@ from zoneinfo import ZoneInfo
 
 BRUSSELS = ZoneInfo("Europe/Brussels")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WINDOW_HELP = 'write a window as "DAYS HH:MM-HH:MM", e.g. "mon-fri 09:00-17:00", "sat,sun 10:00-14:00" or "sun 18:00-24:00"'
 WINDOW = re.compile(
     r"(?P<days>[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*) (?P<start>[0-9]{2}:[0-9]{2})-(?P<end>[0-9]{2}:[0-9]{2})"
 )
-WINDOW_HELP = 'write a window as "DAYS HH:MM-HH:MM", e.g. "mon-fri 09:00-17:00", "sat,sun 10:00-14:00" or "sun 18:00-24:00"'
 
 
 class HoursError(ValueError):
@@ -86,8 +86,8 @@ def _days(spec: str) -> frozenset[int]:
         for name in (first, last or first):
             if name not in DAYS:
                 raise HoursError(f"{name!r} is not a day: use {', '.join(DAYS)}")
-        a, b = DAYS.index(first), DAYS.index(last or first)
-        days.update(DAYS.index(d) % 7 for d in (DAYS[a : b + 1] if a <= b else DAYS[a:] + DAYS[: b + 1]))
+        start, end = DAYS.index(first), DAYS.index(last or first)
+        days.update(DAYS.index(day) % 7 for day in (DAYS[start : end + 1] if start <= end else DAYS[start:] + DAYS[: end + 1]))
     return frozenset(days)
 
 

@@ -1,6 +1,6 @@
-"""Commands for running the service: ``ivr reload``, ``ivr fallback export`` and ``ivr announce``.
+"""Commands for running the service: ``ivr validate``, ``ivr reload``, ``ivr fallback export`` and ``ivr announce``.
 
-They register themselves on the ``ivr`` group (see ``COMMAND_MODULES`` in ``ivr/cli.py``).
+:mod:`ivr.cli` adds them to the ``ivr`` group.
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,9 +15,36 @@ import click
 
 from ivr.announcements import AnnouncementError, AnnouncementSource
 from ivr.announcements import parse as parse_announcement
-from ivr.cli import CONFIG_OPTION, FLOWS_OPTION, load_or_exit, main
+from ivr.audio import AudioManifest, ManifestError, load_manifest, speech_engines
+from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 from ivr.fallback import export, file_name
 from ivr.settings import Settings
+from ivr.timing import format_times, measure
+
+
+@click.command()
+@CONFIG_OPTION
+@FLOWS_OPTION
+@AUDIO_DIR_OPTION
+def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path) -> None:
+    """Check the flows and config, and time every path to a human; print every error; exit 1 if there is one.
+
+    Where the audio is built, its real lengths replace the estimates.
+    """
+    try:
+        manifest = load_manifest(audio_dir)
+    except ManifestError as exc:
+        # As at start-up: broken audio is a warning (callers hear <Say>), never a reason to refuse the flows.
+        click.echo(f"warning: {exc}; timing from estimates, and callers hear <Say> until `ivr audio build` rewrites it", err=True)
+        manifest = AudioManifest(audio_dir)
+    duration_of = manifest.duration_of if manifest.entries else None
+    # Also the voices of the audio engines, which only `ivr audio build` uses (so the service does not load them).
+    catalog = load_or_exit(config_dir, flows_dir, duration_of, speech_engines())
+    for flow in catalog.flows.values():
+        click.echo(f"{flow.file}: {len(flow.nodes)} nodes, languages {', '.join(catalog.settings.offered)}: OK")
+    # Within budget, or loading would have failed.
+    click.echo(format_times(catalog, measure(catalog, duration_of), measured=duration_of is not None))
+    click.echo(f"{len(catalog.helplines)} helplines, {len(catalog.flows)} flow(s): no errors.")
 
 
 def _is_gunicorn(pid: int) -> bool:
@@ -28,7 +54,7 @@ def _is_gunicorn(pid: int) -> bool:
         return False
 
 
-@main.command()
+@click.command()
 @click.argument("pid", type=int)
 @CONFIG_OPTION
 @FLOWS_OPTION
@@ -41,13 +67,12 @@ def reload(pid: int, config_dir: Path | None, flows_dir: Path | None) -> None:
     """
     catalog = load_or_exit(config_dir, flows_dir)
     if not _is_gunicorn(pid):
-        click.echo(f"error: process {pid} is not a gunicorn master; give the PID of the service's master process", err=True)
-        sys.exit(2)
+        fail(ExitCode.USAGE, f"error: process {pid} is not a gunicorn master; give the PID of the service's master process")
     os.kill(pid, signal.SIGHUP)
     click.echo(f'{len(catalog.flows)} flow(s) valid; sent SIGHUP to {pid}: its log says "reloaded" or why it kept the old files.')
 
 
-@main.group()
+@click.group()
 def fallback() -> None:
     """The fallback TwiML, for a host that does not go down with this one."""
 
@@ -75,7 +100,7 @@ ANNOUNCEMENT_FILE_OPTION = click.option(
 )
 
 
-@main.group()
+@click.group()
 def announce() -> None:
     """The operators' announcement: a short message per language, with a start and an end.
 
@@ -105,8 +130,7 @@ def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str, path:
     try:
         announcement = parse_announcement(raw, languages)
     except AnnouncementError as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        fail(ExitCode.ERROR, f"error: {exc}")
     target = path or settings.announcement_file
     if target is None:
         click.echo("No IVR_ANNOUNCEMENT_FILE: on a PaaS, set this config variable (the app restarts, no build):")
@@ -124,8 +148,7 @@ def announce_show() -> None:
     settings, languages = _announcement_settings()
     found, warning = AnnouncementSource(languages, settings.announcement, settings.announcement_file).current()
     if warning is not None:
-        click.echo(f"warning: {warning}; callers hear no announcement", err=True)
-        sys.exit(1)
+        fail(ExitCode.ERROR, f"warning: {warning}; callers hear no announcement")
     if found is None:
         click.echo("No announcement.")
         return

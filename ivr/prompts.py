@@ -74,8 +74,8 @@ def _routes(flow: Flow) -> list[tuple[str, str]]:
     return list(found.items())
 
 
-def _texts(node: Node) -> Iterator[tuple[str, Prompt]]:
-    """A node's texts in the order a caller hears them."""
+def labelled_prompts(node: Node) -> Iterator[tuple[str, Prompt]]:
+    """Every prompt of ``node``, re-prompts included, in the order a caller hears them, each with what it is for."""
     if isinstance(node, LanguageNode | MenuNode):
         yield "prompt", node.prompt
         yield "re-prompt after silence", node.no_input.reprompt
@@ -91,9 +91,14 @@ def _texts(node: Node) -> Iterator[tuple[str, Prompt]]:
         yield "goodbye", node.prompt
 
 
+def node_prompts(node: Node) -> Iterator[Prompt]:
+    """Every prompt of ``node``, re-prompts included, in the order a caller hears them."""
+    return (prompt for _, prompt in labelled_prompts(node))
+
+
 def script(catalog: Catalog, flow: Flow, lang: str) -> list[ScriptLine]:
     """Everything ``flow`` says in ``lang``, in call order; each text in both wordings where it has two."""
-    wps = catalog.settings.languages[lang].words_per_second
+    words_per_second = catalog.settings.languages[lang].words_per_second
     lines_said = list(catalog.helplines.values())
     out: list[ScriptLine] = []
 
@@ -105,7 +110,7 @@ def script(catalog: Catalog, flow: Flow, lang: str) -> list[ScriptLine]:
             for line in lines_said
             if says_number(item.text, line.spoken_number)
         )
-        return ScriptLine(node, reached, part, item.text, round(word_count(item.text) / wps, 1), numbers)
+        return ScriptLine(node, reached, part, item.text, round(word_count(item.text) / words_per_second, 1), numbers)
 
     def add(node: str, reached: str, part: str, prompt: Prompt) -> None:
         # Items the same in both wordings once; an item with two wordings as two lines, one after the other.
@@ -120,7 +125,7 @@ def script(catalog: Catalog, flow: Flow, lang: str) -> list[ScriptLine]:
                 out.append(line_for(node, reached, part, item))
 
     for node_id, reached in _routes(flow):
-        for part, prompt in _texts(flow.nodes[node_id]):
+        for part, prompt in labelled_prompts(flow.nodes[node_id]):
             add(node_id, reached, part, prompt)
     add("rescue", "any error, and the Voice Fallback URL", "rescue", flow.rescue)
     return out

@@ -34,7 +34,7 @@ from ivr.simulate import (
     DIAL_STATUSES,
     SAID_CONFIDENCE,
     Answer,
-    HangUp,
+    Hangup,
     Heard,
     InProcessCaller,
     Listen,
@@ -47,7 +47,7 @@ from ivr.simulate import (
     new_call_sid,
     speech_index,
 )
-from ivr.web import EXTENSION, Service
+from ivr.web import service
 
 bp = Blueprint(
     "simulator",
@@ -143,17 +143,13 @@ def install_simulator(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def _service() -> Service:
-    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
-
-
 def _state() -> SimulatorState:
     return current_app.extensions[STATE]  # type: ignore[no-any-return]
 
 
 @bp.before_request
 def require_access() -> Response | None:
-    settings = _service().settings
+    settings = service().settings
     if settings.dev_mode:
         return None
     if settings.admin_password is None:
@@ -209,14 +205,14 @@ def _diagram_html(catalog: Catalog, flow_name: str, lang: str) -> str:
         cached = state.svgs.get((flow_name, lang))
     if cached is not None:
         return cached
-    d = diagram(catalog, catalog.flows[flow_name], lang)
+    chart = diagram(catalog, catalog.flows[flow_name], lang)
     try:
-        html = _inline_svg(to_svg(to_dot(d)))
+        html = _inline_svg(to_svg(to_dot(chart)))
     except (GraphvizMissing, RuntimeError) as exc:
         log.warning("simulator: no SVG diagram, showing a list", extra={"error": str(exc)})
         items = "".join(
             f'<li id="{Markup.escape(box.svg_id)}"><strong>{Markup.escape(box.title)}</strong> {Markup.escape(box.detail)}</li>'
-            for box in d.boxes
+            for box in chart.boxes
         )
         html = f'<ul class="node-list">{items}</ul>'
     with state.lock:
@@ -258,7 +254,7 @@ def _verb_json(verb: Verb, numbers: dict[str, str], whisper: str = "") -> dict[s
         return {"verb": "redirect", "url": verb.url}
     if isinstance(verb, Ring):
         return {"verb": "dial", "number": verb.number, "action": verb.action, "timeout": verb.timeout, "whisper": whisper}
-    assert isinstance(verb, HangUp)
+    assert isinstance(verb, Hangup)
     return {"verb": "hangup"}
 
 
@@ -286,7 +282,7 @@ def _bad(message: str) -> tuple[Response, int]:
 def _caller(body: dict[str, Any]) -> InProcessCaller | str:
     """The call the page's request continues (or starts), or what is wrong with the request."""
     called = body.get("to") or ""
-    numbers = _service().catalog.settings.called_numbers
+    numbers = service().catalog.settings.called_numbers
     if not isinstance(called, str) or (called and called not in numbers):
         return "'to' must be one of the configured called numbers, or empty"
     sid = body.get("call")
@@ -322,8 +318,8 @@ def _json_body() -> dict[str, Any] | None:
 
 @bp.get("")
 def page() -> str:
-    svc = _service()
-    catalog = svc.catalog
+    running = service()
+    catalog = running.catalog
     flow_name = catalog.settings.default_flow
     lang = catalog.settings.default_language
     return render_template(
@@ -333,14 +329,14 @@ def page() -> str:
         lang=lang,
         languages=catalog.settings.offered,
         called_numbers=sorted(catalog.settings.called_numbers),
-        signed=svc.settings.auth_token is not None,
+        signed=running.settings.auth_token is not None,
     )
 
 
 @bp.get("/diagram")
 def diagram_fragment() -> Response | tuple[Response, int]:
     """The diagram of one flow in one language, as an HTML fragment (the page swaps it in)."""
-    catalog = _service().catalog
+    catalog = service().catalog
     flow_name = request.args.get("flow", "")
     lang = request.args.get("lang", "")
     if flow_name not in catalog.flows or lang not in catalog.settings.offered:

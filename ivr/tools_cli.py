@@ -1,8 +1,8 @@
 """Operator commands: ``ivr graph``, ``ivr prompts``, ``ivr simulate`` and ``ivr twilio connect``.
 
-They register themselves on the ``ivr`` group (see ``COMMAND_MODULES`` in ``ivr/cli.py``).
-The work is done in :mod:`ivr.graph`, :mod:`ivr.simulate` and :mod:`ivr.twilio_connect`;
-this module only reads options, prints, and turns errors into exit codes.
+:mod:`ivr.cli` adds them to the ``ivr`` group. The work is done in :mod:`ivr.graph`,
+:mod:`ivr.simulate` and :mod:`ivr.twilio_connect`; this module only reads options, prints,
+and turns errors into exit codes.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -19,9 +18,9 @@ from pathlib import Path
 import click
 
 from ivr.app import create_app
-from ivr.cli import CONFIG_OPTION, FLOWS_OPTION, load_or_exit, main
+from ivr.cli_support import CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 from ivr.errors import ConfigErrors
-from ivr.graph import FORMATS, GraphvizMissing, diagram, render
+from ivr.graph import FORMATS, GraphvizMissing, diagram, to_format
 from ivr.logs import LOGGER_NAME
 from ivr.prompts import to_html, to_markdown
 from ivr.settings import DEV_MODE_VARIABLE, Settings, SettingsError
@@ -43,7 +42,7 @@ from ivr.twilio_connect import ConnectError, TwilioNumbers, connect, public_base
 # --- ivr graph ----------------------------------------------------------------------------------
 
 
-@main.command()
+@click.command()
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="mermaid", show_default=True, help="Diagram format.")
 @click.option("--lang", default=None, help="Language of the prompts' first words (default: the deployment's default language).")
 @click.option("--flow", "flow_name", default=None, help="Flow to draw (default: the flow the numbers serve).")
@@ -58,13 +57,15 @@ def graph(
     name = flow_name or catalog.settings.default_flow
     flow = catalog.flows.get(name)
     if flow is None:
-        raise click.UsageError(f"no flow named {name!r}; the flows are: {', '.join(sorted(catalog.flows))}")
+        fail(ExitCode.USAGE, f"error: no flow named {name!r}; the flows are: {', '.join(sorted(catalog.flows))}")
     try:
-        text = render(diagram(catalog, flow, lang or catalog.settings.default_language), fmt)
+        text = to_format(diagram(catalog, flow, lang or catalog.settings.default_language), fmt)
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    except (GraphvizMissing, RuntimeError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(ExitCode.USAGE, f"error: {exc}")
+    except GraphvizMissing as exc:
+        fail(ExitCode.TOOL_MISSING, f"error: {exc}")
+    except RuntimeError as exc:
+        fail(ExitCode.ERROR, f"error: {exc}")
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -75,7 +76,7 @@ def graph(
 # --- ivr prompts --------------------------------------------------------------------------------
 
 
-@main.command()
+@click.command()
 @click.option("--flow", "flow_name", default=None, help="Flow to print (default: the flow the numbers serve).")
 @click.option(
     "--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write a printable HTML page here."
@@ -88,7 +89,7 @@ def prompts(flow_name: str | None, output: Path | None, config_dir: Path | None,
     name = flow_name or catalog.settings.default_flow
     flow = catalog.flows.get(name)
     if flow is None:
-        raise click.UsageError(f"no flow named {name!r}; the flows are: {', '.join(sorted(catalog.flows))}")
+        fail(ExitCode.USAGE, f"error: no flow named {name!r}; the flows are: {', '.join(sorted(catalog.flows))}")
     if output is None:
         click.echo(to_markdown(catalog, flow), nl=False)
     else:
@@ -218,7 +219,7 @@ def _summary(report: CallReport) -> None:
     click.echo(f"Call ended: {ended.get(report.ended_by, report.ended_by)}.")
 
 
-@main.command()
+@click.command()
 @click.option("--keys", default=None, help="Keys to press, comma-separated; an empty item is silence (e.g. 2,,0).")
 @click.option("--lang", default=None, help="Choose this language at the language menu (nl, fr, de, en).")
 @click.option("--to", "called", default="", help="Our number the caller dialled (E.164), for per-number defaults.")
@@ -254,13 +255,12 @@ def simulate(
         with _quiet_service_logs():
             app = create_app(settings)
     except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(ExitCode.ERROR, f"error: {exc}")
     except ConfigErrors as exc:
-        click.echo(exc.report(), err=True)
-        sys.exit(1)
+        fail(ExitCode.ERROR, exc.report())
     catalog = app.extensions["ivr"].catalog
     if lang is not None and lang not in catalog.settings.offered:
-        raise click.UsageError(f"--lang {lang}: not offered; choose one of: {', '.join(catalog.settings.offered)}")
+        fail(ExitCode.USAGE, f"error: --lang {lang}: not offered; choose one of: {', '.join(catalog.settings.offered)}")
     call = InProcessCaller(app, called=called)
     player = Player(call, lambda text: click.echo(text, err=True)) if play else None
     scripted = [key.strip() for key in keys.split(",")] if keys is not None else None
@@ -272,14 +272,14 @@ def simulate(
         with _quiet_service_logs():
             report = run_call(call, caller)
     except SimulationError as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(ExitCode.ERROR, f"error: {exc}")
     _summary(report)
 
 
 # --- ivr twilio connect ------------------------------------------------------------------------------
 
 
-@main.group()
+@click.group()
 def twilio() -> None:
     """Configure Twilio for this service."""
 
@@ -306,4 +306,4 @@ def twilio_connect(ctx: click.Context, number: str, dry_run: bool, public_url: s
         base = public_base(os.environ, public_url)
         connect(number, base, numbers, click.echo, dry_run=dry_run, fallback_url=fallback_url)
     except ConnectError as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(ExitCode.ERROR, f"error: {exc}")

@@ -17,8 +17,9 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import pytest
@@ -32,6 +33,7 @@ from ivr.app import create_app
 from ivr.logs import JsonFormatter, configure_logging
 from ivr.security import sign
 from ivr.settings import Settings
+from ivr.simulate import Document, Listen, Redirect, Ring, query_of, read_twiml
 
 # Property tests: "ci" (the default, and what `make test` runs) is fixed-seed and repeatable;
 # HYPOTHESIS_PROFILE=long explores far more inputs, for local runs.
@@ -40,7 +42,7 @@ hypothesis_settings.register_profile(
     derandomize=True,
     database=None,
     deadline=None,
-    max_examples=1000,
+    max_examples=200,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 hypothesis_settings.register_profile(
@@ -129,35 +131,50 @@ class TwilioClient:
 
 @dataclass
 class TwiML:
+    """One answer of the webhook, read with the service's own TwiML follower (:func:`ivr.simulate.read_twiml`)."""
+
     status: int
     content_type: str
     body: str
 
     @property
     def root(self) -> ElementTree.Element:
+        """The XML itself, for the attributes a caller does not follow (voice, loop, finishOnKey…)."""
         return ElementTree.fromstring(self.body)
 
+    @cached_property
+    def read(self) -> Document:
+        return read_twiml(self.body)
+
     def verbs(self) -> list[str]:
-        return [child.tag for child in self.root]
+        return self.read.tags()
 
     def texts(self) -> list[str]:
-        return [el.text or "" for el in self.root.iter("Say")]
+        return [heard.text for heard in self.read.heard() if heard.verb == "say"]
 
     def spoken(self) -> str:
-        return " ".join(self.texts())
+        return self.read.said()
+
+    def gather(self) -> Listen:
+        listen = self.read.first(Listen)
+        assert listen is not None, self.body
+        return listen
+
+    def dial(self) -> Ring:
+        ring = self.read.first(Ring)
+        assert ring is not None, self.body
+        return ring
 
     def gather_action(self) -> str:
-        gather = self.root.find("Gather")
-        assert gather is not None, self.body
-        return gather.attrib["action"]
+        return self.gather().action
 
     def redirect(self) -> str:
-        redirect = self.root.find("Redirect")
+        redirect = self.read.first(Redirect)
         assert redirect is not None, self.body
-        return redirect.text or ""
+        return redirect.url
 
     def state(self) -> dict[str, str]:
-        return dict(parse_qsl(urlsplit(self.gather_action()).query))
+        return query_of(self.gather_action())
 
 
 @pytest.fixture
@@ -181,17 +198,35 @@ def twiml_schema(tmp_path_factory: pytest.TempPathFactory) -> xmlschema.XMLSchem
     return xmlschema.XMLSchema(str(main))
 
 
-@pytest.fixture
-def valid_twiml(twiml_schema: xmlschema.XMLSchema) -> Iterator[object]:
-    """A checker: asserts a response is Twilio-acceptable TwiML (schema, type, size, no leading space)."""
+def assert_twiml_a_caller_can_follow(answer: TwiML, *, speech: bool = False) -> None:
+    """What the schema cannot say: each <Gather> takes one key (and speech only where the flow turns it on),
+    and a <Redirect> to the same action follows it, so that silence goes on instead of hanging up."""
+    verbs = answer.read.verbs
+    for position, verb in enumerate(verbs):
+        if isinstance(verb, Listen):
+            assert verb.input == ("dtmf speech" if speech else "dtmf"), answer.body
+            assert verb.num_digits == "1", answer.body
+            after = verbs[position + 1] if position + 1 < len(verbs) else None
+            assert isinstance(after, Redirect) and after.url == verb.action, answer.body
 
-    def check(answer: TwiML) -> TwiML:
-        assert answer.status == 200, answer.body
-        assert answer.content_type.startswith("text/xml"), answer.content_type
-        assert answer.body.startswith("<?xml"), answer.body[:40]
-        assert len(answer.body.encode()) < 64 * 1024
-        twiml_schema.validate(answer.body)
-        return answer
+
+def assert_valid_twiml(schema: xmlschema.XMLSchema, answer: TwiML, *, speech: bool = False) -> TwiML:
+    """Twilio-acceptable TwiML (schema, type, size, no leading space) that a caller can follow."""
+    assert answer.status == 200, answer.body
+    assert answer.content_type.startswith("text/xml"), answer.content_type
+    assert answer.body.startswith("<?xml"), answer.body[:40]
+    assert len(answer.body.encode()) < 64 * 1024
+    schema.validate(answer.body)
+    assert_twiml_a_caller_can_follow(answer, speech=speech)
+    return answer
+
+
+@pytest.fixture
+def valid_twiml(twiml_schema: xmlschema.XMLSchema) -> Iterator[Callable[..., TwiML]]:
+    """A checker: ``valid_twiml(answer)``, or ``valid_twiml(answer, speech=True)`` where the flow listens for speech."""
+
+    def check(answer: TwiML, *, speech: bool = False) -> TwiML:
+        return assert_valid_twiml(twiml_schema, answer, speech=speech)
 
     yield check
 

@@ -218,7 +218,7 @@ def test_a_hostile_manifest_means_say_and_the_service_starts(
     assert [tag for tag, _ in welcome_children(caller, valid_twiml)] == ["Say", "Say"]
     # `ivr validate` warns too, times prompts from estimates, and passes the flows.
     result = CliRunner().invoke(
-        main, ["validate", "--config", str(DATA / "config"), "--flows", str(DATA / "flows"), "--audio", str(audio_dir)]
+        main, ["validate", "--config", str(DATA / "config"), "--flows", str(DATA / "flows"), "--audio-dir", str(audio_dir)]
     )
     assert result.exit_code == 0, result.output
     assert "warning:" in result.output and "estimated from words per second" in result.output

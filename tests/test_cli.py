@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from conftest import DATA, ROOT
 from ivr.cli import main
+from ivr.cli_support import ExitCode
 
 
 def test_validate_passes_on_the_shipped_flows() -> None:
@@ -52,3 +53,37 @@ def test_validate_refuses_a_hostile_yaml_file_at_once_with_its_position(tmp_path
     line = {"alias_bomb": 7, "recursive_anchor": 4}[name]
     assert f"flows/{name}.yaml:{line}:" in result.stderr and "fix: " in result.stderr
     assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr
+
+
+def test_help_lists_every_exit_status_once_with_its_meaning() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    listed = [line.split(None, 1) for line in result.output.split("Exit statuses:")[1].strip().splitlines()]
+    assert [int(code) for code, _ in listed] == [int(code) for code in ExitCode]
+    assert len({meaning for _, meaning in listed}) == len(ExitCode)
+
+
+def test_subcommand_modules_never_import_the_group_back() -> None:
+    """cli.py adds the commands; a module that imported ``ivr.cli`` back would make an import cycle."""
+    command = "import sys, ivr.audio_cli, ivr.ops_cli, ivr.tools_cli; print(sorted(m for m in sys.modules if m == 'ivr.cli'))"
+    done = subprocess.run([sys.executable, "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
+    assert sorted(main.commands) == ["announce", "audio", "fallback", "graph", "prompts", "reload", "simulate", "twilio", "validate"]
+
+
+def test_a_missing_program_has_its_own_exit_status_not_the_failed_prompts_one(tmp_path: Path) -> None:
+    # In a process of its own: which programs exist is looked up once per process.
+    args = ["audio", "build", "--engine", "espeak", "--config", str(DATA / "config"), "--flows", str(DATA / "flows")]
+    command = [sys.executable, "-m", "ivr", *args, "--audio-dir", str(tmp_path / "audio")]
+    env = {"PATH": str(tmp_path)}  # no espeak-ng, sox or ffmpeg
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == ExitCode.TOOL_MISSING == 4, done.stderr
+    assert "--engine espeak needs the Debian packages: espeak-ng" in done.stderr
+    assert not (tmp_path / "audio").exists()
+
+
+def test_reload_refuses_a_pid_that_is_not_gunicorn_as_a_usage_error() -> None:
+    args = ["reload", "1", "--config", str(DATA / "config"), "--flows", str(DATA / "flows")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == ExitCode.USAGE == 2
+    assert "process 1 is not a gunicorn master" in result.output

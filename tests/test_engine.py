@@ -31,18 +31,6 @@ def gather_state(turn: Turn) -> State:
     return gather.state
 
 
-def test_engine_imports_no_flask_and_no_twilio() -> None:
-    import ast
-    from pathlib import Path
-
-    import ivr.engine as module
-
-    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported and not any(name.split(".")[0] in {"flask", "twilio", "werkzeug"} for name in imported)
-
-
 def test_start_uses_the_called_numbers_default_language(engine: Engine) -> None:
     assert gather_state(engine.start("")).lang == "nl"
     assert gather_state(engine.start("+3225550101")).lang == "fr"

@@ -24,11 +24,12 @@ from flask.testing import FlaskClient
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from conftest import CALL, DATA, PUBLIC, ROOT, TOKEN, TwiML
+from conftest import CALL, DATA, PUBLIC, ROOT, TOKEN, TwiML, assert_valid_twiml
 from ivr.app import create_app
 from ivr.model import Catalog, TransferNode
 from ivr.security import sign
 from ivr.settings import Settings
+from ivr.simulate import Listen, Redirect, Ring, query_of
 
 ROUTES = ("/voice", "/voice/step", "/voice/dial", "/voice/fallback")
 FALLBACK = "/voice/fallback"
@@ -58,6 +59,11 @@ class Target:
         """Every listening line's number as the caller hears it ("1 0 6")."""
         lines = {self.catalog.line_for(lang) for lang in self.catalog.settings.offered}
         return tuple(" ".join(re.sub(r"[^0-9]", "", line.number)) for line in lines)
+
+    def listens_for_speech(self, values: Mapping[str, str]) -> bool:
+        """Whether this app's menus take speech on this call: the called number's setting, else the deployment's."""
+        own = self.catalog.serving(values.get("To", "")).speech
+        return self.catalog.settings.speech.enabled if own is None else own
 
     def transfer_nodes(self) -> set[str]:
         return {node.id for flow in self.catalog.flows.values() for node in flow.nodes.values() if isinstance(node, TransferNode)}
@@ -91,24 +97,21 @@ def targets() -> dict[str, Target]:
     }
 
 
-VALIDATED: set[str] = set()
+VALIDATED: set[tuple[str, bool]] = set()
 
 
-def check_twiml(schema: xmlschema.XMLSchema, answer: TwiML) -> None:
-    assert answer.content_type.startswith("text/xml"), answer.content_type
-    assert answer.body.startswith("<?xml"), answer.body[:60]
-    assert len(answer.body.encode()) < 64 * 1024
-    if answer.body not in VALIDATED:  # most answers repeat; validate each distinct document once
-        schema.validate(answer.body)
-        VALIDATED.add(answer.body)
+def check_twiml(schema: xmlschema.XMLSchema, answer: TwiML, *, speech: bool) -> None:
+    """The valid_twiml fixture's check; each distinct document once (most answers repeat)."""
+    if (answer.body, speech) not in VALIDATED:
+        assert_valid_twiml(schema, answer, speech=speech)
+        VALIDATED.add((answer.body, speech))
 
 
 def check_call_goes_on(
     target: Target, answer: TwiML, route: str, values: Mapping[str, str], query: Mapping[str, list[str]]
 ) -> None:
     """The caller gets a menu, a transfer, or the listening line's number; a bare hang-up only at a chosen end."""
-    verbs = {el.tag for el in answer.root.iter()}
-    if verbs & {"Gather", "Redirect", "Dial"}:
+    if set(answer.verbs()) & {"Gather", "Redirect", "Dial"}:
         return
     spoken = answer.spoken()
     if any(number in spoken for number in target.line_numbers()):
@@ -126,9 +129,9 @@ def check_call_goes_on(
 
 def outcome(answer: TwiML) -> str:
     """Where the answer leaves the call, for Hypothesis' statistics (--hypothesis-show-statistics)."""
-    gather = answer.root.find("Gather")
+    gather = answer.read.first(Listen)
     if gather is not None:
-        return "gather at " + parse_qs(urlsplit(gather.attrib["action"]).query).get("node", ["?"])[0]
+        return "gather at " + query_of(gather.action).get("node", "?")
     return "+".join(answer.verbs())
 
 
@@ -231,7 +234,7 @@ def test_any_signed_request_gets_twiml_that_keeps_the_call_going(
         assert answer.status == 405, answer.body  # POST only: a GET would carry the caller's data in its URL
         return
     assert answer.status == 200, answer.body
-    check_twiml(twiml_schema, answer)
+    check_twiml(twiml_schema, answer, speech=target.listens_for_speech(request.values))
     query = parse_qs(urlencode(state), keep_blank_values=True)
     check_call_goes_on(target, answer, request.route, request.values, query)
     event(f"{request.target} {request.route}: {outcome(answer)}")
@@ -270,7 +273,7 @@ def test_any_other_path_is_403_or_404_never_a_5xx(
     answer = send(targets["shipped"], path, method, values, [])
     if urlsplit(path).path in ROUTES and (method == "POST" or urlsplit(path).path == FALLBACK):
         assert answer.status == 200
-        check_twiml(twiml_schema, answer)
+        check_twiml(twiml_schema, answer, speech=targets["shipped"].listens_for_speech(values))
     else:
         assert answer.status in {403, 404, 405}, (path, answer.status, answer.body)
 
@@ -284,17 +287,16 @@ def test_a_whole_call_with_arbitrary_input_always_goes_on_or_ends_at_a_line(
     answer = send(target, "/voice", "POST", dict(CALL), [])
     for step in journey:
         assert answer.status == 200, answer.body
-        check_twiml(twiml_schema, answer)
-        root = answer.root
-        dial = root.find("Dial")
-        gather = root.find("Gather")
-        redirect = root.find("Redirect")
-        if dial is not None and "action" in dial.attrib:
-            url, values = dial.attrib["action"], {**CALL, "DialCallStatus": step or "no-answer"}
+        check_twiml(twiml_schema, answer, speech=target.listens_for_speech(CALL))
+        dial = answer.read.first(Ring)
+        gather = answer.read.first(Listen)
+        redirect = answer.read.first(Redirect)
+        if dial is not None and dial.action:
+            url, values = dial.action, {**CALL, "DialCallStatus": step or "no-answer"}
         elif gather is not None and step:
-            url, values = gather.attrib["action"], {**CALL, "Digits": step}
+            url, values = gather.action, {**CALL, "Digits": step}
         elif redirect is not None:
-            url, values = redirect.text or "", dict(CALL)
+            url, values = redirect.url, dict(CALL)
         else:
             # The call ended: only ever after the number was said or the transfer connected.
             assert answer.verbs()[-1] == "Hangup", answer.body

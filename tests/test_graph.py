@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from conftest import DATA, ROOT
 from ivr.cli import main
+from ivr.cli_support import ExitCode
 from ivr.graph import diagram, to_dot, to_mermaid, to_svg
 from ivr.loader import load_catalog
 from ivr.model import Catalog
@@ -114,7 +115,7 @@ def test_svg_without_graphviz_says_what_to_install(monkeypatch: pytest.MonkeyPat
     result = CliRunner().invoke(
         main, ["graph", "--config", str(DATA / "config"), "--flows", str(DATA / "flows"), "--format", "svg"]
     )
-    assert result.exit_code == 1
+    assert result.exit_code == ExitCode.TOOL_MISSING == 4
     assert "apt-get install graphviz" in result.output
 
 

@@ -20,6 +20,7 @@ from ivr.app import create_app
 from ivr.logs import ALLOWED_FIELDS, JsonFormatter, call_ref
 from ivr.security import sign
 from ivr.settings import Settings
+from ivr.simulate import Ring
 
 LOG_KEY = b"test-log-key"
 REQUIRED = {"ts", "level", "event", "route", "node", "lang", "outcome", "latency_ms", "call"}
@@ -70,9 +71,7 @@ def whole_call(caller: TwilioClient, pressed: list[str], monkeypatch: pytest.Mon
             pressed.append(digits)
             url = answer.gather_action()
         elif "DialCallStatus" in fields:
-            dial = answer.root.find("Dial")
-            assert dial is not None, answer.body
-            url = dial.attrib["action"]
+            url = answer.dial().action or ""
         else:
             url = answer.redirect()
         next_answer = caller.follow(url, digits, **CALLER, **fields)
@@ -89,7 +88,7 @@ def whole_call(caller: TwilioClient, pressed: list[str], monkeypatch: pytest.Mon
     answer = follow(answer)  # silence: back to the menu
     answer = follow(answer, "7")  # a wrong key
     answer = follow(answer, "١٢")  # Arabic-Indic digits: wrong again, so on to the line
-    assert answer.root.find("Dial") is not None, answer.body
+    assert answer.read.first(Ring) is not None, answer.body
     answer = follow(answer, DialCallStatus="busy")  # the second transfer target
     answer = follow(answer, DialCallStatus="no-answer")  # nobody: the number is said
     answer = follow(answer, "9")  # the number again

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from ivr.logs import call_ref
 from ivr.settings import Settings, SettingsError
+
+CALL_SID = "CA0123456789abcdef0123456789abcdef"
 
 
 def test_missing_token_refuses_to_start() -> None:
@@ -41,10 +44,14 @@ def test_values_are_read() -> None:
 
 
 def test_log_key_defaults_to_a_secret_derived_from_the_token() -> None:
-    a = Settings.from_env({"TWILIO_AUTH_TOKEN": "a"}).log_key
-    assert a == Settings.from_env({"TWILIO_AUTH_TOKEN": "a"}).log_key
-    assert a != Settings.from_env({"TWILIO_AUTH_TOKEN": "b"}).log_key
-    assert b"a" not in a or len(a) == 32
+    token = "0123456789abcdef0123456789abcdef"
+    derived = Settings.from_env({"TWILIO_AUTH_TOKEN": token}).log_key
+    assert derived == Settings.from_env({"TWILIO_AUTH_TOKEN": token}).log_key  # the same call, the same hash after a restart
+    assert derived != Settings.from_env({"TWILIO_AUTH_TOKEN": token[::-1]}).log_key
+    # Not the token itself: whoever holds the log key (to find a call's lines) cannot sign requests with it.
+    assert token.encode() not in derived
+    assert call_ref(derived, CALL_SID) != call_ref(token.encode(), CALL_SID)
+    assert Settings.from_env({"TWILIO_AUTH_TOKEN": token, "IVR_LOG_KEY": "k"}).log_key == b"k"
 
 
 def test_public_url_must_be_a_url() -> None:

@@ -15,15 +15,26 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import xmlschema
 
-from conftest import PUBLIC, ROOT, TOKEN, TwilioClient, TwiML, app_for, config_copy, digits_in, with_transfer_targets
+from conftest import (
+    PUBLIC,
+    ROOT,
+    TOKEN,
+    TwilioClient,
+    TwiML,
+    app_for,
+    assert_valid_twiml,
+    config_copy,
+    digits_in,
+    with_transfer_targets,
+)
 from ivr.loader import load_catalog
 from ivr.model import Catalog, LanguageNode, MenuNode, MessageNode, Prompt, Speech, TransferNode
 from ivr.settings import Settings
+from ivr.simulate import Listen, Ring, query_of
 from ivr.timing import format_times, measure
 
 KEYS = tuple("0123456789*#")
@@ -55,20 +66,15 @@ class Walk:
     ended: list[Answer] = field(default_factory=list)
 
 
-def _query(url: str) -> dict[str, str]:
-    return dict(parse_qsl(urlsplit(url).query))
-
-
 def _said_languages(twiml: TwiML) -> set[str]:
-    return {SAY_LANGUAGES[say.attrib["language"]] for say in twiml.root.iter("Say")}
+    return {SAY_LANGUAGES[heard.language] for heard in twiml.read.heard() if heard.verb == "say"}
 
 
 def _language_after(twiml: TwiML, asked_in: str) -> str:
     """The call's language once this answer is given: in the state it passes on, else the one it was asked in."""
-    for verb in ("Gather", "Dial"):
-        element = twiml.root.find(verb)
-        if element is not None and "action" in element.attrib:
-            return _query(element.attrib["action"])["lang"]
+    for verb in (twiml.read.first(Listen), twiml.read.first(Ring)):
+        if verb is not None and verb.action:
+            return query_of(verb.action)["lang"]
     return asked_in
 
 
@@ -87,7 +93,7 @@ def walk_every_path(twilio: TwilioClient, valid: Callable[[TwiML], TwiML], defau
             twiml = twilio.follow(url, DialCallStatus=given or "")
         else:
             twiml = twilio.follow(url, given)
-        queue.append(Answer(url, given, twiml, _language_after(twiml, _query(url).get("lang", parent.lang)), parent))
+        queue.append(Answer(url, given, twiml, _language_after(twiml, query_of(url).get("lang", parent.lang)), parent))
 
     while queue:
         answer = queue.popleft()
@@ -96,24 +102,24 @@ def walk_every_path(twilio: TwilioClient, valid: Callable[[TwiML], TwiML], defau
             valid(answer.twiml)
             checked.add(answer.twiml.body)
         verbs = answer.twiml.verbs()
-        gather = answer.twiml.root.find("Gather")
-        dial = answer.twiml.root.find("Dial")
+        gather = answer.twiml.read.first(Listen)
+        dial = answer.twiml.read.first(Ring)
         if gather is not None:
-            action = gather.attrib["action"]
+            action = gather.action
             walk.gathers.add(action)
-            state = _query(action)
+            state = query_of(action)
             walk.states.add((state["node"], state["lang"], int(state["ni"]), int(state["wk"]), int(state["t"])))
             # Silence is never a hang-up: the verb after <Gather> takes the caller on.
             assert verbs[-1] == "Redirect" and answer.twiml.redirect() == action, answer.twiml.body
             for key in KEYS:
                 ask(action, key, answer)
             ask(action, None, answer)
-        elif dial is not None and "action" in dial.attrib:
-            walk.dials.add(dial.attrib["action"])
-            state = _query(dial.attrib["action"])
+        elif dial is not None and dial.action:
+            walk.dials.add(dial.action)
+            state = query_of(dial.action)
             walk.states.add((state["node"], state["lang"], int(state["ni"]), int(state["wk"]), int(state["t"])))
             for status in DIAL_STATUSES:
-                ask(dial.attrib["action"], status, answer, dial=True)
+                ask(dial.action, status, answer, dial=True)
         else:
             assert verbs and verbs[-1] == "Hangup", f"dead end after {answer.url} {answer.given}: {answer.twiml.body}"
             walk.ended.append(answer)
@@ -128,7 +134,7 @@ def heard_the_line(answer: Answer) -> bool:
     parent = answer.parent
     if parent is None:
         return False
-    if parent.twiml.root.find("Dial") is not None and answer.given in CONNECTED:
+    if parent.twiml.read.first(Ring) is not None and answer.given in CONNECTED:
         return True
     return answer.given is None and line in digits_in(parent.twiml.spoken())
 
@@ -142,10 +148,8 @@ def catalog() -> Catalog:
 def walked(tmp_path_factory: pytest.TempPathFactory, twiml_schema: xmlschema.XMLSchema) -> Walk:
     """The shipped flow and config, walked once for the tests that only read the walk."""
 
-    def valid(answer: TwiML) -> TwiML:  # as the valid_twiml fixture checks, for a walk shared by several tests
-        assert answer.status == 200 and answer.content_type.startswith("text/xml"), answer.body
-        twiml_schema.validate(answer.body)
-        return answer
+    def valid(answer: TwiML) -> TwiML:  # the valid_twiml fixture's check, for a walk shared by several tests
+        return assert_valid_twiml(twiml_schema, answer)
 
     settings = Settings(auth_token=TOKEN, public_url=PUBLIC, config_dir=ROOT / "config", flows_dir=ROOT / "ivr" / "flows")
     return walk_every_path(app_for(settings, tmp_path_factory.mktemp("walk")), valid)
@@ -192,7 +196,7 @@ def test_each_language_is_routed_to_its_own_line(walked: Walk, lang: str, number
     at_line = [
         a
         for a in walked.answers
-        if a.lang == lang and a.twiml.root.find("Gather") is not None and a.twiml.state()["node"] == "listening_line"
+        if a.lang == lang and a.twiml.read.first(Listen) is not None and a.twiml.state()["node"] == "listening_line"
     ]
     assert at_line
     others = set(LISTENING_LINES.values()) - {number}
@@ -210,8 +214,8 @@ def test_each_language_is_routed_to_its_own_line(walked: Walk, lang: str, number
 
 def test_after_choosing_a_language_everything_is_said_in_it(walked: Walk) -> None:
     for answer in walked.answers:
-        gather = answer.twiml.root.find("Gather")
-        if gather is not None and _query(gather.attrib["action"])["node"] not in ("welcome", "every_line"):
+        gather = answer.twiml.read.first(Listen)
+        if gather is not None and query_of(gather.action)["node"] not in ("welcome", "every_line"):
             assert _said_languages(answer.twiml) == {answer.lang}, answer.twiml.body
 
 
@@ -221,14 +225,15 @@ def test_every_dial_outcome_is_followed(settings: Settings, tmp_path: Path, vali
     catalog = load_catalog(config, ROOT / "ivr" / "flows")
     dialled: dict[str, set[str]] = {}
     for answer in walk.answers:
-        for number in answer.twiml.root.iter("Number"):
-            dialled.setdefault(answer.lang, set()).add(number.text or "")
+        for ring in answer.twiml.read.verbs:
+            if isinstance(ring, Ring):
+                dialled.setdefault(answer.lang, set()).update(ring.numbers)
     for lang in catalog.settings.offered:
         assert dialled[lang] == {target.address for target in catalog.line_for(lang).transfer_to}
     for end in walk.ended:
         assert heard_the_line(end), f"hang-up without the line after {end.url} {end.given}: {end.twiml.body}"
     # when every target fails, the caller hears the number
-    failed = [a for a in walk.answers if a.given == "failed" and _query(a.url)["t"] == "1"]
+    failed = [a for a in walk.answers if a.given == "failed" and query_of(a.url)["t"] == "1"]
     assert failed and all(LISTENING_LINES[a.lang] in digits_in(a.twiml.spoken()) for a in failed)
 
 
@@ -241,7 +246,7 @@ def test_a_language_switched_off_in_config_leaves_a_working_flow(
     config = config_copy(tmp_path, only_nl_fr)
     twilio = app_for(settings, tmp_path, config)
     welcome = twilio.post("/voice")
-    assert [SAY_LANGUAGES[s.attrib["language"]] for s in welcome.root.iter("Say")] == ["nl", "fr"]
+    assert [SAY_LANGUAGES[heard.language] for heard in welcome.read.heard() if heard.verb == "say"] == ["nl", "fr"]
     assert "Deutsch" not in welcome.spoken() and "English" not in welcome.spoken()
     walk = walk_every_path(twilio, valid_twiml)
     assert {lang for _, lang, *_ in walk.states} == {"nl", "fr"}
@@ -263,7 +268,7 @@ def test_a_silent_caller_on_a_french_number_hears_107_first_then_every_other_lin
         answer = valid_twiml(twilio.follow(answer.redirect()))
         redirects += 1
     assert redirects == 1  # the welcome once, then every language's line
-    says = [(SAY_LANGUAGES[s.attrib["language"]], digits_in(s.text or "")) for s in answer.root.iter("Say")]
+    says = [(SAY_LANGUAGES[heard.language], digits_in(heard.text)) for heard in answer.read.heard() if heard.verb == "say"]
     assert says == [("fr", "107112"), ("nl", "106112"), ("de", "108112"), ("en", "026484014112")]
 
 
@@ -310,8 +315,9 @@ def test_every_number_said_or_dialled_comes_from_helplines_yaml(
     for answer in answers:
         for number in numbers_said(answer.twiml.spoken()):
             assert number in known or YEAR.fullmatch(number), (number, answer.twiml.spoken())
-        for dialled in answer.twiml.root.iter("Number"):
-            assert dialled.text in targets
+        for ring in answer.twiml.read.verbs:
+            if isinstance(ring, Ring):
+                assert set(ring.numbers) <= targets, ring
 
 
 def readme_section(title: str) -> str:

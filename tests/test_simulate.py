@@ -11,15 +11,27 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import xmlschema
 from click.testing import CliRunner, Result
 from flask import Flask
 
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, TwilioClient, TwiML, assert_twiml_a_caller_can_follow, assert_valid_twiml
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.model import Speech
 from ivr.settings import Settings
-from ivr.simulate import Heard, InProcessCaller, Listen, Redirect, Ring, SimulationError, estimate_seconds, run_call
+from ivr.simulate import (
+    Hangup,
+    Heard,
+    InProcessCaller,
+    Listen,
+    Redirect,
+    Ring,
+    SimulationError,
+    estimate_seconds,
+    read_twiml,
+    run_call,
+)
 
 MINI = ["--config", str(DATA / "config"), "--flows", str(DATA / "flows")]
 
@@ -130,7 +142,7 @@ def test_the_answer_is_parsed_like_twilio_reads_it(settings: Settings) -> None:
     dial = call.press(info.verbs[0].action, "0")  # type: ignore[union-attr]
     ring = next(v for v in dial.verbs if isinstance(v, Ring))
     assert (ring.number, ring.timeout) == ("+3290000001", 15)
-    assert call.dial_ended(ring.action or "", "completed").verbs[0].__class__.__name__ == "HangUp"
+    assert isinstance(call.dial_ended(ring.action or "", "completed").verbs[0], Hangup)
 
 
 def test_built_audio_is_played_and_still_shown_as_words(settings: Settings) -> None:
@@ -231,3 +243,42 @@ def test_built_audio_lasts_what_the_manifest_says(settings: Settings, tmp_path: 
         ("play", "fr", 4.2, "Français: tapez 2."),
     ]
     assert heard[0].url == f"https://ivr.example.org/audio/nl/{'a' * 32}.mp3"
+
+
+# --- the TwiML follower the tests share ----------------------------------------------------------
+
+
+def test_the_follower_reads_a_dial_with_every_number_it_rings() -> None:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Say language="fr-BE" voice="Polly.Isabelle-Neural">Un instant.</Say>'
+        '<Dial timeout="20"><Number>+3290000001</Number><Number>+3290000002</Number></Dial><Hangup /></Response>'
+    )
+    document = read_twiml(body)
+    assert document.tags() == ["Say", "Dial", "Hangup"]
+    assert document.first(Ring) == Ring(("+3290000001", "+3290000002"), None, 20)
+    assert [(heard.text, heard.language) for heard in document.heard()] == [("Un instant.", "fr-BE")]
+    assert list(document.next_urls()) == [] and document.state() == {}
+
+
+@pytest.mark.parametrize(
+    ("change", "speech"),
+    [
+        (('input="dtmf"', 'input="keys"'), False),
+        (('input="dtmf"', 'input="dtmf speech"'), False),  # speech where the flow has not turned it on
+        (('input="dtmf"', 'input="dtmf"'), True),  # keys only where the flow listens for speech too
+        ((' numDigits="1"', ""), False),
+        ((' numDigits="1"', ' numDigits="2"'), False),
+        (("<Redirect", "<Pause /><Redirect"), False),  # the silence path is not right after the <Gather>
+        (("step?", "dial?"), False),  # ... nor back to the <Gather>'s own action (only the first URL changes)
+    ],
+    ids=["input keys", "speech not on", "speech missing", "no numDigits", "two digits", "gap before redirect", "other url"],
+)
+def test_the_semantic_twiml_check_refuses_what_the_schema_accepts(
+    twilio: TwilioClient, twiml_schema: xmlschema.XMLSchema, change: tuple[str, str], speech: bool
+) -> None:
+    answer = twilio.post("/voice")
+    assert_valid_twiml(twiml_schema, answer)
+    broken = TwiML(answer.status, answer.content_type, answer.body.replace(*change, 1))
+    twiml_schema.validate(broken.body)  # Twilio's schema takes it...
+    with pytest.raises(AssertionError):
+        assert_twiml_a_caller_can_follow(broken, speech=speech)  # ... a caller could not follow it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Callable
@@ -38,6 +39,12 @@ def said(twilio: TwilioClient, answer: TwiML, words: str, confidence: str | None
     return twilio.follow(answer.gather_action(), **fields)
 
 
+@pytest.fixture
+def valid_speech_twiml(valid_twiml: Callable[..., TwiML]) -> Callable[[TwiML], TwiML]:
+    """As ``valid_twiml``, for a number whose flow listens for speech: each <Gather> must take it too."""
+    return functools.partial(valid_twiml, speech=True)
+
+
 def french_menu(twilio: TwilioClient, valid_twiml: Callable[[TwiML], TwiML]) -> TwiML:
     welcome = valid_twiml(twilio.post("/voice"))
     return valid_twiml(twilio.follow(welcome.gather_action(), "2"))
@@ -56,30 +63,30 @@ def test_speech_is_off_by_default_and_the_gather_takes_keys_only(
 
 
 def test_with_speech_on_every_gather_listens_in_the_calls_language_with_its_words_as_hints(
-    speaking: TwilioClient, valid_twiml: Callable[[TwiML], TwiML]
+    speaking: TwilioClient, valid_speech_twiml: Callable[[TwiML], TwiML]
 ) -> None:
-    welcome = valid_twiml(speaking.post("/voice"))
+    welcome = valid_speech_twiml(speaking.post("/voice"))
     gather = welcome.root.find("Gather")
     assert gather is not None
     assert (gather.attrib["input"], gather.attrib["language"], gather.attrib["speechTimeout"]) == ("dtmf speech", "nl-BE", "auto")
     assert {"nederlands", "français", "deutsch", "english"} <= set(gather.attrib["hints"].split(", "))
-    menu = french_menu(speaking, valid_twiml)
+    menu = french_menu(speaking, valid_speech_twiml)
     gather = menu.root.find("Gather")
     assert gather is not None and gather.attrib["language"] == "fr-BE"
     assert {"respiration", "parler", "menu"} <= set(gather.attrib["hints"].split(", "))
 
 
-def test_the_welcome_recognises_a_language_by_name(speaking: TwilioClient, valid_twiml: Callable[[TwiML], TwiML]) -> None:
-    welcome = valid_twiml(speaking.post("/voice"))
-    answer = valid_twiml(said(speaking, welcome, "Français"))
+def test_the_welcome_recognises_a_language_by_name(speaking: TwilioClient, valid_speech_twiml: Callable[[TwiML], TwiML]) -> None:
+    welcome = valid_speech_twiml(speaking.post("/voice"))
+    answer = valid_speech_twiml(said(speaking, welcome, "Français"))
     assert (answer.state()["node"], answer.state()["lang"]) == ("first_menu", "fr")
-    answer = valid_twiml(said(speaking, welcome, "English please"))
+    answer = valid_speech_twiml(said(speaking, welcome, "English please"))
     assert (answer.state()["node"], answer.state()["lang"]) == ("first_menu", "en")
 
 
-def test_speech_that_names_an_option_chooses_it(speaking: TwilioClient, valid_twiml: Callable[[TwiML], TwiML]) -> None:
-    menu = french_menu(speaking, valid_twiml)
-    answer = valid_twiml(said(speaking, menu, "un exercice de respiration"))
+def test_speech_that_names_an_option_chooses_it(speaking: TwilioClient, valid_speech_twiml: Callable[[TwiML], TwiML]) -> None:
+    menu = french_menu(speaking, valid_speech_twiml)
+    answer = valid_speech_twiml(said(speaking, menu, "un exercice de respiration"))
     assert answer.state()["node"] == "breathing"
 
 
@@ -88,11 +95,11 @@ def test_speech_that_names_an_option_chooses_it(speaking: TwilioClient, valid_tw
     [("1", "ik wil praten"), ("2", "je veux parler à quelqu'un"), ("3", "Ich möchte sprechen"), ("4", "I need to talk")],
 )
 def test_talk_to_someone_in_each_language(
-    speaking: TwilioClient, valid_twiml: Callable[[TwiML], TwiML], key: str, words: str
+    speaking: TwilioClient, valid_speech_twiml: Callable[[TwiML], TwiML], key: str, words: str
 ) -> None:
-    welcome = valid_twiml(speaking.post("/voice"))
-    menu = valid_twiml(speaking.follow(welcome.gather_action(), key))
-    answer = valid_twiml(said(speaking, menu, words))
+    welcome = valid_speech_twiml(speaking.post("/voice"))
+    menu = valid_speech_twiml(speaking.follow(welcome.gather_action(), key))
+    answer = valid_speech_twiml(said(speaking, menu, words))
     assert answer.state()["node"] == "listening_line"
 
 
@@ -102,40 +109,40 @@ def test_talk_to_someone_in_each_language(
     ids=["no match", "low confidence", "no confidence", "not a number", "two options at once"],
 )
 def test_unclear_speech_counts_as_a_wrong_key(
-    speaking: TwilioClient, valid_twiml: Callable[[TwiML], TwiML], words: str, confidence: str | None
+    speaking: TwilioClient, valid_speech_twiml: Callable[[TwiML], TwiML], words: str, confidence: str | None
 ) -> None:
-    menu = french_menu(speaking, valid_twiml)
-    answer = valid_twiml(said(speaking, menu, words, confidence))
+    menu = french_menu(speaking, valid_speech_twiml)
+    answer = valid_speech_twiml(said(speaking, menu, words, confidence))
     assert (answer.state()["node"], answer.state()["wk"], answer.state()["ni"]) == ("first_menu", "1", "0")
     assert answer.texts()[0] == "Cette touche n'est pas utilisée ici. Ce n'est pas grave."
 
 
-def test_silence_stays_silence(speaking: TwilioClient, valid_twiml: Callable[[TwiML], TwiML]) -> None:
-    menu = french_menu(speaking, valid_twiml)
-    answer = valid_twiml(said(speaking, menu, "", "0.0"))  # Twilio heard nothing
+def test_silence_stays_silence(speaking: TwilioClient, valid_speech_twiml: Callable[[TwiML], TwiML]) -> None:
+    menu = french_menu(speaking, valid_speech_twiml)
+    answer = valid_speech_twiml(said(speaking, menu, "", "0.0"))  # Twilio heard nothing
     assert answer.state()["node"] == "listening_line"  # first_menu: silence goes straight to the line
 
 
 def test_a_called_number_can_turn_speech_on_for_itself(
-    settings: Settings, tmp_path: Path, valid_twiml: Callable[[TwiML], TwiML]
+    settings: Settings, tmp_path: Path, valid_twiml: Callable[..., TwiML]
 ) -> None:
     twilio = app_for(settings, tmp_path, config_copy(tmp_path, speech_on_for_our_number))
-    ours = valid_twiml(twilio.post("/voice"))  # the test client calls +3225550100
+    ours = valid_twiml(twilio.post("/voice"), speech=True)  # the test client calls +3225550100
     other = valid_twiml(twilio.post("/voice", {"To": "+3225559999"}))
-    assert ours.root.find("Gather").attrib["input"] == "dtmf speech"  # type: ignore[union-attr]
-    assert other.root.find("Gather").attrib["input"] == "dtmf"  # type: ignore[union-attr]
+    assert ours.gather().input == "dtmf speech"
+    assert other.gather().input == "dtmf"
 
 
 def test_what_a_caller_says_never_reaches_the_logs(
     speaking: TwilioClient,
-    valid_twiml: Callable[[TwiML], TwiML],
+    valid_speech_twiml: Callable[[TwiML], TwiML],
     json_log: io.StringIO,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    menu = french_menu(speaking, valid_twiml)
-    valid_twiml(said(speaking, menu, SECRET_WORDS))  # matched (praten is not French): a wrong key
-    valid_twiml(speaking.post("/voice/step?flow=helpline&lang=xx&node=nope", {"SpeechResult": SECRET_WORDS}))  # bad state
-    valid_twiml(speaking.post("/voice/fallback", {"SpeechResult": SECRET_WORDS}))
+    menu = french_menu(speaking, valid_speech_twiml)
+    valid_speech_twiml(said(speaking, menu, SECRET_WORDS))  # matched (praten is not French): a wrong key
+    valid_speech_twiml(speaking.post("/voice/step?flow=helpline&lang=xx&node=nope", {"SpeechResult": SECRET_WORDS}))  # bad state
+    valid_speech_twiml(speaking.post("/voice/fallback", {"SpeechResult": SECRET_WORDS}))
     forbidden = speaking.post(menu.gather_action().split("ivr.example.org")[-1], {"SpeechResult": SECRET_WORDS}, signature="x")
     assert forbidden.status == 403
 
@@ -143,7 +150,7 @@ def test_what_a_caller_says_never_reaches_the_logs(
         raise RuntimeError(f"engine failed on {args!r}")  # an exception that carries the words
 
     monkeypatch.setattr(Engine, "on_input", broken)
-    rescued = valid_twiml(said(speaking, menu, SECRET_WORDS))
+    rescued = valid_speech_twiml(said(speaking, menu, SECRET_WORDS))
     assert "1 0 6" in rescued.spoken()
     logged = json_log.getvalue()
     assert logged.count("\n") >= 5

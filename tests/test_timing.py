@@ -50,17 +50,6 @@ def config_with(tmp_path: Path, source: Path, extra: str) -> Path:
     return config
 
 
-def test_timing_imports_no_flask_and_no_twilio() -> None:
-    import ast
-
-    import ivr.timing as module
-
-    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert imported and not any(name.split(".")[0] in {"flask", "twilio", "werkzeug"} for name in imported)
-
-
 def test_words_are_counted_as_a_voice_says_them() -> None:
     assert word_count("Bel Tele-Onthaal op 1 0 6.") == 6  # each digit said on its own is a word
     assert word_count("Je répète : 1 0 7.") == 5  # a lone colon is not
@@ -181,7 +170,7 @@ def validate(*args: str) -> Result:
 
 
 def test_validate_prints_the_figures_per_language(tmp_path: Path) -> None:
-    result = validate("--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows"), "--audio", str(tmp_path))
+    result = validate("--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows"), "--audio-dir", str(tmp_path))
     assert result.exit_code == 0, result.output
     (times,) = measure(load_catalog(ROOT / "config", ROOT / "ivr" / "flows"))
     assert "(seconds, estimated from words per second)" in result.output  # no audio built in tmp_path
@@ -213,14 +202,14 @@ def built_welcome(catalog: Catalog, audio: Path, seconds: float) -> Path:
 
 def test_validate_times_built_audio_by_its_real_length(tmp_path: Path, shipped: Catalog) -> None:
     audio = built_welcome(shipped, tmp_path / "short", 1.0)
-    result = validate("--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows"), "--audio", str(audio))
+    result = validate("--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows"), "--audio-dir", str(audio))
     assert result.exit_code == 0, result.output
     assert "(seconds, real audio lengths where known, else words per second)" in result.output
     (times,) = measure(shipped, duration_of=lambda speech: 1.0 if speech.key.startswith("helpline/welcome.prompt") else None)
     assert f"English (en)      4 {times.languages[-1].hears_line.shown():>19}" in result.output
     # A welcome whose audio lasts 6 s per language keeps English callers from the line for too long.
     audio = built_welcome(shipped, tmp_path / "long", 6.0)
-    result = validate("--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows"), "--audio", str(audio))
+    result = validate("--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows"), "--audio-dir", str(audio))
     assert result.exit_code == 1
     first_menu_line = line_of(SHIPPED_FLOW, "  first_menu:")
     assert f"helpline.yaml:{first_menu_line}:3: nodes.first_menu: English callers (key 4) hear how to reach" in result.output
@@ -229,7 +218,7 @@ def test_validate_times_built_audio_by_its_real_length(tmp_path: Path, shipped: 
 
 def test_validate_warns_about_a_corrupt_manifest_and_times_by_estimates(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text('{"format": 1, "prom', encoding="utf-8")  # a build cut short
-    result = validate("--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows"), "--audio", str(tmp_path))
+    result = validate("--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows"), "--audio-dir", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert f"warning: {tmp_path / 'manifest.json'}: cannot be read" in result.output
     assert "(seconds, estimated from words per second)" in result.output
@@ -237,7 +226,7 @@ def test_validate_warns_about_a_corrupt_manifest_and_times_by_estimates(tmp_path
 
 def test_validate_fails_over_budget_with_the_location(tmp_path: Path) -> None:
     flows = flow_dir(tmp_path, DATA / "over_budget" / "slow_silence.yaml")
-    result = validate("--config", str(DATA / "config"), "--flows", str(flows), "--audio", str(tmp_path))
+    result = validate("--config", str(DATA / "config"), "--flows", str(flows), "--audio-dir", str(tmp_path))
     assert result.exit_code == 1
     assert "mini.yaml:16:3: nodes.welcome: a caller who presses nothing" in result.output
     assert "Time to a human" not in result.output

@@ -1,0 +1,175 @@
+"""``audio/manifest.json``: which file says which prompt, and how the files are named and written.
+
+A file is named ``<lang>/<hash>.mp3``, the hash covering everything that changes the sound
+(engine, voice or language and accent, speed, text), so a file's content never changes under
+its name. Files and the manifest are written to a temporary name and renamed when complete,
+so a crash never leaves a truncated MP3 where a caller could be played it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ivr.audio.engines import Synthesizer
+from ivr.model import LanguageSettings, Speech
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_FORMAT = 1
+PART_SUFFIX = ".part"  # temporary files; ignored by git, removed by the next build
+
+# A file is named <lang>/<32 hex digits>.mp3; nothing else is ever served or pruned.
+LANG_DIR = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})?")
+AUDIO_NAME = re.compile(r"[0-9a-f]{32}")
+AUDIO_FILE = re.compile(r"(?P<lang>[a-z]{2,3}(?:-[a-z0-9]{2,8})?)/(?P<name>[0-9a-f]{32})\.mp3")
+
+
+class ManifestError(Exception):
+    """``manifest.json`` exists but cannot be read or is not a manifest."""
+
+
+@dataclass(frozen=True, slots=True)
+class AudioEntry:
+    """One prompt's audio in one language."""
+
+    file: str  # relative to the audio folder: "nl/<hash>.mp3"
+    duration: float | None  # seconds
+    text: str  # the words in the file, to tell a stale entry from a current one
+    engine: str
+
+
+@dataclass(frozen=True, slots=True)
+class AudioManifest:
+    """``audio/manifest.json``: which file says which prompt."""
+
+    directory: Path
+    entries: Mapping[tuple[str, str], AudioEntry] = field(default_factory=dict)  # (key, lang) -> entry
+
+    def entry_for(self, speech: Speech) -> AudioEntry | None:
+        """The entry for ``speech``, only if its file says exactly ``speech.text`` (else it is stale)."""
+        entry = self.entries.get((speech.key, speech.lang))
+        return entry if entry is not None and entry.text == speech.text else None
+
+    def file_for(self, speech: Speech) -> Path | None:
+        """Where the audio of ``speech`` is (whether or not the file still exists), or None."""
+        entry = self.entry_for(speech)
+        return self.directory / entry.file if entry is not None else None
+
+    def duration_of(self, speech: Speech) -> float | None:
+        """How long the built audio of ``speech`` lasts, in seconds; None when it has none."""
+        entry = self.entry_for(speech)
+        return entry.duration if entry is not None else None
+
+    def files(self) -> set[str]:
+        return {entry.file for entry in self.entries.values()}
+
+
+def load_manifest(audio_dir: Path) -> AudioManifest:
+    """The manifest in ``audio_dir``; an empty one when there is none.
+
+    Raises:
+        ManifestError: the file exists but is unreadable, not JSON, or not a manifest.
+    """
+    path = audio_dir / MANIFEST_NAME
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (FileNotFoundError, NotADirectoryError):  # no folder, or no manifest in it: nothing built yet
+        return AudioManifest(audio_dir)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        # ValueError: not JSON, NaN or Infinity, or a number of more than 4,300 digits (Python's
+        # limit); RecursionError: arrays or objects nested thousands deep (the decoder recurses).
+        raise ManifestError(f"{path}: cannot be read: {type(exc).__name__}: {exc}") from exc
+    entries: dict[tuple[str, str], AudioEntry] = {}
+    try:
+        if raw.get("format") != MANIFEST_FORMAT:
+            raise ManifestError(f"{path}: format {raw.get('format')!r} is not {MANIFEST_FORMAT}; rebuild with `ivr audio build`")
+        for key, by_lang in raw["prompts"].items():
+            for lang, item in by_lang.items():
+                file = item["file"]
+                match = AUDIO_FILE.fullmatch(file) if isinstance(file, str) else None
+                if match is None or match["lang"] != lang:  # never let a manifest point outside its folder
+                    raise ManifestError(f"{path}: {key} [{lang}]: bad file name {file!r}")
+                duration = item.get("duration")
+                if duration is not None and not _is_duration(duration):
+                    raise ManifestError(
+                        f"{path}: {key} [{lang}]: duration {duration!r} is not a number of seconds from 0 to {MAX_DURATION}"
+                    )
+                entries[(key, lang)] = AudioEntry(
+                    file=file,
+                    duration=None if duration is None else float(duration),
+                    text=str(item["text"]),
+                    engine=str(item.get("engine", "")),
+                )
+    except (AttributeError, KeyError, TypeError) as exc:
+        raise ManifestError(f"{path}: not an audio manifest ({type(exc).__name__}: {exc})") from exc
+    return AudioManifest(audio_dir, entries)
+
+
+MAX_DURATION = 3600  # seconds; no prompt lasts an hour: a longer one is a corrupt manifest
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number")
+
+
+def _is_duration(value: object) -> bool:
+    """A duration the timing can add up: a number of seconds, not negative, not absurd (NaN and infinities fail the range)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= MAX_DURATION
+
+
+def manifest_json(entries: Mapping[tuple[str, str], AudioEntry]) -> str:
+    """The manifest's text: sorted and stable, so that an unchanged build changes nothing in git."""
+    prompts: dict[str, dict[str, dict[str, object]]] = {}
+    for (key, lang), entry in sorted(entries.items()):
+        prompts.setdefault(key, {})[lang] = {
+            "file": entry.file,
+            "duration": entry.duration,
+            "text": entry.text,
+            "engine": entry.engine,
+        }
+    return json.dumps({"format": MANIFEST_FORMAT, "prompts": prompts}, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+
+
+# --- files ---------------------------------------------------------------------------------
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that ``path`` is either absent, the old file, or complete.
+
+    The bytes go to a temporary ``*.part`` name in the same folder, are flushed to disk, and
+    only then renamed: a reader (or a caller) never sees half a file.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}{PART_SUFFIX}")
+    try:
+        with open(temporary, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def audio_file_name(engine: Synthesizer, lang: LanguageSettings, text: str) -> str:
+    """``<lang>/<hash>.mp3``, the hash covering the engine's sound settings and the text."""
+    digest = hashlib.sha256(f"{engine.sound_id(lang)}\n{text}".encode()).hexdigest()[:32]
+    return f"{lang.code}/{digest}.mp3"
+
+
+def audio_files_on_disk(audio_dir: Path) -> set[str]:
+    """Every ``<lang>/<hash>.mp3`` under ``audio_dir`` (other files are not ours to judge)."""
+    found: set[str] = set()
+    if not audio_dir.is_dir():
+        return found
+    for folder in audio_dir.iterdir():
+        if folder.is_dir() and LANG_DIR.fullmatch(folder.name):
+            found.update(f"{folder.name}/{p.name}" for p in folder.glob("*.mp3") if AUDIO_NAME.fullmatch(p.stem))
+    return found

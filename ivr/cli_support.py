@@ -1,0 +1,92 @@
+"""What every ``ivr`` subcommand module shares: the exit codes, the one way to exit with one, common options.
+
+Subcommand modules import this module, never :mod:`ivr.cli`; ``ivr.cli`` imports them and adds
+their commands to the ``ivr`` group. So the command line has no import cycle.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+import click
+
+from ivr.errors import ConfigErrors
+from ivr.loader import default_config_dir, default_flows_dir, load_catalog
+from ivr.model import Catalog
+from ivr.timing import DurationOf
+from ivr.voices import SpeechEngines
+
+
+class ExitCode(IntEnum):
+    """The ``ivr`` command's exit statuses; each has one meaning (listed in ``ivr --help``)."""
+
+    OK = 0
+    ERROR = 1  # the flows or config have errors (every one printed), or the command could not do its work
+    USAGE = 2  # a wrong option or argument (click's own status for these)
+    AUDIO_INCOMPLETE = 3  # `ivr audio build`: some prompts have no audio; callers hear those with <Say>
+    TOOL_MISSING = 4  # a program the command needs is not installed (espeak-ng, sox or ffmpeg, Graphviz)
+
+
+EXIT_CODES_HELP = "\n".join(
+    [
+        "\b",
+        "Exit statuses:",
+        "  0  done",
+        "  1  the flows or config have errors (every one is printed), or the command could not do its work",
+        "  2  a wrong option or argument",
+        "  3  ivr audio build: some prompts have no audio (callers hear them with <Say>)",
+        "  4  a program the command needs is not installed (espeak-ng, sox or ffmpeg, Graphviz)",
+    ]
+)
+
+
+class CommandFailed(click.ClickException):
+    """Ends a command with ``code`` after printing ``message`` on stderr, as it is."""
+
+    def __init__(self, code: ExitCode, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = int(code)
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(self.format_message(), err=True, file=file)
+
+
+def fail(code: ExitCode, message: str) -> NoReturn:
+    """Print ``message`` on stderr and exit with ``code``: the one way an ``ivr`` command exits with an error."""
+    raise CommandFailed(code, message)
+
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder with settings.yaml and helplines.yaml (default: IVR_CONFIG or ./config).",
+)
+FLOWS_OPTION = click.option(
+    "--flows",
+    "flows_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder of *.yaml call flows (default: IVR_FLOWS or the shipped flows).",
+)
+AUDIO_DIR_OPTION = click.option(
+    "--audio-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="IVR_AUDIO_DIR",
+    default=Path("audio"),
+    show_default=True,
+    help="Folder of the prompts' audio files and manifest.json (default: IVR_AUDIO_DIR or ./audio).",
+)
+
+
+def load_or_exit(
+    config_dir: Path | None, flows_dir: Path | None, duration_of: DurationOf | None = None, engines: SpeechEngines | None = None
+) -> Catalog:
+    """Load everything, or print every error and exit with :attr:`ExitCode.ERROR`."""
+    try:
+        return load_catalog(config_dir or default_config_dir(), flows_dir or default_flows_dir(), duration_of, engines)
+    except ConfigErrors as exc:
+        fail(ExitCode.ERROR, exc.report())
