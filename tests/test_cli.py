@@ -68,7 +68,17 @@ def test_subcommand_modules_never_import_the_group_back() -> None:
     command = "import sys, ivr.audio_cli, ivr.ops_cli, ivr.tools_cli; print(sorted(m for m in sys.modules if m == 'ivr.cli'))"
     done = subprocess.run([sys.executable, "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
-    assert sorted(main.commands) == ["announce", "audio", "fallback", "graph", "prompts", "reload", "simulate", "twilio", "validate"]
+    assert sorted(main.commands) == [
+        "announce",
+        "audio",
+        "fallback",
+        "graph",
+        "prompts",
+        "reload",
+        "simulate",
+        "twilio",
+        "validate",
+    ]
 
 
 def test_a_missing_program_has_its_own_exit_status_not_the_failed_prompts_one(tmp_path: Path) -> None:
