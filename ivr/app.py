@@ -36,8 +36,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, MAX_FORM_MEMORY_SIZE=64 * 1024, MAX_FORM_PARTS=100)
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
-    svc = build_service(settings, catalog)
-    svc.audio_url = install_audio(app, settings, catalog).url_for  # <Play> when built, else <Say>
+    svc = build_service(settings, catalog, install_audio(app, settings, catalog).url_for)  # <Play> when built
     app.extensions[EXTENSION] = svc
     app.register_blueprint(bp)
     install_simulator(app)  # /simulator: open in dev mode, else behind IVR_ADMIN_PASSWORD, else 404
@@ -66,9 +65,8 @@ def reload_app(app: Flask) -> bool:
     settings = old.settings
     try:
         catalog = load_catalog(settings.config_dir, settings.flows_dir)
-        svc = build_service(settings, catalog)
         audio = load_prompt_audio(settings, catalog)
-        svc.audio_url = audio.url_for
+        svc = build_service(settings, catalog, audio.url_for)
     except ConfigErrors as exc:
         log.error(
             "reload refused: the files on disk have errors; still serving what was loaded before",

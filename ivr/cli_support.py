@@ -62,6 +62,7 @@ CONFIG_OPTION = click.option(
     "--config",
     "config_dir",
     type=click.Path(path_type=Path, file_okay=False),
+    envvar="IVR_CONFIG",
     default=None,
     help="Folder with settings.yaml and helplines.yaml (default: IVR_CONFIG or ./config).",
 )
@@ -69,6 +70,7 @@ FLOWS_OPTION = click.option(
     "--flows",
     "flows_dir",
     type=click.Path(path_type=Path, file_okay=False),
+    envvar="IVR_FLOWS",
     default=None,
     help="Folder of *.yaml call flows (default: IVR_FLOWS or the shipped flows).",
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ivr.engine import Engine, Hangup, Say, Turn
+from ivr.engine import Engine, Hangup, Say
 from ivr.model import Catalog
 from ivr.twiml import Links, render
 
@@ -32,8 +32,7 @@ def documents(catalog: Catalog) -> dict[str, str]:
     for name, number in ((DEFAULT_NAME, ""), *((file_name(n), n) for n in catalog.settings.called_numbers)):
         rescue = engine.rescue(number)
         said = next(action for action in rescue.actions if isinstance(action, Say))
-        turn = Turn((said, Hangup()), rescue.node, rescue.lang, rescue.outcome)
-        out[name] = render(turn, catalog.settings.languages, _NO_LINKS)
+        out[name] = render((said, Hangup()), catalog.settings.languages, _NO_LINKS)
     return out
 
 

@@ -8,7 +8,6 @@ the document, and what to do about it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from ivr.errors import ConfigError, ConfigErrors
@@ -33,9 +32,7 @@ __all__ = ["E164", "default_config_dir", "default_flows_dir", "load_catalog"]
 
 
 def default_config_dir() -> Path:
-    """``IVR_CONFIG`` or ``./config``, falling back to the folder beside the package."""
-    if env := os.environ.get("IVR_CONFIG"):
-        return Path(env)
+    """``./config``, falling back to the folder beside the package (``IVR_CONFIG`` is read by ivr.settings)."""
     here = Path("config")
     if here.is_dir():
         return here
@@ -43,9 +40,7 @@ def default_config_dir() -> Path:
 
 
 def default_flows_dir() -> Path:
-    """``IVR_FLOWS`` or the flows shipped inside the package."""
-    if env := os.environ.get("IVR_FLOWS"):
-        return Path(env)
+    """The flows shipped inside the package (``IVR_FLOWS`` is read by ivr.settings)."""
     return Path(__file__).resolve().parent / "flows"
 
 

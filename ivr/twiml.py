@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from twilio.twiml.voice_response import Gather as GatherVerb
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.engine import Dial, Gather, Hangup, Say, Turn
+from ivr.engine import Action, Dial, Gather, Hangup, Say
 from ivr.model import LanguageSettings, Pause, PromptPart, Speech
 from ivr.state import State
 
@@ -42,10 +42,12 @@ def _speak(
             target.say(part.text, voice=lang.voice, language=lang.say_language)
 
 
-def render(turn: Turn, languages: Mapping[str, LanguageSettings], links: Links, caller_id: str | None = None) -> str:
-    """The TwiML document for ``turn``: one <Response>, no leading whitespace."""
+def render(
+    actions: tuple[Action, ...], languages: Mapping[str, LanguageSettings], links: Links, caller_id: str | None = None
+) -> str:
+    """The TwiML document for the engine's ``actions``: one <Response>, no leading whitespace."""
     response = VoiceResponse()
-    for action in turn.actions:
+    for action in actions:
         if isinstance(action, Say):
             _speak(response, action.parts, languages, links)
         elif isinstance(action, Gather):

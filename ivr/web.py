@@ -53,28 +53,28 @@ PATHS = {
 }
 
 
-@dataclass
+RenderKey = tuple[tuple[Action, ...], str | None, str, tuple[tuple[Speech, str | None], ...]]
+
+
+@dataclass(frozen=True)
 class Service:
-    """What the blueprint needs, stored in ``app.extensions['ivr']`` (never in module globals)."""
+    """What the blueprint needs, built complete by :func:`build_service` and stored in ``app.extensions['ivr']``."""
 
     settings: Settings
     catalog: Catalog
     engine: Engine
-    rescue_by_number: dict[str, str] = field(default_factory=dict)
-    rescue_default: str = ""
-    audio_url: Callable[[Speech], str | None] = lambda speech: None
-    _rendered: Callable[[tuple[Action, ...], str | None, str, tuple[tuple[Speech, str | None], ...]], str] = field(
-        init=False, repr=False
-    )
+    audio_url: Callable[[Speech], str | None]  # <Play> when the prompt's audio is built, else <Say>
+    rescue_by_number: Mapping[str, str]  # the rescue TwiML per called number, rendered at start
+    rescue_default: str
     # Caller ID for a transfer when the request does not give our number (the loader insists on
     # one when any line has transfer targets), so that the line never sees the caller's.
-    own_number: str | None = field(init=False, default=None)
+    own_number: str | None
+    _rendered: Callable[[RenderKey], str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._rendered = functools.lru_cache(maxsize=RENDER_CACHE_SIZE)(self._render)
-        self.own_number = next(iter(self.catalog.settings.called_numbers), None)
+        object.__setattr__(self, "_rendered", functools.lru_cache(maxsize=RENDER_CACHE_SIZE)(self._render))
 
-    def twiml(self, turn: Turn, caller_id: str | None) -> str:
+    def twiml(self, turn: Turn, called: str) -> str:
         """``turn`` as TwiML, rendered once per distinct answer.
 
         The document is a pure function of the key: the engine's actions (node names checked
@@ -88,11 +88,10 @@ class Service:
         # Behind a proxy, IVR_PUBLIC_URL (with any path prefix it has) is where Twilio reaches us;
         # else root-relative URLs, which Twilio resolves against the URL it just called.
         root = self.settings.public_url or request.script_root
-        return self._rendered(turn.actions, caller_id if dials else None, root, audio)
+        return self._rendered((turn.actions, self.caller_id(called) if dials else None, root, audio))
 
-    def _render(
-        self, actions: tuple[Action, ...], caller_id: str | None, root: str, audio: tuple[tuple[Speech, str | None], ...]
-    ) -> str:
+    def _render(self, key: RenderKey) -> str:
+        actions, caller_id, root, audio = key
         urls = dict(audio)
         links = Links(
             step_url=lambda s: _state_url(root, "voice.step", s),
@@ -101,26 +100,7 @@ class Service:
             whisper_url=lambda line: _whisper_url(root, line),
             sip_credentials=self.settings.sip_credentials.get,
         )
-        return render(Turn(actions, "", "", ""), self.catalog.settings.languages, links, caller_id)
-
-    def build_rescues(self) -> None:
-        """Render the rescue documents once, so the error path cannot fail on flow data.
-
-        They ring every target the line gave us, whatever the hour (an engine with no clock):
-        they are rendered once, for the moments when something has gone wrong, and a target that
-        is closed rings out after ring_timeout, then the numbers are said again.
-        """
-        links = Links(
-            step_url=lambda s: "",
-            dial_url=lambda s: "",
-            audio_url=lambda s: None,
-            sip_credentials=self.settings.sip_credentials.get,
-        )
-        languages = self.catalog.settings.languages
-        anytime = Engine(self.catalog)
-        self.rescue_default = render(anytime.rescue(""), languages, links, self.own_number)
-        for number in self.catalog.settings.called_numbers:
-            self.rescue_by_number[number] = render(anytime.rescue(number), languages, links, number)
+        return render(actions, self.catalog.settings.languages, links, caller_id)
 
     def rescue(self, called: str) -> str:
         return self.rescue_by_number.get(called, self.rescue_default)
@@ -134,8 +114,13 @@ class Service:
         return called or self.own_number
 
 
-def build_service(settings: Settings, catalog: Catalog) -> Service:
-    """The blueprint's service for ``catalog``: an engine on the real clock, with the operators' announcement."""
+def build_service(settings: Settings, catalog: Catalog, audio_url: Callable[[Speech], str | None]) -> Service:
+    """The blueprint's service for ``catalog``, complete: an engine on the real clock with the operators'
+    announcement, and the rescue documents rendered once.
+
+    Raises:
+        SettingsError: a SIP target names credentials that are not in the environment.
+    """
     missing = sorted(
         {t.credentials for line in catalog.helplines.values() for t in line.transfer_to if t.credentials}
         - set(settings.sip_credentials)
@@ -153,9 +138,23 @@ def build_service(settings: Settings, catalog: Catalog) -> Service:
             log.warning(warning)  # once per change; callers hear no announcement, never a broken call
         return found
 
-    svc = Service(settings=settings, catalog=catalog, engine=Engine(catalog, lambda: datetime.now(UTC), notice))
-    svc.build_rescues()
-    return svc
+    # The rescue documents are rendered once, so the error path cannot fail on flow data. They ring
+    # every target the line gave us, whatever the hour (an engine with no clock): a target that is
+    # closed rings out after ring_timeout, then the numbers are said again.
+    links = Links(
+        step_url=lambda s: "", dial_url=lambda s: "", audio_url=lambda s: None, sip_credentials=settings.sip_credentials.get
+    )
+    languages, anytime = catalog.settings.languages, Engine(catalog)
+    own_number = next(iter(catalog.settings.called_numbers), None)
+    return Service(
+        settings=settings,
+        catalog=catalog,
+        engine=Engine(catalog, lambda: datetime.now(UTC), notice),
+        audio_url=audio_url,
+        rescue_by_number={n: render(anytime.rescue(n).actions, languages, links, n) for n in catalog.settings.called_numbers},
+        rescue_default=render(anytime.rescue("").actions, languages, links, own_number),
+        own_number=own_number,
+    )
 
 
 def service() -> Service:
@@ -228,16 +227,13 @@ def _log(
     log.log(level, event, exc_info=exc_info, extra=fields | more)
 
 
-def _answer(params: Mapping[str, str], make_turn: Callable[[Engine, str], Turn]) -> Response:
-    svc = service()
-    called = _called(svc, params)
-    try:
-        turn = make_turn(svc.engine, called)
-        body = svc.twiml(turn, svc.caller_id(called))
-    except Exception as exc:  # noqa: BLE001 - the caller must hear the rescue, whatever broke
-        error_id = uuid.uuid4().hex[:12]
-        _log(logging.ERROR, "webhook failed; rescue TwiML sent", node="rescue", outcome="rescue", exc_info=exc, error_id=error_id)
-        return _twiml(svc.rescue(called))
+def respond(svc: Service, called: str, turn: Turn) -> Response:
+    """The one way a webhook answers: the engine's turn as TwiML, and one log line.
+
+    Anything that fails on the way (the engine, the rendering) goes to :func:`rescue_on_error`,
+    the one rescue path.
+    """
+    body = svc.twiml(turn, called)
     _log(logging.INFO, "turn", node=turn.node, lang=turn.lang, outcome=turn.outcome)
     return _twiml(body)
 
@@ -288,15 +284,16 @@ def require_twilio_signature() -> Response | None:
 # routers and proxies log. `ivr twilio connect` sets POST; a GET gets 405 (see ivr.app).
 @bp.post("/voice")
 def start() -> Response:
-    return _answer(_sent(), lambda engine, called: engine.start(called))
+    svc = service()
+    called = _called(svc, _sent())
+    return respond(svc, called, svc.engine.start(called))
 
 
 @bp.post("/voice/step")
 def step() -> Response:
-    params = _sent()
-    claimed, digits = read_state(request.args), params.get("Digits")
-    heard = _heard(params)
-    return _answer(params, lambda engine, called: engine.on_input(claimed, digits, called, heard))
+    svc, params = service(), _sent()
+    called = _called(svc, params)
+    return respond(svc, called, svc.engine.on_input(read_state(request.args), params.get("Digits"), called, _heard(params)))
 
 
 def _heard(params: Mapping[str, str]) -> Heard | None:
@@ -315,9 +312,9 @@ def _heard(params: Mapping[str, str]) -> Heard | None:
 
 @bp.post("/voice/dial")
 def dial() -> Response:
-    params = _sent()
-    claimed, status = read_state(request.args), params.get("DialCallStatus")
-    return _answer(params, lambda engine, called: engine.on_dial(claimed, status, called))
+    svc, params = service(), _sent()
+    called = _called(svc, params)
+    return respond(svc, called, svc.engine.on_dial(read_state(request.args), params.get("DialCallStatus"), called))
 
 
 @bp.post("/voice/whisper")
@@ -391,13 +388,14 @@ def refuse_other_methods(exc: HTTPException) -> HTTPException:
 
 @bp.errorhandler(Exception)
 def rescue_on_error(exc: Exception) -> Response | HTTPException:
-    """Anything that escaped a view (or a before_request hook) still gets rescue TwiML."""
+    """The one rescue path: whatever failed in a webhook (the engine, the rendering, a hook), the caller
+    hears the rescue TwiML rendered at start, with status 200, and the log gets one line with an error id."""
     if isinstance(exc, HTTPException) and exc.code is not None and exc.code < 500:
         return exc
     if request.endpoint == "voice.whisper":  # a volunteer, not a caller: let the call go through
         return _twiml(EMPTY_RESPONSE)
     error_id = uuid.uuid4().hex[:12]
-    _log(logging.ERROR, "unhandled error; rescue TwiML sent", node="rescue", outcome="rescue", exc_info=exc, error_id=error_id)
+    _log(logging.ERROR, "webhook failed; rescue TwiML sent", node="rescue", outcome="rescue", exc_info=exc, error_id=error_id)
     svc = service()
     try:
         called = _called(svc, _sent()) if g.get("ivr_signed") else ""

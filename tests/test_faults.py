@@ -91,7 +91,7 @@ def test_an_exception_choosing_audio_gets_the_rescue(
     def explode(speech: Speech) -> str | None:
         raise OSError("the audio disk is gone")
 
-    app.extensions["ivr"].audio_url = explode
+    app.extensions["ivr"] = replace(app.extensions["ivr"], audio_url=explode)
     rescued(twilio.post("/voice"), valid_twiml)
     assert error_lines(json_log)[0]["exception"] == "OSError"
 

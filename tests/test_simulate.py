@@ -147,8 +147,9 @@ def test_the_answer_is_parsed_like_twilio_reads_it(settings: Settings) -> None:
 
 def test_built_audio_is_played_and_still_shown_as_words(settings: Settings) -> None:
     app = create_app(replace(settings, config_dir=DATA / "config", flows_dir=DATA / "flows"))
-    svc = app.extensions["ivr"]
-    svc.audio_url = lambda speech: f"https://cdn.example.org/{speech.lang}/{abs(hash(speech.text))}.mp3"
+    app.extensions["ivr"] = replace(
+        app.extensions["ivr"], audio_url=lambda speech: f"https://cdn.example.org/{speech.lang}/{abs(hash(speech.text))}.mp3"
+    )
     call = InProcessCaller(app)
     played = list(call.start().heard())
     assert [h.verb for h in played] == ["play", "play"]
