@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ivr.announcements import Announcement
@@ -104,7 +104,6 @@ class Turn:
     node: str
     lang: str
     outcome: str
-    state: State | None = field(default=None)
 
 
 def _parts(prompt: Prompt, langs: tuple[str, ...]) -> tuple[PromptPart, ...]:
@@ -323,7 +322,7 @@ class Engine:
         else:
             assert isinstance(node, GoodbyeNode)
             actions = (Say(self._say(node.prompt, mine)), Hangup())
-        return Turn(actions, node.id, lang, outcome, state)
+        return Turn(actions, node.id, lang, outcome)
 
     def _after_every_line(self, flow: Flow, node: TransferNode, state: State, key: str | None, wrong: bool) -> Turn:
         """After every language's line: a language key still chooses; silence hears it all once more, then ends."""

@@ -114,9 +114,8 @@ def load_catalog(
         raise ConfigErrors(errors)
     catalog = Catalog(
         settings=settings,
-        helplines=frozen_map(helplines),  # type: ignore[arg-type]
-        flows=frozen_map(flows),  # type: ignore[arg-type]
-        sources=(str(settings_path), str(helplines_path), *map(str, flow_files)),
+        helplines=frozen_map(helplines),
+        flows=frozen_map(flows),
     )
     # Only a complete catalog can be walked call by call: time to a human, silence, the welcome.
     errors.extend(check_calls(catalog, flow_marks, duration_of))

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
+from typing import TypeVar
 
 from ivr.hours import Schedule
 
@@ -32,7 +33,12 @@ def spoken_key(key: str, lang: str) -> str:
     return _KEY_WORDS.get(lang, {}).get(key, key)
 
 
-def frozen_map(d: Mapping[str, object] | None = None) -> Mapping[str, object]:
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def frozen_map(d: Mapping[K, V] | None = None) -> Mapping[K, V]:
+    """A read-only copy: the model is frozen all the way down."""
     return MappingProxyType(dict(d or {}))
 
 
@@ -306,7 +312,6 @@ class Catalog:
     settings: CallSettings
     helplines: Mapping[str, Helpline]
     flows: Mapping[str, Flow]
-    sources: tuple[str, ...] = field(default=())  # the files it was loaded from
 
     def line_for(self, lang: str) -> Helpline:
         return self.helplines[self.settings.languages[lang].helpline]

@@ -9,6 +9,8 @@ Access: open when ``IVR_DEV_MODE`` is on; otherwise only with HTTP basic auth ag
 ``IVR_ADMIN_PASSWORD`` (any user name); with neither, the simulator does not exist (404).
 Wrong passwords are counted per client address: past a few a minute, the address gets 429
 until its minute is over, and the log gets a line per address and minute, not per guess.
+
+(Just over 400 lines: the page, its JSON API and the guard on its password are one feature.)
 """
 
 from __future__ import annotations

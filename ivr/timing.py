@@ -1,5 +1,8 @@
 """How long a caller waits for a human: spoken lengths, added up along the real call paths.
 
+(Over 400 lines because the walk, its goals and the report of what they found are one piece: a
+figure's steps, its budget and the fix the loader prints are read together.)
+
 Pure: no Flask, no twilio. It asks the :class:`~ivr.engine.Engine` what a caller hears
 after each key and each silence, exactly as a call would, and adds up the seconds. A
 prompt lasts as long as its audio when that is known (``duration_of``, e.g. from the

@@ -3,6 +3,9 @@
 Glue only. Whatever happens inside a webhook, Twilio gets a 200 with TwiML that tells
 the caller how to reach a listening line (a 5xx or an HTML page would make Twilio say
 "an application error has occurred" and hang up), or a 403 for a bad signature.
+
+(Just over 400 lines: the webhooks, the fallback and the whisper share the signature check, the log
+line and the one rescue path, which belong in one blueprint.)
 """
 
 from __future__ import annotations

@@ -121,7 +121,7 @@ def _parse_menu(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Nod
     common = _menu_common(ctx, f, key, d)
     if common is None or not options:
         return None
-    return MenuNode(node_id, prompt, frozen_map(options), *common, words)  # type: ignore[arg-type]
+    return MenuNode(node_id, prompt, frozen_map(options), *common, words)
 
 
 def _parse_language(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
@@ -165,7 +165,7 @@ def _parse_language(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) ->
         words = parse_words(ctx, f.get("words"), {k: k for k in written})
     # Words for a language that is not offered here choose nothing.
     words = MappingProxyType({lang: MappingProxyType({p: k for p, k in w.items() if k in choices}) for lang, w in words.items()})
-    return LanguageNode(node_id, prompt, frozen_map(choices), nxt, *common, talk_now, words)  # type: ignore[arg-type]
+    return LanguageNode(node_id, prompt, frozen_map(choices), nxt, *common, talk_now, words)
 
 
 def _parse_message(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
@@ -256,13 +256,14 @@ def parse_flow(
             kf = doc.fields(kb, ("talk_now", "repeat", "main_menu"))
             chosen: dict[str, str] = {}
             for name in ("talk_now", "repeat", "main_menu"):
-                if name in kf and isinstance(kf[name], YScalar):
+                written = kf.get(name)
+                if isinstance(written, YScalar):
                     with doc.at(name):
-                        k = doc.phone_key(kf[name])  # type: ignore[arg-type]
-                        if k and k in chosen.values():
-                            doc.error(kf[name].mark, f"key {k} is used twice", "give each global key its own key")
-                        elif k:
-                            chosen[name] = k
+                        pressed = doc.phone_key(written)
+                        if pressed and pressed in chosen.values():
+                            doc.error(written.mark, f"key {pressed} is used twice", "give each global key its own key")
+                        elif pressed:
+                            chosen[name] = pressed
             if len(chosen) == 3:
                 with doc.at("words"):
                     words = parse_words(ctx, f.get("words"), chosen) if "words" in f else NO_WORDS
@@ -328,7 +329,7 @@ def parse_flow(
         main_menu=targets["main_menu"],
         talk_now=targets["talk_now"],
         keys=ctx.keys,
-        nodes=frozen_map(nodes),  # type: ignore[arg-type]
+        nodes=frozen_map(nodes),
         rescue=rescue,
     )
     errors.extend(check_flow(flow, node_marks, doc.marks, Mark(doc.file, 1, 1)))

@@ -140,7 +140,7 @@ def parse_prompt(ctx: FlowContext, node: YNode | None, key: str, required: bool 
     doc = ctx.doc
     offered = ctx.settings.offered
     if node is None:
-        return Prompt(frozen_map())  # type: ignore[arg-type]
+        return Prompt(frozen_map())
     items: tuple[YNode, ...] = node.items if isinstance(node, YSeq) else (node,)
     parts: dict[str, dict[str, list[PromptPart]]] = {mode: {lang: [] for lang in offered} for mode in TALK_MODES}
     varies = False
@@ -179,9 +179,9 @@ def parse_prompt(ctx: FlowContext, node: YNode | None, key: str, required: bool 
                 for mode in TALK_MODES:
                     parts[mode][lang].append(speech)
     if not required and not any(parts[SAYS_NUMBER].values()) and not any(parts[CONNECTS].values()):
-        return Prompt(frozen_map())  # type: ignore[arg-type]
+        return Prompt(frozen_map())
     by_mode = {mode: frozen_map({lang: tuple(p) for lang, p in by_lang.items()}) for mode, by_lang in parts.items()}
-    return Prompt(by_mode[SAYS_NUMBER], by_mode[CONNECTS] if varies else None)  # type: ignore[arg-type]
+    return Prompt(by_mode[SAYS_NUMBER], by_mode[CONNECTS] if varies else None)
 
 
 def parse_words(ctx: FlowContext, node: YNode | None, keys: Mapping[str, str], taken: Words = NO_WORDS) -> Words:

@@ -163,11 +163,11 @@ def parse_settings(
     if human is None or talk is None or silence is None:
         return None, doc.marks
     return CallSettings(
-        languages=frozen_map(languages),  # type: ignore[arg-type]
+        languages=frozen_map(languages),
         offered=tuple(offered),
         default_language=default,
         default_flow=flow_name,
-        called_numbers=frozen_map(called),  # type: ignore[arg-type]
+        called_numbers=frozen_map(called),
         ring_timeout=ring,
         time_to_human_budget=human,
         talk_now_budget=talk,
