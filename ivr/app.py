@@ -15,6 +15,7 @@ from ivr.loader import load_catalog
 from ivr.logs import get_logger
 from ivr.settings import Settings
 from ivr.simulator import install_simulator
+from ivr.stats.web import install_stats
 from ivr.web import EXTENSION, Service, TwilioRequest, bp
 
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[EXTENSION] = svc
     app.register_blueprint(bp)
     install_simulator(app)  # /simulator: open in dev mode, else behind IVR_ADMIN_PASSWORD, else 404
+    install_stats(app, settings, catalog)  # counts each webhook request; /voice/status, /metrics, /admin
 
     @app.get("/healthz")
     def healthz() -> Response:

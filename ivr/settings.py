@@ -36,6 +36,9 @@ class Settings:
     log_key: bytes = b""  # key for the hash that identifies a call in the logs
     admin_password: str | None = None  # IVR_ADMIN_PASSWORD: basic auth for the simulator
     trust_proxy: bool = False  # IVR_TRUST_PROXY: honour X-Forwarded-Proto/Host
+    database_url: str | None = None  # DATABASE_URL, else SQLite at IVR_STATS_DB; None: no statistics stored
+    stats_retention_days: int = 400  # IVR_STATS_RETENTION_DAYS: how long hourly counts are kept
+    metrics_token: str | None = None  # IVR_METRICS_TOKEN: bearer token for /metrics (besides the admin password)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -59,6 +62,9 @@ class Settings:
         public = env.get("IVR_PUBLIC_URL") or None
         if public and not public.startswith(("http://", "https://")):
             raise SettingsError(f"IVR_PUBLIC_URL must start with https:// (got {public!r})")
+        retention = env.get("IVR_STATS_RETENTION_DAYS") or "400"
+        if not retention.isascii() or not retention.isdigit() or int(retention) < 1:
+            raise SettingsError(f"IVR_STATS_RETENTION_DAYS must be a whole number of days, 1 or more (got {retention!r})")
         log_key = (
             env.get("IVR_LOG_KEY", "").encode() or hmac.new((token or "dev").encode(), b"ivr-log-key", hashlib.sha256).digest()
         )
@@ -73,4 +79,7 @@ class Settings:
             log_key=log_key,
             admin_password=env.get("IVR_ADMIN_PASSWORD") or None,
             trust_proxy=_flag(env.get("IVR_TRUST_PROXY")),
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{env.get('IVR_STATS_DB') or 'stats.sqlite3'}",
+            stats_retention_days=int(retention),
+            metrics_token=env.get("IVR_METRICS_TOKEN") or None,
         )

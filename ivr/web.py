@@ -203,6 +203,7 @@ def _answer(params: Mapping[str, str], make_turn: Callable[[Engine, str], Turn])
         error_id = uuid.uuid4().hex[:12]
         _log(logging.ERROR, "webhook failed; rescue TwiML sent", node="rescue", outcome="rescue", exc_info=exc, error_id=error_id)
         return _twiml(svc.rescue(called))
+    g.ivr_turn = turn  # for the statistics (ivr.stats.web), counted after the request
     _log(logging.INFO, "turn", node=turn.node, lang=turn.lang, outcome=turn.outcome)
     return _twiml(body)
 
