@@ -78,7 +78,7 @@ def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path | 
 
 
 # Further commands live in their own modules and register themselves on ``main``.
-COMMAND_MODULES: tuple[str, ...] = ("ivr.audio_cli", "ivr.tools_cli")
+COMMAND_MODULES: tuple[str, ...] = ("ivr.audio_cli", "ivr.tools_cli", "ivr.stats.cli")
 for _module in COMMAND_MODULES:
     __import__(_module)
 

@@ -22,6 +22,21 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def stats_database(env: Mapping[str, str] | None = None) -> tuple[str, int]:
+    """The statistics database's URL (DATABASE_URL, else SQLite at IVR_STATS_DB) and the days
+    of hourly counts kept (IVR_STATS_RETENTION_DAYS), for the service and ``ivr stats``.
+
+    Raises:
+        SettingsError: the retention is not a whole number of days.
+    """
+    env = os.environ if env is None else env
+    retention = env.get("IVR_STATS_RETENTION_DAYS") or "400"
+    if not retention.isascii() or not retention.isdigit() or int(retention) < 1:
+        raise SettingsError(f"IVR_STATS_RETENTION_DAYS must be a whole number of days, 1 or more (got {retention!r})")
+    url = env.get("DATABASE_URL") or f"sqlite:///{env.get('IVR_STATS_DB') or 'stats.sqlite3'}"
+    return url, int(retention)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service reads from its environment."""
@@ -62,9 +77,7 @@ class Settings:
         public = env.get("IVR_PUBLIC_URL") or None
         if public and not public.startswith(("http://", "https://")):
             raise SettingsError(f"IVR_PUBLIC_URL must start with https:// (got {public!r})")
-        retention = env.get("IVR_STATS_RETENTION_DAYS") or "400"
-        if not retention.isascii() or not retention.isdigit() or int(retention) < 1:
-            raise SettingsError(f"IVR_STATS_RETENTION_DAYS must be a whole number of days, 1 or more (got {retention!r})")
+        database, retention = stats_database(env)
         log_key = (
             env.get("IVR_LOG_KEY", "").encode() or hmac.new((token or "dev").encode(), b"ivr-log-key", hashlib.sha256).digest()
         )
@@ -79,7 +92,7 @@ class Settings:
             log_key=log_key,
             admin_password=env.get("IVR_ADMIN_PASSWORD") or None,
             trust_proxy=_flag(env.get("IVR_TRUST_PROXY")),
-            database_url=env.get("DATABASE_URL") or f"sqlite:///{env.get('IVR_STATS_DB') or 'stats.sqlite3'}",
-            stats_retention_days=int(retention),
+            database_url=database,
+            stats_retention_days=retention,
             metrics_token=env.get("IVR_METRICS_TOKEN") or None,
         )
