@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest, multiprocess
 
 from ivr.logs import get_logger
 
@@ -24,6 +24,7 @@ log = get_logger()
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # Our own registry: nothing else a process imports ends up in /metrics.
 REGISTRY = CollectorRegistry(auto_describe=True)
+disable_created_metrics()  # the *_created series only add noise to every scrape
 
 TURNS = Counter("ivr_turns", "Webhook requests answered, by route and outcome", ["route", "outcome"], registry=REGISTRY)
 LATENCY = Histogram(

@@ -75,6 +75,9 @@ def install_stats(app: Flask, settings: Settings, catalog: Catalog) -> Stats:
     app.extensions[STATS] = result
     app.after_request(_count)
     app.register_blueprint(status_bp)
+    from ivr.stats.admin import bp as admin_bp
+
+    app.register_blueprint(admin_bp)  # /admin: open in dev mode, else behind IVR_ADMIN_PASSWORD, else 404
     app.add_url_rule("/metrics", "metrics", _metrics)
     return result
 
