@@ -24,7 +24,7 @@ log = get_logger()
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # Our own registry: nothing else a process imports ends up in /metrics.
 REGISTRY = CollectorRegistry(auto_describe=True)
-disable_created_metrics()  # the *_created series only add noise to every scrape
+disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series only add noise to every scrape
 
 TURNS = Counter("ivr_turns", "Webhook requests answered, by route and outcome", ["route", "outcome"], registry=REGISTRY)
 LATENCY = Histogram(
