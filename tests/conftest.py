@@ -33,6 +33,8 @@ from ivr.logs import get_logger
 from ivr.security import sign
 from ivr.settings import Settings
 
+pytest_plugins = ["stats_db"]  # the statistics tests' databases: SQLite, and a PostgreSQL server of their own
+
 # Property tests: "ci" (the default, and what `make test` runs) is fixed-seed and repeatable;
 # HYPOTHESIS_PROFILE=long explores far more inputs, for local runs.
 hypothesis_settings.register_profile(

@@ -311,7 +311,7 @@ def calls_over(conn: Connection, now: float) -> list[str]:
     for call, at, dial_at in conn.execute(select(live_turns.c.call, live_turns.c.at, live_turns.c.dial_at)):
         if call not in last or at >= last[call][0]:
             last[call] = (at, dial_at is not None)
-    ends = dict(conn.execute(select(live_ends.c.call, live_ends.c.at)).tuples().all())
+    ends: dict[str, float] = {call: at for call, at in conn.execute(select(live_ends.c.call, live_ends.c.at))}
     over = {
         call for call, at in ends.items() if at < now - END_GRACE_SECONDS and (call in last or at < now - LONGEST_CALL_SECONDS)
     }
