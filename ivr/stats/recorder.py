@@ -23,11 +23,11 @@ that finds itself forked starts afresh (its own batch, loop and connections).
 
 from __future__ import annotations
 
-import atexit
 import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -42,6 +42,13 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 log = get_logger()
+_RECORDERS: weakref.WeakSet[Recorder] = weakref.WeakSet()  # the recorders that run in this process
+
+
+def close_all() -> None:
+    """Write what every recorder of this process counted (gunicorn's worker_exit: see ivr.stats.gunicorn)."""
+    for recorder in list(_RECORDERS):
+        recorder.close()
 
 
 def gevent_patched() -> bool:
@@ -99,6 +106,7 @@ class Recorder:
         self._wake = threading.Event()
         self._engine: Engine | None = None
         self._offloop: OffLoop | None = None
+        self._flushing = threading.Lock()  # one flush at a time (the loop's, close()'s, a test's)
         self._busy = False  # a write is running (or hanging) in the OS thread
         self._ready = False  # the schema was checked and the retention applied
         self._stopped = False
@@ -128,23 +136,34 @@ class Recorder:
             self._wake = threading.Event()
             self._engine = None
             self._offloop = OffLoop()
+            self._flushing = threading.Lock()
             self._busy = False
             self._ready = False
             self._stopped = False
-            threading.Thread(target=self._loop, name="ivr-stats", daemon=True).start()
-            atexit.register(self.close)
+            loop_args = (weakref.ref(self), self._pid, self._wake, self.config.interval)
+            threading.Thread(target=Recorder._loop, args=loop_args, name="ivr-stats", daemon=True).start()
+            _RECORDERS.add(self)
 
     # --- off the request path ---------------------------------------------------------------------
 
-    def _loop(self) -> None:
-        pid = self._pid
-        while not self._stopped and pid == os.getpid():
-            self._wake.wait(self.config.interval)
-            self._wake.clear()
-            self.flush()
+    @staticmethod
+    def _loop(ref: weakref.ref[Recorder], pid: int, wake: threading.Event, interval: float) -> None:
+        """Flush every ``interval`` seconds, until the recorder is closed or forgotten (its app is gone)."""
+        while True:
+            wake.wait(interval)
+            wake.clear()
+            recorder = ref()
+            if recorder is None or recorder._stopped or pid != os.getpid():
+                return
+            recorder.flush()
+            del recorder
 
     def flush(self, timeout: float | None = None) -> bool:
         """Write what was counted so far (and sum up the calls that are over); True when it was written."""
+        with self._flushing:
+            return self._flush(timeout)
+
+    def _flush(self, timeout: float | None) -> bool:
         with self._lock:
             batch, self._batch = self._batch, Batch()
         if batch.overflow:
@@ -164,10 +183,7 @@ class Recorder:
 
             # Only the type: a driver's message can quote the statement's parameters.
             reason = str(exc) if isinstance(exc, StatsNotMigrated) else f"database error: {type(exc).__name__}"
-            if batch:
-                self.on_dropped(batch.events, reason)
-            else:
-                log.warning("statistics: " + reason)
+            self.on_dropped(batch.events, reason)  # 0 events: the warning (rate-limited) still says why
             self._dispose()
             return False
         if not done:
@@ -203,7 +219,7 @@ class Recorder:
             self._busy = False
 
     def close(self) -> None:
-        """Write what is left (at exit, or when a gunicorn worker stops)."""
+        """Write what is left (when a gunicorn worker stops), and stop the loop."""
         if self._pid != os.getpid() or self._stopped:
             return
         self._stopped = True

@@ -31,6 +31,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import NullPool
 
 from ivr.stats.batch import Batch
 from ivr.stats.events import NO_LANGUAGE, hour_of
@@ -129,13 +130,13 @@ def database_url(url: str) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine that fails fast: a refused or silent server must not hold the writer for long."""
+    """An engine that fails fast (a refused or silent server must not hold the writer for long) and
+    keeps no connection between uses: a write a second needs no pool, and a server that restarted
+    or a worker that forked never meets a stale connection."""
     url = database_url(url)
     if url.startswith("sqlite"):
-        return create_engine(url, connect_args={"timeout": 5})
-    return create_engine(
-        url, pool_size=2, max_overflow=0, pool_pre_ping=True, pool_timeout=5, connect_args={"connect_timeout": 3}
-    )
+        return create_engine(url, poolclass=NullPool, connect_args={"timeout": 5})
+    return create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 3})
 
 
 def shown_url(url: str) -> str:

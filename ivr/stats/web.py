@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from flask import Blueprint, Flask, Response, current_app, g, request
@@ -45,6 +45,7 @@ class Stats:
     recorder: Recorder | None  # None: no database configured; the metrics still count
     alerts: metrics.Alerts
     no_language: frozenset[tuple[str, str]]  # (flow, node) where no language has been chosen yet
+    clock: Callable[[], float] = time.time  # the server's time, for hourly buckets
 
     def dropped(self, count: int, reason: str) -> None:
         metrics.DROPPED.inc(count)
@@ -118,7 +119,7 @@ def _count_webhook(s: Stats, status: int) -> None:
         metrics.TURNS.labels(route, outcome).inc()
         if s.recorder is not None:
             facts = s.timing.facts(Turn((), "rescue", NO_LANGUAGE, outcome))
-            s.recorder.turn(TurnEvent(time.time(), "-", default_flow, "rescue", NO_LANGUAGE, outcome, facts))
+            s.recorder.turn(TurnEvent(s.clock(), "-", default_flow, "rescue", NO_LANGUAGE, outcome, facts))
         return
     metrics.TURNS.labels(route, turn.outcome).inc()
     facts = s.timing.facts(turn)
@@ -135,7 +136,7 @@ def _count_webhook(s: Stats, status: int) -> None:
     flow = turn.state.flow if turn.state is not None else default_flow
     lang = NO_LANGUAGE if (flow, turn.node) in s.no_language else turn.lang
     call = call_ref(s.settings.log_key, params.get("CallSid"))
-    s.recorder.turn(TurnEvent(time.time(), call, flow, turn.node, lang, turn.outcome, facts, dial))
+    s.recorder.turn(TurnEvent(s.clock(), call, flow, turn.node, lang, turn.outcome, facts, dial))
 
 
 # --- /voice/status: Twilio's status callback --------------------------------------------------------
@@ -165,7 +166,7 @@ def call_status_callback() -> Response:
     status = call_status(params.get("CallStatus"))
     call = call_ref(s.settings.log_key, params.get("CallSid"))
     if status is not None and s.recorder is not None:
-        s.recorder.end(CallEnd(time.time(), call, status, duration_bucket(params.get("CallDuration"))))
+        s.recorder.end(CallEnd(s.clock(), call, status, duration_bucket(params.get("CallDuration"))))
     log.info("call status", extra={"route": "status", "outcome": status or "not_over", "call": call, "status": 204})
     return Response(status=204)
 
