@@ -33,6 +33,8 @@ def number_json(phone: str, sid: str, **voice: str) -> dict[str, Any]:
         "voice_fallback_method": "POST",
         "voice_application_sid": None,
         "trunk_sid": None,
+        "status_callback": None,
+        "status_callback_method": "POST",
         "uri": f"/2010-04-01/Accounts/{ACCOUNT}/IncomingPhoneNumbers/{sid}.json",
         **voice,
     }
@@ -97,6 +99,8 @@ class FakeTwilioApi(HttpClient):  # type: ignore[misc]
                 "VoiceFallbackUrl": "voice_fallback_url",
                 "VoiceFallbackMethod": "voice_fallback_method",
                 "VoiceApplicationSid": "voice_application_sid",
+                "StatusCallback": "status_callback",
+                "StatusCallbackMethod": "status_callback_method",
             }
             for name, value in (data or {}).items():
                 record[names[name]] = value or None
@@ -136,9 +140,12 @@ def test_dry_run_shows_the_number_and_the_changes_but_changes_nothing(api: FakeT
         "    Voice Fallback URL: (none)",
         "    Voice Fallback method: POST",
         "    TwiML App (overrides the URLs): (none)",
+        "    Call status changes: (none)",
+        "    Call status method: POST",
         "Dry run: would change:",
         "  Voice URL: https://demo.twilio.com/welcome/voice/ -> https://ivr.example.org/voice",
         "  Voice Fallback URL: (none) -> https://ivr.example.org/voice/fallback",
+        "  Call status changes: (none) -> https://ivr.example.org/voice/status",
         "Dry run: nothing was changed.",
     ]
     method, uri, params, _, auth = api.requests[0]
@@ -156,6 +163,7 @@ def test_connect_posts_both_urls_and_methods(api: FakeTwilioApi) -> None:
             "VoiceMethod": "POST",
             "VoiceFallbackUrl": "https://ivr.example.org/voice/fallback",
             "VoiceApplicationSid": "",
+            "StatusCallback": "https://ivr.example.org/voice/status",
         }
     ]
     assert f"POST {API}/{SID}.json" in [f"{m} {u}" for m, u, *_ in api.requests]
@@ -171,7 +179,7 @@ def test_connect_posts_both_urls_and_methods(api: FakeTwilioApi) -> None:
 def test_all_four_settings_are_sent_when_all_differ(api: FakeTwilioApi) -> None:
     api.numbers[SID].update(voice_method="GET", voice_fallback_method="GET")
     assert connect(api, NUMBER).exit_code == 0
-    assert set(api.posts()[0]) == {"VoiceUrl", "VoiceMethod", "VoiceFallbackUrl", "VoiceFallbackMethod"}
+    assert set(api.posts()[0]) == {"VoiceUrl", "VoiceMethod", "VoiceFallbackUrl", "VoiceFallbackMethod", "StatusCallback"}
 
 
 @pytest.mark.usefixtures("env")
