@@ -256,7 +256,7 @@ def procfile_web(env: Mapping[str, str], output: Path, *, loopback: bool = True)
                 with urllib.request.urlopen(base + "/healthz", timeout=1) as health:
                     health.read()
                 break
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError):  # TimeoutError: a worker still booting
                 assert server.poll() is None, output.read_text(encoding="utf-8", errors="replace")
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.1)

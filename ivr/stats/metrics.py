@@ -76,9 +76,10 @@ class Window:
 class Alerts:
     """The conditions of docs/alerts.yml, checked in each process, as warning log lines.
 
-    For operators without Prometheus: a fallback or rescue hit at all, a transfer failure
-    rate of 50% or more over at least 4 attempts in 15 minutes, 20 refused requests in 5
-    minutes, statistics dropped. Each condition is logged at most once per ``quiet`` seconds.
+    For operators without Prometheus: a transfer failure rate of 50% or more over at least 4
+    attempts in 15 minutes, 20 refused requests in 5 minutes, statistics dropped; each at
+    most once per ``quiet`` seconds. A fallback or rescue hit has its own line already
+    (``fallback URL called``, ``webhook failed; rescue TwiML sent``: see ivr.web).
     """
 
     clock: Callable[[], float] = time.monotonic
@@ -96,12 +97,6 @@ class Alerts:
                 return
             self._last[name] = now
         log.warning(f"alert: {message}", extra=fields)
-
-    def fallback(self) -> None:
-        self._warn("fallback", "the Voice Fallback URL was called: Twilio could not use the webhook's answer")
-
-    def rescue(self) -> None:
-        self._warn("rescue", "a webhook failed and answered with the rescue TwiML")
 
     def transfer(self, failed: bool) -> None:
         now = self.clock()

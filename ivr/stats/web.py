@@ -114,8 +114,8 @@ def _count_webhook(s: Stats, status: int) -> None:
     default_flow = s.catalog.serving(called if called in s.catalog.settings.called_numbers else "").flow
     if turn is None:  # the fallback URL, or the rescue after an error
         outcome = "fallback" if route == "fallback" else "rescue"
+        # Their warning and error lines are written by the webhook itself (ivr.web).
         (metrics.FALLBACKS if outcome == "fallback" else metrics.RESCUES).inc()
-        s.alerts.fallback() if outcome == "fallback" else s.alerts.rescue()
         metrics.TURNS.labels(route, outcome).inc()
         if s.recorder is not None:
             facts = s.timing.facts(Turn((), "rescue", NO_LANGUAGE, outcome))
