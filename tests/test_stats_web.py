@@ -136,3 +136,24 @@ def test_admin_says_when_the_database_was_never_migrated(settings: Settings, tmp
     app = create_app(replace(settings, database_url=f"sqlite:///{tmp_path / 'none.sqlite3'}", admin_password="pw"))
     page = app.test_client().get("/admin", headers=basic("pw"))
     assert page.status_code == 503 and b"ivr stats migrate" in page.data
+
+
+def test_the_example_alert_rules_use_metrics_the_service_exports(status_client: TwilioClient) -> None:
+    import re
+
+    import yaml
+
+    from conftest import ROOT
+
+    rules = yaml.safe_load((ROOT / "docs" / "alerts.yml").read_text(encoding="utf-8"))["groups"][0]["rules"]
+    body = status_client.client.get("/metrics", headers=basic("admin-password")).get_data(as_text=True)
+    exported = set(re.findall(r"^# TYPE (\w+) counter$", body, re.M))
+    assert {rule["alert"] for rule in rules} >= {
+        "FallbackUrlCalled",
+        "RescueAnswered",
+        "TransfersFailing",
+        "RefusedSignaturesBurst",
+    }
+    for rule in rules:
+        for name in re.findall(r"\bivr_\w+_total\b", rule["expr"]):
+            assert name in exported, (rule["alert"], name)

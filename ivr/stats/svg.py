@@ -30,7 +30,7 @@ def bars(title: str, rows: Sequence[tuple[str, int, str]], *, horizontal: bool =
             parts.append(f'<text x="{186 + w:.1f}" y="{y + 15}">{escape(text)}</text>')
         parts.append("</svg>")
         return "".join(parts)
-    height = 200
+    height = 150
     step = (WIDTH - 60) / max(len(rows), 1)
     parts = [f'<svg role="img" aria-label="{escape(title)}" viewBox="0 0 {WIDTH} {height + 40}" width="100%">']
     parts.append(f'<line x1="40" y1="{height}" x2="{WIDTH - 10}" y2="{height}" stroke="#888"/>')
