@@ -629,6 +629,10 @@ def main() -> int:
     journeys: list[Run] = []  # the Python generator, following the TwiML live
     replays: list[Run] = []  # wrk, replaying the journeys' recorded requests
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as folder:
+        # Statistics on, as deployed: SQLite in the run's folder unless DATABASE_URL names a database.
+        if "DATABASE_URL" not in base_env:
+            base_env["IVR_STATS_DB"] = str(Path(folder) / "stats.sqlite3")
+        subprocess.run([str(Path(bin_dir) / "ivr"), "stats", "migrate"], env=base_env, check=True)
         servers: dict[str, Server] = {}
         try:
             for name, factory in factories.items():

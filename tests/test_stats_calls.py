@@ -86,6 +86,13 @@ class Day:
         engine.dispose()
         return result
 
+    def dump_rows(self, table: store.Table) -> list[dict[str, object]]:
+        engine = store.make_engine(self.url)
+        with engine.connect() as conn:
+            found = [dict(row) for row in conn.execute(select(table)).mappings()]
+        engine.dispose()
+        return found
+
     def dump(self) -> str:
         engine = store.make_engine(self.url)
         with engine.connect() as conn:
@@ -207,3 +214,20 @@ def test_a_status_that_is_not_an_end_records_nothing(settings: Settings, databas
     with engine.connect() as conn:
         assert conn.execute(select(store.live_ends)).all() == []
     engine.dispose()
+
+
+def test_the_retention_is_applied_when_a_service_starts_writing(settings: Settings, database_url: str) -> None:
+    from ivr.stats.batch import Batch
+    from ivr.stats.events import TurnEvent, TurnFacts
+
+    old = Batch()
+    old.add_turn(TurnEvent(DAY_START - 500 * 86400, "-", "helpline", "welcome", "-", "start", TurnFacts(1.0, None, None, 0)))
+    engine = store.make_engine(database_url)
+    with engine.begin() as conn:
+        store.write_batch(conn, old)
+    engine.dispose()
+    day = Day(settings, database_url)
+    day.call(("2",))
+    assert day.recorder.flush()  # the first write of a process prunes, with the default 400 days
+    hours = {row["hour"] for row in day.dump_rows(store.turns)}
+    assert hours == {int(DAY_START)}
