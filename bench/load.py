@@ -448,7 +448,7 @@ def start(name: str, command: str, env: dict[str, str], port: int, health: str, 
         except urllib.error.HTTPError as refused:  # an answer, even a 403, means it is serving
             refused.close()
             break
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):  # TimeoutError: a worker still booting
             if process.poll() is not None or time.monotonic() > deadline:
                 server.stop()
                 raise SystemExit(f"{name} did not start:\n{log.read_text(errors='replace')[-3000:]}") from None

@@ -2,21 +2,25 @@
 
 Charts are inline SVG made here (:mod:`ivr.stats.svg`); every figure goes through the
 report's rules for small counts (:mod:`ivr.stats.report`). The database is read in the
-request (an operator's page, not a call), through the same thread offloading as the writer.
+request (an operator's page, not a call). SQLAlchemy is imported by the first page, not with
+the app: it takes longer to import than the app takes to start.
 """
 
 from __future__ import annotations
 
 import hmac
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from ivr.logs import get_logger
-from ivr.stats import report as reports
 from ivr.stats.events import NO_LANGUAGE
 from ivr.stats.svg import bars
 from ivr.stats.web import STATS, Stats
+
+if TYPE_CHECKING:
+    from ivr.stats import report as reports
 
 bp = Blueprint("admin", __name__, template_folder="../templates")
 log = get_logger()
@@ -44,6 +48,7 @@ def require_admin() -> Response | None:
 
 def _load() -> reports.Report | str:
     """The report for ?days= (default 7), or why there is none."""
+    from ivr.stats import report as reports
     from ivr.stats import store
 
     stats = _stats()
@@ -67,11 +72,15 @@ def _load() -> reports.Report | str:
 
 
 def _rows(table: reports.Table) -> list[tuple[str, int, str]]:
+    from ivr.stats import report as reports
+
     return [(label, reports.shown_value(count), reports.shown(count)) for label, count in table.rows]
 
 
 @bp.get("/admin")
 def dashboard() -> str | tuple[str, int]:
+    from ivr.stats import report as reports
+
     result = _load()
     if isinstance(result, str):
         return render_template("admin/dashboard.html", problem=result, report=None), 503
@@ -128,6 +137,8 @@ def dashboard() -> str | tuple[str, int]:
 
 @bp.get("/admin/stats.csv")
 def export_csv() -> Response:
+    from ivr.stats import report as reports
+
     result = _load()
     if isinstance(result, str):
         return Response(result + "\n", status=503, content_type="text/plain; charset=utf-8")
