@@ -157,3 +157,26 @@ def test_the_example_alert_rules_use_metrics_the_service_exports(status_client: 
     for rule in rules:
         for name in re.findall(r"\bivr_\w+_total\b", rule["expr"]):
             assert name in exported, (rule["alert"], name)
+
+
+def test_calls_made_in_the_simulator_show_up_in_ivr_stats_and_on_admin(settings: Settings, database_url: str) -> None:
+    """As after `make run`: development mode (the simulator and /admin open), a few calls in /simulator."""
+    from click.testing import CliRunner
+
+    from ivr.cli import main
+    from ivr.stats.web import STATS
+
+    app = create_app(replace(settings, dev_mode=True, public_url=None, database_url=database_url))
+    client = app.test_client()
+    for keys in (("2", "0"), ("1", "0"), ("4",)):
+        answer = client.post("/simulator/api/call", json={}).get_json()
+        for key in keys:
+            action = next(verb for verb in answer["verbs"] if verb["verb"] == "gather")["action"]
+            answer = client.post("/simulator/api/step", json={"call": answer["call"], "url": action, "digits": key}).get_json()
+    recorder = app.extensions[STATS].recorder
+    assert recorder is not None and recorder.flush()
+    text = CliRunner().invoke(main, ["stats", "--days", "1"], env={"DATABASE_URL": database_url}).output
+    assert "Calls per day" in text and "<5 of them still in progress" in text
+    assert "Reached the line: <5 of <5 calls" in text
+    page = client.get("/admin?days=1").get_data(as_text=True)
+    assert '<b id="calls">&lt;5</b>' in page

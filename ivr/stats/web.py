@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Request, Response, current_app, g, request
+from flask.ctx import _AppCtxGlobals
 from werkzeug.exceptions import HTTPException
 
 from ivr.audio_web import EXTENSION as AUDIO_EXTENSION
@@ -83,45 +84,42 @@ def install_stats(app: Flask, settings: Settings, catalog: Catalog) -> Stats:
     return result
 
 
-def _sent() -> Mapping[str, str]:
-    return request.form if request.method == "POST" else request.args
-
-
 def _count(response: Response) -> Response:
     """Counts one request of the voice blueprint (the app calls this after every request)."""
-    if request.blueprint != "voice":
+    req: Request = request._get_current_object()  # type: ignore[attr-defined]  # proxies: resolved once
+    if req.blueprint != "voice":
         return response
     s = stats()
     try:
-        _count_webhook(s, response.status_code)
+        _count_webhook(s, req, g._get_current_object(), response.status_code)
     except Exception:  # noqa: BLE001 - statistics never change an answer
         s.dropped(1, "error while counting a request")
     return response
 
 
-def _count_webhook(s: Stats, status: int) -> None:
-    route = ROUTES.get(request.endpoint or "", "other")
-    started: float | None = g.get("ivr_started")
+def _count_webhook(s: Stats, req: Request, ctx: _AppCtxGlobals, status: int) -> None:
+    route = ROUTES.get(req.endpoint or "", "other")
+    started: float | None = ctx.get("ivr_started")
     if status == 403:
         metrics.REFUSED.inc()
         s.alerts.forbidden()
         return
     if started is not None:
-        metrics.LATENCY.labels(route).observe(time.perf_counter() - started)
-    turn: Turn | None = g.get("ivr_turn")
-    params = _sent()
+        metrics.latency(route, time.perf_counter() - started)
+    turn: Turn | None = ctx.get("ivr_turn")
+    params: Mapping[str, str] = req.form if req.method == "POST" else req.args
     called = params.get("To", "")
     default_flow = s.catalog.serving(called if called in s.catalog.settings.called_numbers else "").flow
     if turn is None:  # the fallback URL, or the rescue after an error
         outcome = "fallback" if route == "fallback" else "rescue"
         # Their warning and error lines are written by the webhook itself (ivr.web).
         (metrics.FALLBACKS if outcome == "fallback" else metrics.RESCUES).inc()
-        metrics.TURNS.labels(route, outcome).inc()
+        metrics.turn(route, outcome)
         if s.recorder is not None:
             facts = s.timing.facts(Turn((), "rescue", NO_LANGUAGE, outcome))
             s.recorder.turn(TurnEvent(s.clock(), "-", default_flow, "rescue", NO_LANGUAGE, outcome, facts))
         return
-    metrics.TURNS.labels(route, turn.outcome).inc()
+    metrics.turn(route, turn.outcome)
     facts = s.timing.facts(turn)
     if facts.transfers:
         metrics.TRANSFERS.labels("started").inc(facts.transfers)
@@ -135,7 +133,7 @@ def _count_webhook(s: Stats, status: int) -> None:
         return
     flow = turn.state.flow if turn.state is not None else default_flow
     lang = NO_LANGUAGE if (flow, turn.node) in s.no_language else turn.lang
-    call = call_ref(s.settings.log_key, params.get("CallSid"))
+    call = ctx.get("ivr_call") or call_ref(s.settings.log_key, params.get("CallSid"))  # the log line's, when it made one
     s.recorder.turn(TurnEvent(s.clock(), call, flow, turn.node, lang, turn.outcome, facts, dial))
 
 
