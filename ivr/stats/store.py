@@ -136,7 +136,9 @@ def make_engine(url: str) -> Engine:
     url = database_url(url)
     if url.startswith("sqlite"):
         return create_engine(url, poolclass=NullPool, connect_args={"timeout": 5})
-    return create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 3})
+    # A host that vanished mid-write (no reset) is noticed within seconds, not at TCP's retransmission limit.
+    tcp = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2, "tcp_user_timeout": 10_000}
+    return create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 3, **tcp})
 
 
 def shown_url(url: str) -> str:
