@@ -200,7 +200,7 @@ def test_no_phone_number_callsid_digits_or_speech_is_stored(settings: Settings, 
     engine = store.make_engine(day.url)
     with engine.connect() as conn:
         assert conn.execute(select(store.live_turns)).all() == []
-        assert conn.execute(select(store.live_ends)).all() == []
+        assert conn.execute(select(store.live_calls)).all() == []
     engine.dispose()
 
 
@@ -212,7 +212,7 @@ def test_a_status_that_is_not_an_end_records_nothing(settings: Settings, databas
     day.recorder.flush()
     engine = store.make_engine(day.url)
     with engine.connect() as conn:
-        assert conn.execute(select(store.live_ends)).all() == []
+        assert [row.ended_at for row in conn.execute(select(store.live_calls))] == [None]
     engine.dispose()
 
 

@@ -90,7 +90,7 @@ def test_batches_add_up_and_a_call_is_summed_up_after_its_end(database_url: str)
     ]
     assert rows(database_url, store.time_to_line) == [dict(hour=NOW, flow="helpline", lang="fr", seconds=47, count=1)]
     assert {r["call"] for r in rows(database_url, store.live_turns)} == {"c2"}  # still in progress
-    assert rows(database_url, store.live_ends) == []
+    assert [(r["call"], r["ended_at"]) for r in rows(database_url, store.live_calls)] == [("c2", None)]
     counted = {(r["node"], r["outcome"]): r["count"] for r in rows(database_url, store.turns)}
     assert counted == {("welcome", "start"): 2, ("first_menu", "language"): 1, ("listening_line", "talk_now"): 1}
 
@@ -135,3 +135,7 @@ def test_prune_keeps_the_retention_period(database_url: str) -> None:
 def test_paas_urls_use_psycopg() -> None:
     assert store.database_url("postgres://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
     assert store.shown_url("postgres://u:secret@h/db") == "postgresql+psycopg://u:***@h/db"
+
+
+def test_the_latest_revision_the_service_expects_is_alembics_head() -> None:
+    assert store.HEAD == store.head_revision()

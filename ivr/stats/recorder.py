@@ -91,6 +91,7 @@ class RecorderConfig:
     retention_days: int = 400
     interval: float = 1.0  # seconds between writes
     write_timeout: float = 5.0  # a write slower than this loses its batch
+    finish_every: float = 10.0  # seconds between two summings-up of the calls that are over
 
 
 class Recorder:
@@ -108,6 +109,7 @@ class Recorder:
         self._offloop: OffLoop | None = None
         self._flushing = threading.Lock()  # one flush at a time (the loop's, close()'s, a test's)
         self._busy = False  # a write is running (or hanging) in the OS thread
+        self._finished = 0.0  # time.monotonic() of the last summing-up
         self._ready = False  # the schema was checked and the retention applied
         self._stopped = False
 
@@ -155,15 +157,17 @@ class Recorder:
             recorder = ref()
             if recorder is None or recorder._stopped or pid != os.getpid():
                 return
-            recorder.flush()
+            due = time.monotonic() - recorder._finished >= recorder.config.finish_every
+            recorder.flush(finish=due)
             del recorder
 
-    def flush(self, timeout: float | None = None) -> bool:
-        """Write what was counted so far (and sum up the calls that are over); True when it was written."""
+    def flush(self, timeout: float | None = None, *, finish: bool = True) -> bool:
+        """Write what was counted so far (and, with ``finish``, sum up the calls that are over); True when
+        it was written."""
         with self._flushing:
-            return self._flush(timeout)
+            return self._flush(timeout, finish)
 
-    def _flush(self, timeout: float | None) -> bool:
+    def _flush(self, timeout: float | None, finish: bool) -> bool:
         with self._lock:
             batch, self._batch = self._batch, Batch()
         if batch.overflow:
@@ -176,7 +180,7 @@ class Recorder:
         self._busy = True
         done = False
         try:
-            done = offloop.run(lambda: self._write(batch), timeout or self.config.write_timeout)
+            done = offloop.run(lambda: self._write(batch, finish), timeout or self.config.write_timeout)
         except Exception as exc:  # noqa: BLE001 - any database error: the batch is lost, calls go on
             self._busy = False
             from ivr.stats.store import StatsNotMigrated
@@ -197,7 +201,7 @@ class Recorder:
         if engine is not None:
             engine.dispose(close=False)  # its connections may be stuck: leave them, take new ones
 
-    def _write(self, batch: Batch) -> None:
+    def _write(self, batch: Batch, finish: bool) -> None:
         try:
             # Here, not at the top: SQLAlchemy takes longer to import than the app takes to start.
             from ivr.stats import store
@@ -213,7 +217,9 @@ class Recorder:
                         log.info("statistics: older hourly counts pruned", extra={"count": pruned})
                 if batch:
                     store.write_batch(conn, batch)
-                store.finish_calls(conn, now)
+                if finish:
+                    store.finish_calls(conn, now)
+                    self._finished = time.monotonic()
             self._ready = True
         finally:
             self._busy = False

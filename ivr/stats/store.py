@@ -2,9 +2,10 @@
 
 SQLite by default, PostgreSQL when ``DATABASE_URL`` is set; the schema is made by Alembic
 (``ivr stats migrate``, :mod:`ivr.stats.migrations`). Stored, for good (until pruned):
-hourly counts only. For a call in progress: one row per turn (node, language, seconds of
-audio, whether a line's number was said or a transfer connected) under the call's keyed
-hash, deleted when the call is summed up into the hourly counts, at most an hour later.
+hourly counts only. For a call in progress, under the call's keyed hash: one row per turn
+(the server's time, node, language, seconds of audio, whether a line's number was said or a
+transfer connected) and one row for the call (its latest turn, and its end once Twilio says
+so), deleted when the call is summed up into the hourly counts, at most an hour later.
 """
 
 from __future__ import annotations
@@ -26,9 +27,14 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    and_,
+    case,
     create_engine,
     delete,
+    inspect,
+    or_,
     select,
+    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
@@ -37,6 +43,7 @@ from ivr.stats.batch import Batch
 from ivr.stats.events import NO_LANGUAGE, hour_of
 
 VERSION_TABLE = "stats_version"
+HEAD = "0001"  # the latest migration in ivr/stats/migrations/versions (a test checks that they agree)
 # A call still in a menu sends a request at least every minute or two; one silent for this long is over.
 IDLE_SECONDS = 15 * 60
 LONGEST_CALL_SECONDS = 3600  # a transfer can last; after an hour nothing about the call is kept
@@ -106,13 +113,15 @@ live_turns = Table(
     Column("dial_at", Float),
     Column("connected", Boolean, nullable=False),
 )
-live_ends = Table(
-    "stats_live_ends",
+live_calls = Table(
+    "stats_live_calls",
     metadata,
     Column("call", String(16), primary_key=True),
-    Column("at", Float, nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("duration", String(16), nullable=False),
+    Column("last_at", Float, nullable=False, index=True),  # the server's time of the call's latest turn
+    Column("dialling", Boolean, nullable=False),  # that turn started a transfer, which can last
+    Column("ended_at", Float, index=True),  # when Twilio's status callback said the call was over
+    Column("status", String(16)),
+    Column("duration", String(16)),
 )
 AGGREGATES = (turns, transfers, calls, time_to_line)
 
@@ -169,10 +178,13 @@ def head_revision() -> str:
 
 
 def current_revision(conn: Connection) -> str | None:
-    from alembic.runtime.migration import MigrationContext
+    """The schema's revision, None when it was never migrated.
 
-    context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
-    return context.get_current_revision()
+    Read with plain SQL, so that the service's workers never import Alembic (it costs memory);
+    ``migrate`` and ``ivr stats`` use Alembic itself."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
 
 
 def migrate(url: str) -> tuple[str | None, str]:
@@ -192,7 +204,7 @@ def migrate(url: str) -> tuple[str | None, str]:
 def check_migrated(conn: Connection, url: str) -> None:
     """Raises StatsNotMigrated unless the database has the latest statistics schema."""
     revision = current_revision(conn)
-    head = head_revision()
+    head = HEAD
     if revision == head:
         return
     where = shown_url(url)
@@ -251,12 +263,45 @@ def write_batch(conn: Connection, batch: Batch) -> None:
                 for t in batch.call_turns
             ],
         )
-    if batch.ends:
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        ends = {end.call: end for end in batch.ends}  # one end per call
+    _touch_calls(conn, batch)
+
+
+def _touch_calls(conn: Connection, batch: Batch) -> None:
+    """One row per call in progress: its latest turn (whichever writer brings it first) and its end."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    latest: dict[str, tuple[float, bool]] = {}
+    for t in batch.call_turns:
+        if t.call not in latest or t.at >= latest[t.call][0]:
+            latest[t.call] = (t.at, t.dial_at is not None)
+    if latest:
+        statement = insert(live_calls)
+        newer = statement.excluded.last_at >= live_calls.c.last_at
         conn.execute(
-            insert(live_ends).on_conflict_do_nothing(index_elements=["call"]),
-            [dict(call=e.call, at=e.at, status=e.status, duration=e.duration) for e in ends.values()],
+            statement.on_conflict_do_update(
+                index_elements=["call"],
+                set_={
+                    "last_at": case((newer, statement.excluded.last_at), else_=live_calls.c.last_at),
+                    "dialling": case((newer, statement.excluded.dialling), else_=live_calls.c.dialling),
+                },
+            ),
+            [dict(call=call, last_at=at, dialling=dialling) for call, (at, dialling) in sorted(latest.items())],
+        )
+    if batch.ends:
+        ends = {end.call: end for end in batch.ends}  # one end per call
+        statement = insert(live_calls)
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["call"],
+                set_={
+                    "ended_at": statement.excluded.ended_at,
+                    "status": statement.excluded.status,
+                    "duration": statement.excluded.duration,
+                },
+            ),
+            [
+                dict(call=e.call, last_at=e.at, dialling=False, ended_at=e.at, status=e.status, duration=e.duration)
+                for e in sorted(ends.values(), key=lambda e: e.call)
+            ],
         )
 
 
@@ -310,18 +355,15 @@ def summarise(rows: Iterable[Mapping[Any, Any]], end: Mapping[Any, Any] | None) 
 def calls_over(conn: Connection, now: float) -> list[str]:
     """The calls in progress that are over: END_GRACE_SECONDS after Twilio's status callback, or silent
     for IDLE_SECONDS (LONGEST_CALL_SECONDS when the last turn started a transfer, which can last)."""
-    last: dict[str, tuple[float, bool]] = {}
-    for call, at, dial_at in conn.execute(select(live_turns.c.call, live_turns.c.at, live_turns.c.dial_at)):
-        if call not in last or at >= last[call][0]:
-            last[call] = (at, dial_at is not None)
-    ends: dict[str, float] = {call: at for call, at in conn.execute(select(live_ends.c.call, live_ends.c.at))}
-    over = {
-        call for call, at in ends.items() if at < now - END_GRACE_SECONDS and (call in last or at < now - LONGEST_CALL_SECONDS)
-    }
-    for call, (at, dialling) in last.items():
-        if at < now - (LONGEST_CALL_SECONDS if dialling else IDLE_SECONDS):
-            over.add(call)
-    return sorted(over)
+    c = live_calls.c
+    over = select(c.call).where(
+        or_(
+            c.ended_at < now - END_GRACE_SECONDS,
+            and_(c.dialling.is_(False), c.last_at < now - IDLE_SECONDS),
+            c.last_at < now - LONGEST_CALL_SECONDS,
+        )
+    )
+    return sorted(conn.execute(over).scalars())
 
 
 def finish_calls(conn: Connection, now: float) -> int:
@@ -332,14 +374,19 @@ def finish_calls(conn: Connection, now: float) -> int:
     summaries: list[CallSummary] = []
     for start in range(0, len(chosen), 500):
         some = chosen[start : start + 500]
-        turn_rows = conn.execute(delete(live_turns).where(live_turns.c.call.in_(some)).returning(*live_turns.c)).mappings().all()
-        end_rows = conn.execute(delete(live_ends).where(live_ends.c.call.in_(some)).returning(*live_ends.c)).mappings().all()
-        ends = {row["call"]: row for row in end_rows}
+        claimed = conn.execute(delete(live_calls).where(live_calls.c.call.in_(some)).returning(*live_calls.c)).mappings().all()
+        if not claimed:
+            continue
+        ends = {row["call"]: row for row in claimed}
+        turn_rows = (
+            conn.execute(delete(live_turns).where(live_turns.c.call.in_(list(ends))).returning(*live_turns.c)).mappings().all()
+        )
         by_call: dict[str, list[Mapping[Any, Any]]] = {}
         for row in turn_rows:
             by_call.setdefault(row["call"], []).append(row)
         for call, rows in by_call.items():
-            summary = summarise(rows, ends.get(call))
+            end = ends[call]
+            summary = summarise(rows, end if end["ended_at"] is not None else None)
             if summary is not None:
                 summaries.append(summary)
     _add_summaries(conn, summaries)

@@ -72,14 +72,18 @@ def upgrade() -> None:
     )
     op.create_index("ix_stats_live_turns_call", "stats_live_turns", ["call"])
     op.create_table(
-        "stats_live_ends",
+        "stats_live_calls",
         sa.Column("call", sa.String(16), primary_key=True),
-        sa.Column("at", sa.Float, nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("duration", sa.String(16), nullable=False),
+        sa.Column("last_at", sa.Float, nullable=False),
+        sa.Column("dialling", sa.Boolean, nullable=False),
+        sa.Column("ended_at", sa.Float),
+        sa.Column("status", sa.String(16)),
+        sa.Column("duration", sa.String(16)),
     )
+    op.create_index("ix_stats_live_calls_last_at", "stats_live_calls", ["last_at"])
+    op.create_index("ix_stats_live_calls_ended_at", "stats_live_calls", ["ended_at"])
 
 
 def downgrade() -> None:
-    for table in ("stats_live_ends", "stats_live_turns", "stats_time_to_line", "stats_calls", "stats_transfers", "stats_turns"):
+    for table in ("stats_live_calls", "stats_live_turns", "stats_time_to_line", "stats_calls", "stats_transfers", "stats_turns"):
         op.drop_table(table)
