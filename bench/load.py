@@ -448,7 +448,7 @@ def start(name: str, command: str, env: dict[str, str], port: int, health: str, 
         except urllib.error.HTTPError as refused:  # an answer, even a 403, means it is serving
             refused.close()
             break
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, ConnectionError, TimeoutError):  # TimeoutError: a worker still booting
             if process.poll() is not None or time.monotonic() > deadline:
                 server.stop()
                 raise SystemExit(f"{name} did not start:\n{log.read_text(errors='replace')[-3000:]}") from None
@@ -629,6 +629,10 @@ def main() -> int:
     journeys: list[Run] = []  # the Python generator, following the TwiML live
     replays: list[Run] = []  # wrk, replaying the journeys' recorded requests
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as folder:
+        # Statistics on, as deployed: SQLite in the run's folder unless DATABASE_URL names a database.
+        if "DATABASE_URL" not in base_env:
+            base_env["IVR_STATS_DB"] = str(Path(folder) / "stats.sqlite3")
+        subprocess.run([str(Path(bin_dir) / "ivr"), "stats", "migrate"], env=base_env, check=True)
         servers: dict[str, Server] = {}
         try:
             for name, factory in factories.items():

@@ -13,6 +13,7 @@ import click
 from ivr import audio_cli, ops_cli, tools_cli
 from ivr.cli_support import EXIT_CODES_HELP
 from ivr.logs import configure_logging
+from ivr.stats import cli as stats_cli
 
 
 @click.group(epilog=EXIT_CODES_HELP)
@@ -31,6 +32,7 @@ main.add_command(tools_cli.graph)
 main.add_command(tools_cli.prompts)
 main.add_command(tools_cli.simulate)
 main.add_command(tools_cli.twilio)
+main.add_command(stats_cli.stats)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from ivr.announcements import Announcement
@@ -104,6 +104,7 @@ class Turn:
     node: str
     lang: str
     outcome: str
+    state: State | None = field(default=None)  # where the call is now (the statistics' drop-off per node)
 
 
 def _parts(prompt: Prompt, langs: tuple[str, ...]) -> tuple[PromptPart, ...]:
@@ -322,7 +323,7 @@ class Engine:
         else:
             assert isinstance(node, GoodbyeNode)
             actions = (Say(self._say(node.prompt, mine)), Hangup())
-        return Turn(actions, node.id, lang, outcome)
+        return Turn(actions, node.id, lang, outcome, state)
 
     def _after_every_line(self, flow: Flow, node: TransferNode, state: State, key: str | None, wrong: bool) -> Turn:
         """After every language's line: a language key still chooses; silence hears it all once more, then ends."""

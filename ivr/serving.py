@@ -9,6 +9,8 @@
   again from that memory and never reads the disk. ``kill -HUP`` (``ivr reload``) is the
   one way to take new files: the master loads and checks them, and keeps what it serves
   when they are broken.
+- **Statistics of every worker** (see :mod:`ivr.stats.gunicorn`): the metrics' multi-process
+  folder, and each worker's last counts written when it stops.
 - **No query string in what gunicorn prints.** Twilio puts ``From`` and ``Digits`` in the
   query string of GET requests, and gunicorn names the request's URI when one fails.
 """
@@ -25,6 +27,10 @@ from gevent import monkey
 monkey.patch_all()
 
 from gunicorn.arbiter import Arbiter  # noqa: E402 - after patching, as gevent requires
+
+# The statistics' hooks: metrics counted across every worker (prometheus_client's multi-process
+# folder, prepared when that module is imported, before the app), and a worker's last counts written.
+from ivr.stats.gunicorn import child_exit, on_exit, worker_exit  # noqa: E402, F401 - gunicorn reads them here
 
 worker_class = "gevent"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

@@ -23,6 +23,21 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def stats_database(env: Mapping[str, str] | None = None) -> tuple[str, int]:
+    """The statistics database's URL (DATABASE_URL, else SQLite at IVR_STATS_DB) and the days
+    of hourly counts kept (IVR_STATS_RETENTION_DAYS), for the service and ``ivr stats``.
+
+    Raises:
+        SettingsError: the retention is not a whole number of days.
+    """
+    env = os.environ if env is None else env
+    retention = env.get("IVR_STATS_RETENTION_DAYS") or "400"
+    if not retention.isascii() or not retention.isdigit() or int(retention) < 1:
+        raise SettingsError(f"IVR_STATS_RETENTION_DAYS must be a whole number of days, 1 or more (got {retention!r})")
+    url = env.get("DATABASE_URL") or f"sqlite:///{env.get('IVR_STATS_DB') or 'stats.sqlite3'}"
+    return url, int(retention)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service reads from its environment."""
@@ -41,6 +56,9 @@ class Settings:
     sip_credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
     announcement: str | None = None  # IVR_ANNOUNCEMENT: the operators' announcement, as JSON (see ivr.announcements)
     announcement_file: Path | None = None  # IVR_ANNOUNCEMENT_FILE: or a file holding it, read again when it changes
+    database_url: str | None = None  # DATABASE_URL, else SQLite at IVR_STATS_DB; None: no statistics stored
+    stats_retention_days: int = 400  # IVR_STATS_RETENTION_DAYS: how long hourly counts are kept
+    metrics_token: str | None = None  # IVR_METRICS_TOKEN: bearer token for /metrics (besides the admin password)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -64,6 +82,7 @@ class Settings:
         public = env.get("IVR_PUBLIC_URL") or None
         if public and not public.startswith(("http://", "https://")):
             raise SettingsError(f"IVR_PUBLIC_URL must start with https:// (got {public!r})")
+        database, retention = stats_database(env)
         log_key = (
             env.get("IVR_LOG_KEY", "").encode() or hmac.new((token or "dev").encode(), b"ivr-log-key", hashlib.sha256).digest()
         )
@@ -81,6 +100,9 @@ class Settings:
             sip_credentials=_sip_credentials(env),
             announcement=env.get("IVR_ANNOUNCEMENT") or None,
             announcement_file=Path(env["IVR_ANNOUNCEMENT_FILE"]) if env.get("IVR_ANNOUNCEMENT_FILE") else None,
+            database_url=database,
+            stats_retention_days=retention,
+            metrics_token=env.get("IVR_METRICS_TOKEN") or None,
         )
 
 

@@ -1,8 +1,9 @@
 """Point a Twilio phone number at this service, through Twilio's REST API.
 
 The only module that imports ``twilio.rest``. It reads the number's current voice
-settings, works out what must change (Voice URL ``…/voice`` and Voice Fallback URL
-``…/voice/fallback``, both POST, from ``IVR_PUBLIC_URL``) and changes only that, or
+settings, works out what must change (Voice URL ``…/voice``, Voice Fallback URL
+``…/voice/fallback`` and the call status callback ``…/voice/status``, all POST, from
+``IVR_PUBLIC_URL``) and changes only that, or
 just says what it would change.
 """
 
@@ -21,6 +22,7 @@ from ivr.loader import E164
 
 WEBHOOK = "/voice"
 FALLBACK = "/voice/fallback"
+STATUS = "/voice/status"  # the end of each call, for the statistics (ivr.stats.web)
 
 
 class ConnectError(Exception):
@@ -40,6 +42,8 @@ class NumberSettings:
     voice_fallback_method: str
     voice_application_sid: str
     trunk_sid: str
+    status_callback: str = ""
+    status_callback_method: str = ""
 
     @classmethod
     def of(cls, record: Any) -> NumberSettings:
@@ -56,6 +60,8 @@ class NumberSettings:
             text("voice_fallback_method"),
             text("voice_application_sid"),
             text("trunk_sid"),
+            text("status_callback"),
+            text("status_callback_method"),
         )
 
 
@@ -66,6 +72,8 @@ FIELDS = {
     "voice_fallback_url": "Voice Fallback URL",
     "voice_fallback_method": "Voice Fallback method",
     "voice_application_sid": "TwiML App (overrides the URLs)",
+    "status_callback": "Call status changes",
+    "status_callback_method": "Call status method",
 }
 
 
@@ -109,6 +117,8 @@ def wanted(public_url: str, fallback_url: str | None = None) -> dict[str, str]:
         "voice_fallback_url": fallback_url or base + FALLBACK,
         "voice_fallback_method": "POST",
         "voice_application_sid": "",  # a TwiML App would override the URLs
+        "status_callback": base + STATUS,
+        "status_callback_method": "POST",
     }
 
 

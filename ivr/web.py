@@ -237,6 +237,7 @@ def respond(svc: Service, called: str, turn: Turn) -> Response:
     the one rescue path.
     """
     body = svc.twiml(turn, called)
+    g.ivr_turn = turn  # for the statistics (ivr.stats.web), counted after the request
     _log(logging.INFO, "turn", node=turn.node, lang=turn.lang, outcome=turn.outcome)
     return _twiml(body)
 

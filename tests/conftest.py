@@ -35,6 +35,8 @@ from ivr.security import sign
 from ivr.settings import Settings
 from ivr.simulate import Document, Listen, Redirect, Ring, query_of, read_twiml
 
+pytest_plugins = ["stats_db"]  # the statistics tests' databases: SQLite, and a PostgreSQL server of their own
+
 # Property tests: "ci" (the default, and what `make test` runs) is fixed-seed and repeatable;
 # HYPOTHESIS_PROFILE=long explores far more inputs, for local runs.
 hypothesis_settings.register_profile(
@@ -290,7 +292,7 @@ def procfile_web(env: Mapping[str, str], output: Path, *, loopback: bool = True,
                 with urllib.request.urlopen(base + "/healthz", timeout=1) as health:
                     health.read()
                 break
-            except (urllib.error.URLError, ConnectionError):
+            except (urllib.error.URLError, ConnectionError, TimeoutError):  # TimeoutError: a worker still booting
                 assert server.poll() is None, output.read_text(encoding="utf-8", errors="replace")
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.1)

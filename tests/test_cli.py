@@ -76,6 +76,7 @@ def test_subcommand_modules_never_import_the_group_back() -> None:
         "prompts",
         "reload",
         "simulate",
+        "stats",
         "twilio",
         "validate",
     ]

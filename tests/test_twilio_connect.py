@@ -33,6 +33,8 @@ def number_json(phone: str, sid: str, **voice: str) -> dict[str, Any]:
         "voice_fallback_method": "POST",
         "voice_application_sid": None,
         "trunk_sid": None,
+        "status_callback": None,
+        "status_callback_method": "POST",
         "uri": f"/2010-04-01/Accounts/{ACCOUNT}/IncomingPhoneNumbers/{sid}.json",
         **voice,
     }
@@ -97,6 +99,8 @@ class FakeTwilioApi(HttpClient):  # type: ignore[misc]
                 "VoiceFallbackUrl": "voice_fallback_url",
                 "VoiceFallbackMethod": "voice_fallback_method",
                 "VoiceApplicationSid": "voice_application_sid",
+                "StatusCallback": "status_callback",
+                "StatusCallbackMethod": "status_callback_method",
             }
             for name, value in (data or {}).items():
                 record[names[name]] = value or None
@@ -136,10 +140,13 @@ def test_dry_run_shows_the_number_and_the_changes_but_changes_nothing(api: FakeT
         "    Voice Fallback URL: (none)",
         "    Voice Fallback method: POST",
         "    TwiML App (overrides the URLs): (none)",
+        "    Call status changes: (none)",
+        "    Call status method: POST",
         "Note: the fallback URL is on this service's host; export it to another (ivr fallback export, --fallback-url).",
         "Dry run: would change:",
         "  Voice URL: https://demo.twilio.com/welcome/voice/ -> https://ivr.example.org/voice",
         "  Voice Fallback URL: (none) -> https://ivr.example.org/voice/fallback",
+        "  Call status changes: (none) -> https://ivr.example.org/voice/status",
         "Dry run: nothing was changed.",
     ]
     method, uri, params, _, auth = api.requests[0]
@@ -157,6 +164,7 @@ def test_connect_posts_both_urls_and_methods(api: FakeTwilioApi) -> None:
             "VoiceMethod": "POST",
             "VoiceFallbackUrl": "https://ivr.example.org/voice/fallback",
             "VoiceApplicationSid": "",
+            "StatusCallback": "https://ivr.example.org/voice/status",
         }
     ]
     assert f"POST {API}/{SID}.json" in [f"{m} {u}" for m, u, *_ in api.requests]
@@ -172,7 +180,7 @@ def test_connect_posts_both_urls_and_methods(api: FakeTwilioApi) -> None:
 def test_all_four_settings_are_sent_when_all_differ(api: FakeTwilioApi) -> None:
     api.numbers[SID].update(voice_method="GET", voice_fallback_method="GET")
     assert connect(api, NUMBER).exit_code == 0
-    assert set(api.posts()[0]) == {"VoiceUrl", "VoiceMethod", "VoiceFallbackUrl", "VoiceFallbackMethod"}
+    assert set(api.posts()[0]) == {"VoiceUrl", "VoiceMethod", "VoiceFallbackUrl", "VoiceFallbackMethod", "StatusCallback"}
 
 
 @pytest.mark.usefixtures("env")
@@ -249,7 +257,13 @@ def test_the_fallback_url_can_point_at_another_host(api: FakeTwilioApi) -> None:
     bin_url = "https://handler.twilio.com/twiml/EH" + "e" * 32
     result = connect(api, NUMBER, "--fallback-url", bin_url)
     assert result.exit_code == 0, result.output
-    assert api.posts() == [{"VoiceUrl": "https://ivr.example.org/voice", "VoiceFallbackUrl": bin_url}]
+    assert api.posts() == [
+        {
+            "VoiceUrl": "https://ivr.example.org/voice",
+            "VoiceFallbackUrl": bin_url,
+            "StatusCallback": "https://ivr.example.org/voice/status",
+        }
+    ]
     assert "Note: the fallback URL is on this service's host" not in result.output
 
 

@@ -1,0 +1,150 @@
+"""``/admin``: the statistics dashboard, behind ``IVR_ADMIN_PASSWORD`` (HTTP basic auth, as ``/simulator``).
+
+Charts are inline SVG made here (:mod:`ivr.stats.svg`); every figure goes through the
+report's rules for small counts (:mod:`ivr.stats.report`). The database is read in the
+request (an operator's page, not a call). SQLAlchemy is imported by the first page, not with
+the app: it takes longer to import than the app takes to start.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+
+from ivr.logs import get_logger
+from ivr.stats.events import NO_LANGUAGE
+from ivr.stats.svg import bars
+from ivr.stats.web import STATS, Stats
+
+if TYPE_CHECKING:
+    from ivr.stats import report as reports
+
+bp = Blueprint("admin", __name__, template_folder="../templates")
+log = get_logger()
+REALM = 'Basic realm="helpline-ivr admin"'
+
+
+def _stats() -> Stats:
+    return current_app.extensions[STATS]  # type: ignore[no-any-return]
+
+
+@bp.before_request
+def require_admin() -> Response | None:
+    settings = _stats().settings
+    if settings.dev_mode:
+        return None
+    if settings.admin_password is None:
+        abort(404)
+    auth = request.authorization
+    given = (auth.password or "") if auth is not None and auth.type == "basic" else ""
+    if given and hmac.compare_digest(given.encode(), settings.admin_password.encode()):
+        return None
+    log.warning("admin: missing or wrong admin password", extra={"route": request.path, "status": 401})
+    return Response("Authentication required\n", 401, {"WWW-Authenticate": REALM, "Content-Type": "text/plain; charset=utf-8"})
+
+
+def _load() -> reports.Report | str:
+    """The report for ?days= (default 7), or why there is none."""
+    from ivr.stats import report as reports
+    from ivr.stats import store
+
+    stats = _stats()
+    days = request.args.get("days", "7")
+    count = int(days) if days.isascii() and days.isdigit() and 1 <= int(days) <= 3660 else 7
+    start, end = reports.period(count)
+    url = stats.settings.database_url
+    if url is None:
+        return "No statistics database is configured (DATABASE_URL or IVR_STATS_DB)."
+    engine = store.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            store.check_migrated(conn, url)
+            return reports.load(conn, start, end)
+    except store.StatsNotMigrated as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - a page that says so, not a 500
+        return f"The statistics database cannot be read ({type(exc).__name__})."
+    finally:
+        engine.dispose()
+
+
+def _rows(table: reports.Table) -> list[tuple[str, int, str]]:
+    from ivr.stats import report as reports
+
+    return [(label, reports.shown_value(count), reports.shown(count)) for label, count in table.rows]
+
+
+@bp.get("/admin")
+def dashboard() -> str | tuple[str, int]:
+    from ivr.stats import report as reports
+
+    result = _load()
+    if isinstance(result, str):
+        return render_template("admin/dashboard.html", problem=result, report=None), 503
+    hours = [
+        (datetime.fromtimestamp(hour, UTC).strftime("%d %Hh"), reports.shown_value(n), reports.shown(n))
+        for hour, n in reports.hours(result)
+    ]
+    by_day = [(d.strftime("%d %b"), reports.shown_value(n), reports.shown(n)) for d, n in sorted(result.per_day.items())]
+    calls_chart = bars("Calls over time", by_day if len(hours) > 72 else hours, horizontal=False)
+    funnel = []
+    for lang in sorted(result.languages):
+        if lang == NO_LANGUAGE:
+            continue
+        calls, reached = result.languages[lang], result.reached[lang]
+        funnel.append((lang, [("chose the language", calls), ("reached the line", reached)], reports.rate(reached, calls)))
+    funnel_charts = [
+        (lang, bars(f"Funnel, {lang}", [(label, reports.shown_value(n), reports.shown(n)) for label, n in stages]), share)
+        for lang, stages, share in funnel
+    ]
+    total = result.calls
+    welcome = bars(
+        "From the welcome",
+        [
+            ("called", reports.shown_value(total), reports.shown(total)),
+            ("chose a language", reports.shown_value(result.chose), reports.shown(result.chose)),
+            ("reached the line", reports.shown_value(sum(result.reached.values())), reports.shown(sum(result.reached.values()))),
+        ],
+    )
+    tables = result.tables()
+    drop_off = bars("Where callers hang up", _rows(tables[3]))
+    buckets: dict[str, int] = {}
+    for seconds, n in sorted(result.to_line.items()):
+        label = f"{(seconds - 1) // 15 * 15}–{(seconds - 1) // 15 * 15 + 15} s" if seconds > 0 else "0 s"
+        buckets[label] = buckets.get(label, 0) + n
+    to_line = bars("Time to the line", [(label, reports.shown_value(n), reports.shown(n)) for label, n in buckets.items()])
+    return render_template(
+        "admin/dashboard.html",
+        problem=None,
+        report=result,
+        days=request.args.get("days", "7"),
+        calls_chart=calls_chart,
+        welcome=welcome,
+        funnel_charts=funnel_charts,
+        drop_off=drop_off,
+        to_line=to_line,
+        p50=reports.percentile(result.to_line, 0.5),
+        p90=reports.percentile(result.to_line, 0.9),
+        tables=[(t, t.cells(), t.total()) for t in tables],
+        shown=reports.shown,
+        rate=reports.rate,
+        reached=sum(result.reached.values()),
+    )
+
+
+@bp.get("/admin/stats.csv")
+def export_csv() -> Response:
+    from ivr.stats import report as reports
+
+    result = _load()
+    if isinstance(result, str):
+        return Response(result + "\n", status=503, content_type="text/plain; charset=utf-8")
+    name = f"helpline-stats-{result.start.isoformat()}-{result.end.isoformat()}.csv"
+    return Response(
+        reports.csv_text(result),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -1,0 +1,139 @@
+"""What one answered request tells the statistics, worked out from the engine's own Turn.
+
+Pure: no Flask, no database. The seconds a caller heard are the engine's timing
+(:class:`ivr.timing.Clock`: the audio manifest's durations, else words per second),
+never a clock on the caller; a time bucket is the server's hour.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ivr.engine import Dial, Gather, Say, Turn
+from ivr.model import Catalog, Speech
+from ivr.timing import Clock, says_number, word_count
+
+HOUR = 3600
+NO_LANGUAGE = "-"  # a call that chose no language (the welcome, every_line)
+CONNECTED = frozenset({"completed", "answered"})
+DIAL_RESULTS = frozenset({"busy", "no-answer", "failed", "canceled"})
+CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+# Call durations as Twilio reports them at the end, in buckets (seconds, upper bounds).
+DURATION_BUCKETS: tuple[tuple[int, str], ...] = (
+    (30, "<30s"),
+    (60, "30s-1m"),
+    (120, "1-2m"),
+    (300, "2-5m"),
+    (600, "5-10m"),
+)
+LONGEST_BUCKET = "10m+"
+
+
+def hour_of(epoch: float) -> int:
+    """The start of the UTC hour holding ``epoch``, in seconds since 1970."""
+    return int(epoch // HOUR) * HOUR
+
+
+def duration_bucket(value: str | None) -> str:
+    """Twilio's ``CallDuration`` (seconds, untrusted) as a bucket; "unknown" for anything odd."""
+    if value is None or not value.isascii() or not value.isdigit() or len(value) > 7:
+        return "unknown"
+    seconds = int(value)
+    return next((name for bound, name in DURATION_BUCKETS if seconds < bound), LONGEST_BUCKET)
+
+
+def dial_result(status: str | None) -> str:
+    """Twilio's ``DialCallStatus`` in a fixed set: connected, busy, no-answer, failed, canceled, other."""
+    if status in CONNECTED:
+        return "connected"
+    return status if status in DIAL_RESULTS else "other"
+
+
+def call_status(status: str | None) -> str | None:
+    """Twilio's final ``CallStatus``, or None when the call is not over (ringing, in-progress)."""
+    return status if status in CALL_STATUSES else None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnFacts:
+    """What the statistics keep of one turn: no key, no number, no text of the caller's."""
+
+    seconds: float  # audio the turn says (every prompt to its end, pauses included)
+    line_at: float | None  # seconds into the turn when a listening line's number has been said once
+    dial_at: float | None  # seconds into the turn when a transfer starts ringing
+    transfers: int  # <Dial>s in the turn
+
+
+class Timing:
+    """The engine's clock for one catalog, and the listening lines' numbers as they are spoken."""
+
+    def __init__(self, catalog: Catalog, clock: Clock) -> None:
+        self.clock = clock
+        lines = {catalog.line_for(lang) for lang in catalog.settings.offered}
+        self.numbers = tuple(sorted(line.spoken_number for line in lines))
+        self._speech = functools.lru_cache(maxsize=4096)(self._speech_facts)
+
+    def _speech_facts(self, speech: Speech) -> tuple[float, float | None]:
+        """(seconds, seconds until a line's number has been said) for one prompt part."""
+        seconds = self.clock.seconds(speech)
+        found = [speech.text.find(n) + len(n) for n in self.numbers if says_number(speech.text, n)]
+        if not found:
+            return seconds, None
+        total = max(word_count(speech.text), 1)
+        return seconds, seconds * word_count(speech.text[: min(found)]) / total
+
+    def facts(self, turn: Turn) -> TurnFacts:
+        elapsed = 0.0
+        line_at: float | None = None
+        dial_at: float | None = None
+        transfers = 0
+        for action in turn.actions:
+            if isinstance(action, Say | Gather):
+                for part in action.parts:
+                    if isinstance(part, Speech):
+                        seconds, said = self._speech(part)
+                        if said is not None and line_at is None:
+                            line_at = elapsed + said
+                        elapsed += seconds
+                    else:
+                        elapsed += self.clock.seconds(part)
+            elif isinstance(action, Dial):
+                transfers += 1
+                if dial_at is None:
+                    dial_at = elapsed
+        return TurnFacts(round(elapsed, 2), line_at, dial_at, transfers)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnEvent:
+    """One answered webhook request, as the statistics see it."""
+
+    at: float  # server time (epoch seconds) when it was answered
+    call: str  # keyed hash of the CallSid (ivr.logs.call_ref); "-" when there was none
+    flow: str
+    node: str
+    lang: str
+    outcome: str
+    facts: TurnFacts
+    dial: str | None = None  # dial_result() on the /voice/dial route
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnd:
+    """Twilio's status callback: the call is over."""
+
+    at: float
+    call: str
+    status: str
+    duration: str  # duration_bucket()
+
+
+def flow_of(turn: Turn, default: str) -> str:
+    return turn.state.flow if turn.state is not None else default
+
+
+def params_text(params: Mapping[str, str], name: str) -> str | None:
+    value = params.get(name)
+    return value if isinstance(value, str) else None

@@ -1,0 +1,140 @@
+"""Prometheus metrics (``prometheus_client``), and the same alert conditions as warning log lines.
+
+Under gunicorn the metrics are in the library's multi-process mode: every worker writes its
+values to files in ``PROMETHEUS_MULTIPROC_DIR`` (set by :mod:`ivr.stats.gunicorn` before the
+app is loaded), and ``/metrics`` adds up every worker's, dead ones included, so counts are
+right whichever worker answered. Without that variable (tests, ``flask run``) the values
+live in the process.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest, multiprocess
+
+from ivr.logs import get_logger
+
+log = get_logger()
+MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# Our own registry: nothing else a process imports ends up in /metrics.
+REGISTRY = CollectorRegistry(auto_describe=True)
+disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series only add noise to every scrape
+
+TURNS = Counter("ivr_turns", "Webhook requests answered, by route and outcome", ["route", "outcome"], registry=REGISTRY)
+LATENCY = Histogram(
+    "ivr_request_seconds",
+    "Time from the signature check to the TwiML, by route",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+    registry=REGISTRY,
+)
+FALLBACKS = Counter(
+    "ivr_fallback_hits", "Requests to the Voice Fallback URL (Twilio could not use our answer)", registry=REGISTRY
+)
+RESCUES = Counter("ivr_rescues", "Requests answered with the rescue TwiML after an error", registry=REGISTRY)
+REFUSED = Counter("ivr_refused_signatures", "Requests refused (403) for a missing or wrong Twilio signature", registry=REGISTRY)
+TRANSFERS = Counter("ivr_transfers", "Transfers started, and how each attempt ended", ["result"], registry=REGISTRY)
+TRANSFER_FAILURES = Counter(
+    "ivr_transfer_failures", "Transfer attempts that did not connect, by result", ["result"], registry=REGISTRY
+)
+DROPPED = Counter("ivr_statistics_dropped", "Statistics events lost (database error, timeout, full batch)", registry=REGISTRY)
+
+
+# Children by label values, looked up once: labels() takes a lock and builds a key on every call.
+_turns: dict[tuple[str, str], Any] = {}
+_latencies: dict[str, Any] = {}
+
+
+def turn(route: str, outcome: str) -> None:
+    child = _turns.get((route, outcome))
+    if child is None:
+        child = _turns[(route, outcome)] = TURNS.labels(route, outcome)
+    child.inc()
+
+
+def latency(route: str, seconds: float) -> None:
+    child = _latencies.get(route)
+    if child is None:
+        child = _latencies[route] = LATENCY.labels(route)
+    child.observe(seconds)
+
+
+def exposition() -> bytes:
+    """Every metric in Prometheus' text format, added up over all workers in multi-process mode."""
+    if os.environ.get(MULTIPROC_VARIABLE):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
+    return generate_latest(REGISTRY)
+
+
+@dataclass
+class Window:
+    """Events in the last ``seconds``, for alert conditions."""
+
+    seconds: float
+    times: deque[float] = field(default_factory=deque)
+
+    def add(self, now: float, n: int = 1) -> None:
+        self.times.extend([now] * n)
+        self.count(now)
+
+    def count(self, now: float) -> int:
+        while self.times and self.times[0] < now - self.seconds:
+            self.times.popleft()
+        return len(self.times)
+
+
+@dataclass
+class Alerts:
+    """The conditions of docs/alerts.yml, checked in each process, as warning log lines.
+
+    For operators without Prometheus: a transfer failure rate of 50% or more over at least 4
+    attempts in 15 minutes, 20 refused requests in 5 minutes, statistics dropped; each at
+    most once per ``quiet`` seconds. A fallback or rescue hit has its own line already
+    (``fallback URL called``, ``webhook failed; rescue TwiML sent``: see ivr.web).
+    """
+
+    clock: Callable[[], float] = time.monotonic
+    quiet: float = 300.0
+    transfers: Window = field(default_factory=lambda: Window(900))
+    failures: Window = field(default_factory=lambda: Window(900))
+    refused: Window = field(default_factory=lambda: Window(300))
+    _last: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _warn(self, name: str, message: str, **fields: object) -> None:
+        now = self.clock()
+        with self._lock:
+            if now - self._last.get(name, -1e18) < self.quiet:
+                return
+            self._last[name] = now
+        log.warning(f"alert: {message}", extra=fields)
+
+    def transfer(self, failed: bool) -> None:
+        now = self.clock()
+        with self._lock:
+            self.transfers.add(now)
+            if failed:
+                self.failures.add(now)
+            attempts, failures = self.transfers.count(now), self.failures.count(now)
+        if failed and attempts >= 4 and failures * 2 >= attempts:
+            self._warn("transfers", f"transfers are failing: {failures} of the last {attempts} attempts in 15 minutes")
+
+    def forbidden(self) -> None:
+        now = self.clock()
+        with self._lock:
+            self.refused.add(now)
+            refused = self.refused.count(now)
+        if refused >= 20:
+            self._warn("refused", "a burst of requests refused for their signature", count=refused)
+
+    def dropped(self, count: int, reason: str) -> None:
+        self._warn("dropped", "statistics dropped; calls are not affected", count=count, error=reason)

@@ -1,0 +1,426 @@
+"""The statistics tables (SQLAlchemy Core), and how batches are written and calls summed up.
+
+SQLite by default, PostgreSQL when ``DATABASE_URL`` is set; the schema is made by Alembic
+(``ivr stats migrate``, :mod:`ivr.stats.migrations`). Stored, for good (until pruned):
+hourly counts only. For a call in progress, under the call's keyed hash: one row per turn
+(the server's time, node, language, seconds of audio, whether a line's number was said or a
+transfer connected) and one row for the call (its latest turn, and its end once Twilio says
+so), deleted when the call is summed up into the hourly counts, at most an hour later.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    create_engine,
+    delete,
+    inspect,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.pool import NullPool
+
+from ivr.stats.batch import Batch
+from ivr.stats.events import NO_LANGUAGE, hour_of
+
+VERSION_TABLE = "stats_version"
+HEAD = "0001"  # the latest migration in ivr/stats/migrations/versions (a test checks that they agree)
+# A call still in a menu sends a request at least every minute or two; one silent for this long is over.
+IDLE_SECONDS = 15 * 60
+LONGEST_CALL_SECONDS = 3600  # a transfer can last; after an hour nothing about the call is kept
+# Requests of one call can be written by several workers, each a second or so apart: a call
+# is summed up this long after Twilio said it ended.
+END_GRACE_SECONDS = 30
+
+metadata = MetaData()
+
+
+def _key(name: str, length: int = 40) -> Column[str]:
+    return Column(name, String(length), primary_key=True)
+
+
+turns = Table(
+    "stats_turns",
+    metadata,
+    Column("hour", BigInteger, primary_key=True),
+    _key("flow"),
+    _key("node"),
+    _key("lang", 8),
+    _key("outcome", 24),
+    Column("count", Integer, nullable=False),
+)
+transfers = Table(
+    "stats_transfers",
+    metadata,
+    Column("hour", BigInteger, primary_key=True),
+    _key("flow"),
+    _key("lang", 8),
+    _key("result", 16),
+    Column("count", Integer, nullable=False),
+)
+calls = Table(
+    "stats_calls",
+    metadata,
+    Column("hour", BigInteger, primary_key=True),  # the hour the call started
+    _key("flow"),
+    _key("lang", 8),
+    Column("reached", Boolean, primary_key=True),
+    _key("last_node"),
+    _key("end_status", 16),
+    _key("duration", 16),
+    Column("count", Integer, nullable=False),
+)
+time_to_line = Table(
+    "stats_time_to_line",
+    metadata,
+    Column("hour", BigInteger, primary_key=True),
+    _key("flow"),
+    _key("lang", 8),
+    Column("seconds", Integer, primary_key=True),  # whole seconds, rounded up
+    Column("count", Integer, nullable=False),
+)
+live_turns = Table(
+    "stats_live_turns",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("call", String(16), nullable=False, index=True),
+    Column("at", Float, nullable=False),
+    Column("flow", String(40), nullable=False),
+    Column("node", String(40), nullable=False),
+    Column("lang", String(8), nullable=False),
+    Column("started", Boolean, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("line_at", Float),
+    Column("dial_at", Float),
+    Column("connected", Boolean, nullable=False),
+)
+live_calls = Table(
+    "stats_live_calls",
+    metadata,
+    Column("call", String(16), primary_key=True),
+    Column("last_at", Float, nullable=False, index=True),  # the server's time of the call's latest turn
+    Column("dialling", Boolean, nullable=False),  # that turn started a transfer, which can last
+    Column("ended_at", Float, index=True),  # when Twilio's status callback said the call was over
+    Column("status", String(16)),
+    Column("duration", String(16)),
+)
+AGGREGATES = (turns, transfers, calls, time_to_line)
+
+
+class StatsNotMigrated(Exception):
+    """The database has no statistics tables, or older ones; the message says how to migrate."""
+
+
+def database_url(url: str) -> str:
+    """``url`` for SQLAlchemy: the ``postgres://`` of PaaS add-ons is PostgreSQL through psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    """An engine that fails fast (a refused or silent server must not hold the writer for long) and
+    keeps no connection between uses: a write a second needs no pool, and a server that restarted
+    or a worker that forked never meets a stale connection."""
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        return create_engine(url, poolclass=NullPool, connect_args={"timeout": 5})
+    # A host that vanished mid-write (no reset) is noticed within seconds, not at TCP's retransmission limit.
+    tcp = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 2, "tcp_user_timeout": 10_000}
+    return create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 3, **tcp})
+
+
+def shown_url(url: str) -> str:
+    """``url`` without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(database_url(url)).render_as_string(hide_password=True)
+
+
+# --- migrations ---------------------------------------------------------------------------------
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("ivr.stats") / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
+    return config
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(conn: Connection) -> str | None:
+    """The schema's revision, None when it was never migrated.
+
+    Read with plain SQL, so that the service's workers never import Alembic (it costs memory);
+    ``migrate`` and ``ivr stats`` use Alembic itself."""
+    if not inspect(conn).has_table(VERSION_TABLE):
+        return None
+    return conn.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+
+
+def migrate(url: str) -> tuple[str | None, str]:
+    """Bring the database at ``url`` to the latest schema; returns (revision before, revision now)."""
+    from alembic import command
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            before = current_revision(conn)
+    finally:
+        engine.dispose()
+    command.upgrade(_alembic_config(url), "head")
+    return before, head_revision()
+
+
+def check_migrated(conn: Connection, url: str) -> None:
+    """Raises StatsNotMigrated unless the database has the latest statistics schema."""
+    revision = current_revision(conn)
+    head = HEAD
+    if revision == head:
+        return
+    where = shown_url(url)
+    if revision is None:
+        raise StatsNotMigrated(
+            f"the statistics database {where} was never migrated: run `ivr stats migrate` "
+            "(the Procfile's release step and `make run` do)"
+        )
+    raise StatsNotMigrated(f"the statistics database {where} is at revision {revision}, not {head}: run `ivr stats migrate`")
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, object]]) -> None:
+    """Add ``rows``' counts to the table's, inserting the rows that are not there yet."""
+    if not rows:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table)
+    keys = [c.name for c in table.primary_key.columns]
+    conn.execute(
+        statement.on_conflict_do_update(index_elements=keys, set_={"count": table.c["count"] + statement.excluded["count"]}),
+        list(rows),
+    )
+
+
+def write_batch(conn: Connection, batch: Batch) -> None:
+    """Everything in ``batch``, in the caller's transaction."""
+    _upsert(
+        conn,
+        turns,
+        [dict(hour=k[0], flow=k[1], node=k[2], lang=k[3], outcome=k[4], count=n) for k, n in sorted(batch.turns.items())],
+    )
+    _upsert(
+        conn,
+        transfers,
+        [dict(hour=k[0], flow=k[1], lang=k[2], result=k[3], count=n) for k, n in sorted(batch.transfers.items())],
+    )
+    if batch.call_turns:
+        conn.execute(
+            live_turns.insert(),
+            [
+                dict(
+                    call=t.call,
+                    at=t.at,
+                    flow=t.flow,
+                    node=t.node,
+                    lang=t.lang,
+                    started=t.started,
+                    seconds=t.seconds,
+                    line_at=t.line_at,
+                    dial_at=t.dial_at,
+                    connected=t.connected,
+                )
+                for t in batch.call_turns
+            ],
+        )
+    _touch_calls(conn, batch)
+
+
+def _touch_calls(conn: Connection, batch: Batch) -> None:
+    """One row per call in progress: its latest turn (whichever writer brings it first) and its end."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    latest: dict[str, tuple[float, bool]] = {}
+    for t in batch.call_turns:
+        if t.call not in latest or t.at >= latest[t.call][0]:
+            latest[t.call] = (t.at, t.dial_at is not None)
+    if latest:
+        statement = insert(live_calls)
+        newer = statement.excluded.last_at >= live_calls.c.last_at
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["call"],
+                set_={
+                    "last_at": case((newer, statement.excluded.last_at), else_=live_calls.c.last_at),
+                    "dialling": case((newer, statement.excluded.dialling), else_=live_calls.c.dialling),
+                },
+            ),
+            [dict(call=call, last_at=at, dialling=dialling) for call, (at, dialling) in sorted(latest.items())],
+        )
+    if batch.ends:
+        ends = {end.call: end for end in batch.ends}  # one end per call
+        statement = insert(live_calls)
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=["call"],
+                set_={
+                    "ended_at": statement.excluded.ended_at,
+                    "status": statement.excluded.status,
+                    "duration": statement.excluded.duration,
+                },
+            ),
+            [
+                dict(call=e.call, last_at=e.at, dialling=False, ended_at=e.at, status=e.status, duration=e.duration)
+                for e in sorted(ends.values(), key=lambda e: e.call)
+            ],
+        )
+
+
+# --- calls summed up ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallSummary:
+    hour: int
+    flow: str
+    lang: str
+    reached: bool
+    to_line: float | None  # seconds of audio until the line's number was said or a transfer connected
+    last_node: str
+    end_status: str
+    duration: str
+
+
+def summarise(rows: Iterable[Mapping[Any, Any]], end: Mapping[Any, Any] | None) -> CallSummary | None:
+    """One call from its turns, in the order they were answered; None for a fragment without its start
+    (turns written after the call was summed up)."""
+    ordered = sorted(rows, key=lambda r: (r["at"], r["id"]))
+    if not ordered or not any(r["started"] for r in ordered):
+        return None
+    elapsed = 0.0
+    dial_started: float | None = None
+    reached: float | None = None
+    for row in ordered:
+        if row["connected"] and dial_started is not None:
+            reached = dial_started
+            break
+        if row["line_at"] is not None:
+            reached = elapsed + row["line_at"]
+            break
+        if row["dial_at"] is not None:
+            dial_started = elapsed + row["dial_at"]
+        elapsed += row["seconds"]
+    langs = [r["lang"] for r in ordered if r["lang"] != NO_LANGUAGE]
+    return CallSummary(
+        hour=hour_of(ordered[0]["at"]),
+        flow=ordered[0]["flow"],
+        lang=langs[-1] if langs else NO_LANGUAGE,
+        reached=reached is not None,
+        to_line=reached,
+        last_node=ordered[-1]["node"],
+        end_status=end["status"] if end is not None else "unknown",
+        duration=end["duration"] if end is not None else "unknown",
+    )
+
+
+def calls_over(conn: Connection, now: float) -> list[str]:
+    """The calls in progress that are over: END_GRACE_SECONDS after Twilio's status callback, or silent
+    for IDLE_SECONDS (LONGEST_CALL_SECONDS when the last turn started a transfer, which can last)."""
+    c = live_calls.c
+    over = select(c.call).where(
+        or_(
+            c.ended_at < now - END_GRACE_SECONDS,
+            and_(c.dialling.is_(False), c.last_at < now - IDLE_SECONDS),
+            c.last_at < now - LONGEST_CALL_SECONDS,
+        )
+    )
+    return sorted(conn.execute(over).scalars())
+
+
+def finish_calls(conn: Connection, now: float) -> int:
+    """Sum up the calls that are over (see calls_over) into the hourly counts, and delete what was kept
+    about them. Rows are claimed with DELETE … RETURNING, so that two writers never count a call twice.
+    Returns the calls summed up."""
+    chosen = calls_over(conn, now)
+    summaries: list[CallSummary] = []
+    for start in range(0, len(chosen), 500):
+        some = chosen[start : start + 500]
+        claimed = conn.execute(delete(live_calls).where(live_calls.c.call.in_(some)).returning(*live_calls.c)).mappings().all()
+        if not claimed:
+            continue
+        ends = {row["call"]: row for row in claimed}
+        turn_rows = (
+            conn.execute(delete(live_turns).where(live_turns.c.call.in_(list(ends))).returning(*live_turns.c)).mappings().all()
+        )
+        by_call: dict[str, list[Mapping[Any, Any]]] = {}
+        for row in turn_rows:
+            by_call.setdefault(row["call"], []).append(row)
+        for call, rows in by_call.items():
+            end = ends[call]
+            summary = summarise(rows, end if end["ended_at"] is not None else None)
+            if summary is not None:
+                summaries.append(summary)
+    _add_summaries(conn, summaries)
+    return len(summaries)
+
+
+def _add_summaries(conn: Connection, summaries: list[CallSummary]) -> None:
+    call_counts: dict[tuple[Any, ...], int] = {}
+    line_counts: dict[tuple[Any, ...], int] = {}
+    for s in summaries:
+        key = (s.hour, s.flow, s.lang, s.reached, s.last_node, s.end_status, s.duration)
+        call_counts[key] = call_counts.get(key, 0) + 1
+        if s.to_line is not None:
+            line_key = (s.hour, s.flow, s.lang, math.ceil(round(s.to_line, 3)))
+            line_counts[line_key] = line_counts.get(line_key, 0) + 1
+    _upsert(
+        conn,
+        calls,
+        [
+            dict(hour=k[0], flow=k[1], lang=k[2], reached=k[3], last_node=k[4], end_status=k[5], duration=k[6], count=n)
+            for k, n in sorted(call_counts.items())
+        ],
+    )
+    _upsert(
+        conn,
+        time_to_line,
+        [dict(hour=k[0], flow=k[1], lang=k[2], seconds=k[3], count=n) for k, n in sorted(line_counts.items())],
+    )
+
+
+def prune(conn: Connection, now: float, retention_days: int) -> int:
+    """Delete hourly counts older than ``retention_days``; returns the rows deleted."""
+    cutoff = hour_of(now) - retention_days * 86400
+    deleted = 0
+    for table in AGGREGATES:
+        deleted += conn.execute(delete(table).where(table.c.hour < cutoff)).rowcount or 0
+    return deleted

@@ -1,0 +1,209 @@
+"""The statistics' edges in the app: counting each answered webhook request, ``/voice/status``
+and ``/metrics``.
+
+Counting happens in an ``after_request`` function of the app, from what the voice blueprint
+left in ``g`` (the engine's Turn, ``ivr_turn``) and the response's status: the webhook code
+itself holds a single line for the statistics. Whatever goes wrong here, the answer Twilio
+gets is the one the webhook made; the event is counted as dropped.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from flask import Blueprint, Flask, Request, Response, current_app, g, request
+from flask.ctx import _AppCtxGlobals
+from werkzeug.exceptions import HTTPException
+
+from ivr.audio_web import EXTENSION as AUDIO_EXTENSION
+from ivr.audio_web import PromptAudio
+from ivr.engine import Turn
+from ivr.logs import call_ref, get_logger
+from ivr.model import EVERY_LINE, Catalog, LanguageNode, TransferNode
+from ivr.security import SIGNATURE_HEADER, is_signed_by_twilio, signed_url
+from ivr.settings import Settings
+from ivr.stats import metrics
+from ivr.stats.events import NO_LANGUAGE, CallEnd, Timing, TurnEvent, call_status, dial_result, duration_bucket
+from ivr.stats.recorder import Recorder, RecorderConfig
+from ivr.timing import Clock
+
+STATS = "ivr.stats"
+ROUTES = {"voice.start": "start", "voice.step": "step", "voice.dial": "dial", "voice.fallback": "fallback"}
+log = get_logger()
+status_bp = Blueprint("voice_status", __name__)
+
+
+@dataclass
+class Stats:
+    """What the statistics need in a request, in ``app.extensions['ivr.stats']``."""
+
+    settings: Settings
+    catalog: Catalog
+    timing: Timing
+    recorder: Recorder | None  # None: no database configured; the metrics still count
+    alerts: metrics.Alerts
+    no_language: frozenset[tuple[str, str]]  # (flow, node) where no language has been chosen yet
+    clock: Callable[[], float] = time.time  # the server's time, for hourly buckets
+
+    def dropped(self, count: int, reason: str) -> None:
+        metrics.DROPPED.inc(count)
+        self.alerts.dropped(count, reason)
+
+
+def stats() -> Stats:
+    return current_app.extensions[STATS]  # type: ignore[no-any-return]
+
+
+def install_stats(app: Flask, settings: Settings, catalog: Catalog) -> Stats:
+    """Count every webhook request of ``app``, and add ``/voice/status`` and ``/metrics``."""
+    audio: PromptAudio | None = app.extensions.get(AUDIO_EXTENSION)
+    clock = Clock(
+        {code: language.words_per_second for code, language in catalog.settings.languages.items()},
+        audio.manifest.duration_of if audio is not None and audio.manifest.entries else None,
+    )
+    no_language = frozenset(
+        (flow.name, node.id)
+        for flow in catalog.flows.values()
+        for node in flow.nodes.values()
+        if isinstance(node, LanguageNode) or (isinstance(node, TransferNode) and node.helpline == EVERY_LINE)
+    )
+    result = Stats(settings, catalog, Timing(catalog, clock), None, metrics.Alerts(), no_language)
+    if settings.database_url is not None:
+        config = RecorderConfig(settings.database_url, retention_days=settings.stats_retention_days)
+        result.recorder = Recorder(config, result.dropped)
+    app.extensions[STATS] = result
+    app.after_request(_count)
+    app.register_blueprint(status_bp)
+    from ivr.stats.admin import bp as admin_bp
+
+    app.register_blueprint(admin_bp)  # /admin: open in dev mode, else behind IVR_ADMIN_PASSWORD, else 404
+    app.add_url_rule("/metrics", "metrics", _metrics)
+    return result
+
+
+def _count(response: Response) -> Response:
+    """Counts one request of the voice blueprint (the app calls this after every request)."""
+    if request.blueprint != "voice":
+        return response
+    s = stats()
+    try:
+        _count_webhook(s, request, g, response.status_code)
+    except Exception:  # noqa: BLE001 - statistics never change an answer
+        s.dropped(1, "error while counting a request")
+    return response
+
+
+def _count_webhook(s: Stats, req: Request, ctx: _AppCtxGlobals, status: int) -> None:
+    route = ROUTES.get(req.endpoint or "", "other")
+    started: float | None = ctx.get("ivr_started")
+    if status == 403:
+        metrics.REFUSED.inc()
+        s.alerts.forbidden()
+        return
+    if started is not None:
+        metrics.latency(route, time.perf_counter() - started)
+    turn: Turn | None = ctx.get("ivr_turn")
+    # Only what the signature check has read already: an unsigned body (a fallback request, a flood) stays unread.
+    params: Mapping[str, str] = req.form if req.method == "POST" and ctx.get("ivr_signed") else {}
+    called = params.get("To", "")
+    default_flow = s.catalog.serving(called if called in s.catalog.settings.called_numbers else "").flow
+    if turn is None:  # the fallback URL, or the rescue after an error
+        outcome = "fallback" if route == "fallback" else "rescue"
+        # Their warning and error lines are written by the webhook itself (ivr.web).
+        (metrics.FALLBACKS if outcome == "fallback" else metrics.RESCUES).inc()
+        metrics.turn(route, outcome)
+        if s.recorder is not None:
+            facts = s.timing.facts(Turn((), "rescue", NO_LANGUAGE, outcome))
+            s.recorder.turn(TurnEvent(s.clock(), "-", default_flow, "rescue", NO_LANGUAGE, outcome, facts))
+        return
+    metrics.turn(route, turn.outcome)
+    facts = s.timing.facts(turn)
+    if facts.transfers:
+        metrics.TRANSFERS.labels("started").inc(facts.transfers)
+    dial = dial_result(params.get("DialCallStatus")) if route == "dial" else None
+    if dial is not None:
+        metrics.TRANSFERS.labels(dial).inc()
+        if dial != "connected":
+            metrics.TRANSFER_FAILURES.labels(dial).inc()
+        s.alerts.transfer(failed=dial != "connected")
+    if s.recorder is None:
+        return
+    flow = turn.state.flow if turn.state is not None else default_flow
+    lang = NO_LANGUAGE if (flow, turn.node) in s.no_language else turn.lang
+    call = ctx.get("ivr_call") or call_ref(s.settings.log_key, params.get("CallSid"))  # the log line's, when it made one
+    s.recorder.turn(TurnEvent(s.clock(), call, flow, turn.node, lang, turn.outcome, facts, dial))
+
+
+# --- /voice/status: Twilio's status callback --------------------------------------------------------
+
+
+def _signed(settings: Settings) -> bool:
+    if settings.auth_token is None:  # development mode, as for the voice webhooks
+        return True
+    url = signed_url(settings.public_url, request.scheme, request.host, request.full_path)
+    return is_signed_by_twilio(settings.auth_token, url, request.form, request.headers.get(SIGNATURE_HEADER))
+
+
+@status_bp.post("/voice/status")
+def call_status_callback() -> Response:
+    """The end of a call (``CallStatus`` completed, busy, failed, no-answer, canceled): 204, always."""
+    s = stats()
+    if not _signed(s.settings):
+        metrics.REFUSED.inc()
+        s.alerts.forbidden()
+        log.warning(
+            "request refused: missing or wrong Twilio signature", extra={"route": "status", "outcome": "forbidden", "status": 403}
+        )
+        return Response(
+            "Forbidden: missing or invalid X-Twilio-Signature\n", status=403, content_type="text/plain; charset=utf-8"
+        )
+    params = request.form
+    status = call_status(params.get("CallStatus"))
+    call = call_ref(s.settings.log_key, params.get("CallSid"))
+    if status is not None and s.recorder is not None:
+        s.recorder.end(CallEnd(s.clock(), call, status, duration_bucket(params.get("CallDuration"))))
+    log.info("call status", extra={"route": "status", "outcome": status or "not_over", "call": call, "status": 204})
+    return Response(status=204)
+
+
+@status_bp.errorhandler(Exception)
+def status_error(exc: Exception) -> Response | HTTPException:
+    """Twilio ignores the status callback's answer; an error is still never a 5xx."""
+    if isinstance(exc, HTTPException) and exc.code is not None and exc.code < 500:
+        return exc
+    log.error("status callback failed", extra={"route": "status", "outcome": "error", "status": 204}, exc_info=exc)
+    return Response(status=204)
+
+
+# --- /metrics ------------------------------------------------------------------------------------------
+
+
+def _allowed(settings: Settings) -> bool:
+    """The metrics token as a bearer token, or the admin password with HTTP basic auth."""
+    header = request.headers.get("Authorization", "")
+    if settings.metrics_token and header.startswith("Bearer "):
+        return hmac.compare_digest(header[7:].strip().encode(), settings.metrics_token.encode())
+    auth = request.authorization
+    given = (auth.password or "") if auth is not None and auth.type == "basic" else ""
+    return bool(settings.admin_password and given) and hmac.compare_digest(
+        given.encode(), (settings.admin_password or "").encode()
+    )
+
+
+def _metrics() -> Response:
+    settings = stats().settings
+    if settings.admin_password is None and settings.metrics_token is None and not settings.dev_mode:
+        return Response("Not Found\n", status=404, content_type="text/plain; charset=utf-8")
+    if not settings.dev_mode and not _allowed(settings):
+        log.warning("metrics: missing or wrong credentials", extra={"route": "/metrics", "status": 401})
+        return Response(
+            "Authentication required\n",
+            401,
+            {"WWW-Authenticate": 'Basic realm="helpline-ivr admin"', "Content-Type": "text/plain; charset=utf-8"},
+        )
+    from prometheus_client import CONTENT_TYPE_LATEST
+
+    return Response(metrics.exposition(), status=200, content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,94 @@
+"""A statistics database that refuses connections or hangs never touches a call.
+
+A real PostgreSQL server, stopped (connections refused) or with every one of its processes
+paused with SIGSTOP (connections accepted, nothing answered): calls still get their TwiML at
+once, and /metrics counts what the statistics lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import signal
+import time
+from dataclasses import replace
+
+from flask import Flask
+
+from conftest import TwilioClient
+from ivr.app import create_app
+from ivr.settings import Settings
+from ivr.stats.store import migrate
+from ivr.stats.web import STATS
+from stats_db import Postgres
+
+ADMIN = {"Authorization": "Basic " + base64.b64encode(b"ops:admin-password").decode()}
+# Far below the writer's timeouts (3 s to connect, 1 s here for a write): a request that waited for
+# the database at all would take longer than this.
+NO_WAIT = 0.5
+
+
+def dropped(client: TwilioClient) -> float:
+    text = client.client.get("/metrics", headers=ADMIN).get_data(as_text=True)
+    found = re.search(r"^ivr_statistics_dropped_total (\S+)$", text, re.M)
+    assert found, text
+    return float(found.group(1))
+
+
+def calls(client: TwilioClient, valid_twiml: object, n: int) -> float:
+    """``n`` calls (start, French, 0); the slowest request's seconds."""
+    slowest = 0.0
+    for i in range(n):
+        sid = f"CA{i:032x}"
+        started = time.perf_counter()
+        answer = client.post("/voice", {"CallSid": sid})
+        answer = client.follow(answer.gather_action(), "2", CallSid=sid)
+        answer = client.follow(answer.gather_action(), "0", CallSid=sid)
+        slowest = max(slowest, (time.perf_counter() - started) / 3)
+        valid_twiml(answer)  # type: ignore[operator]
+        assert "1 0 7" in answer.spoken()
+    return slowest
+
+
+def app_on(settings: Settings, server: Postgres) -> tuple[Flask, TwilioClient]:
+    url = server.new_database()
+    migrate(url)
+    app = create_app(replace(settings, database_url=url, admin_password="admin-password"))
+    stats = app.extensions[STATS]
+    assert stats.recorder is not None
+    stats.recorder.config = replace(stats.recorder.config, write_timeout=1.0)
+    return app, TwilioClient(app.test_client())
+
+
+def test_a_refused_database_drops_statistics_not_calls(settings: Settings, own_postgres: Postgres, valid_twiml: object) -> None:
+    app, client = app_on(settings, own_postgres)
+    recorder = app.extensions[STATS].recorder
+    calls(client, valid_twiml, 3)
+    assert recorder.flush()  # written while the server runs
+    own_postgres.stop()
+    before = dropped(client)
+    assert calls(client, valid_twiml, 20) < NO_WAIT
+    assert not recorder.flush()
+    assert dropped(client) >= before + 60  # 20 calls of 3 turns
+
+
+def test_a_hanging_database_drops_statistics_not_calls(settings: Settings, own_postgres: Postgres, valid_twiml: object) -> None:
+    app, client = app_on(settings, own_postgres)
+    recorder = app.extensions[STATS].recorder
+    calls(client, valid_twiml, 3)
+    assert recorder.flush()
+    own_postgres.signal_all(signal.SIGSTOP)
+    try:
+        before = dropped(client)
+        assert calls(client, valid_twiml, 10) < NO_WAIT
+        assert not recorder.flush()  # gave up after write_timeout; the write still hangs in its thread
+        assert calls(client, valid_twiml, 10) < NO_WAIT  # while it hangs, as fast as ever
+        assert not recorder.flush()  # dropped at once: the previous write has not returned
+        assert dropped(client) >= before + 60
+    finally:
+        own_postgres.signal_all(signal.SIGCONT)
+    deadline = time.monotonic() + 15
+    calls(client, valid_twiml, 1)
+    while not recorder.flush():  # the hung write returns (or times out), then writing resumes
+        assert time.monotonic() < deadline, "statistics did not resume after the database did"
+        time.sleep(0.2)

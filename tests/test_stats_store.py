@@ -1,0 +1,141 @@
+"""The statistics store, against SQLite and a real PostgreSQL: migrations, batches, calls summed up, pruning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import select
+
+from ivr.stats import store
+from ivr.stats.batch import Batch
+from ivr.stats.events import HOUR, CallEnd, TurnEvent, TurnFacts
+
+NOW = 1_800_000_000.0  # an hour's start plus nothing: 2027-01-15 08:00 UTC
+
+
+def turn(call: str, at: float, node: str, outcome: str, *, lang: str = "fr", seconds: float = 10.0, **facts: float) -> TurnEvent:
+    return TurnEvent(
+        at,
+        call,
+        "helpline",
+        node,
+        lang,
+        outcome,
+        TurnFacts(seconds, facts.get("line_at"), facts.get("dial_at"), int("dial_at" in facts)),
+    )
+
+
+def write(url: str, batch: Batch, now: float = NOW) -> int:
+    engine = store.make_engine(url)
+    with engine.begin() as conn:
+        store.write_batch(conn, batch)
+        finished = store.finish_calls(conn, now)
+    engine.dispose()
+    return finished
+
+
+def rows(url: str, table: store.Table) -> list[dict[str, object]]:
+    engine = store.make_engine(url)
+    with engine.connect() as conn:
+        found = [dict(r) for r in conn.execute(select(table)).mappings()]
+    engine.dispose()
+    return found
+
+
+def test_the_migrations_make_exactly_the_tables_the_code_uses(database_url: str) -> None:
+    engine = store.make_engine(database_url)
+    with engine.connect() as conn:
+        store.check_migrated(conn, database_url)
+        context = MigrationContext.configure(conn, opts={"version_table": store.VERSION_TABLE})
+        differences = compare_metadata(context, store.metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_a_database_never_migrated_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.sqlite3'}"
+    engine = store.make_engine(url)
+    with engine.connect() as conn, pytest.raises(store.StatsNotMigrated, match=r"never migrated: run `ivr stats migrate`"):
+        store.check_migrated(conn, url)
+    engine.dispose()
+    assert store.migrate(url) == (None, store.head_revision())
+    assert store.migrate(url) == (store.head_revision(), store.head_revision())
+
+
+def test_batches_add_up_and_a_call_is_summed_up_after_its_end(database_url: str) -> None:
+    first = Batch()
+    first.add_turn(turn("c1", NOW + 1, "welcome", "start", lang="-", seconds=10.2))
+    first.add_turn(turn("c1", NOW + 12, "first_menu", "language", seconds=30.0))
+    assert write(database_url, first) == 0
+    second = Batch()  # another worker's batch: the number said, then the status callback
+    second.add_turn(turn("c1", NOW + 20, "listening_line", "talk_now", seconds=25.0, line_at=6.4))
+    second.add_turn(turn("c2", NOW + 21, "welcome", "start", lang="-"))
+    second.add_end(CallEnd(NOW + 40, "c1", "completed", "30s-1m"))
+    assert write(database_url, second, now=NOW + 41) == 0  # ended, but not END_GRACE_SECONDS ago
+    assert write(database_url, Batch(), now=NOW + 40 + store.END_GRACE_SECONDS + 1) == 1
+    assert rows(database_url, store.calls) == [
+        dict(
+            hour=NOW,
+            flow="helpline",
+            lang="fr",
+            reached=True,
+            last_node="listening_line",
+            end_status="completed",
+            duration="30s-1m",
+            count=1,
+        )
+    ]
+    assert rows(database_url, store.time_to_line) == [dict(hour=NOW, flow="helpline", lang="fr", seconds=47, count=1)]
+    assert {r["call"] for r in rows(database_url, store.live_turns)} == {"c2"}  # still in progress
+    assert [(r["call"], r["ended_at"]) for r in rows(database_url, store.live_calls)] == [("c2", None)]
+    counted = {(r["node"], r["outcome"]): r["count"] for r in rows(database_url, store.turns)}
+    assert counted == {("welcome", "start"): 2, ("first_menu", "language"): 1, ("listening_line", "talk_now"): 1}
+
+
+def test_a_silent_call_is_summed_up_after_the_idle_time_and_a_transfer_after_an_hour(database_url: str) -> None:
+    batch = Batch()
+    batch.add_turn(turn("quiet", NOW, "welcome", "start", lang="-"))
+    batch.add_turn(turn("quiet", NOW + 10, "breathing", "option"))
+    batch.add_turn(turn("ringing", NOW, "welcome", "start", lang="-", seconds=8))
+    batch.add_turn(turn("ringing", NOW + 10, "listening_line", "talk_now", seconds=3, dial_at=3.0))
+    assert write(database_url, batch, now=NOW + 10 + store.IDLE_SECONDS + 1) == 1
+    assert [(r["last_node"], r["reached"]) for r in rows(database_url, store.calls)] == [("breathing", False)]
+    connected = Batch()
+    connected.add_turn(turn("ringing", NOW + 1800, "listening_line", "transfer_done", seconds=0))
+    object.__setattr__(connected.call_turns[-1], "connected", True)
+    assert write(database_url, connected, now=NOW + 1800 + store.IDLE_SECONDS + 1) == 1
+    reached = [r for r in rows(database_url, store.calls) if r["reached"]]
+    assert [(r["last_node"], r["end_status"]) for r in reached] == [("listening_line", "unknown")]
+    assert rows(database_url, store.time_to_line)[0]["seconds"] == 11  # 8 s of welcome, 3 s before the <Dial>
+
+
+def test_turns_written_after_a_call_was_summed_up_are_not_a_new_call(database_url: str) -> None:
+    late = Batch()
+    late.add_turn(turn("gone", NOW, "main", "option"))
+    assert write(database_url, late, now=NOW + store.IDLE_SECONDS + 1) == 0
+    assert rows(database_url, store.calls) == [] and rows(database_url, store.live_turns) == []
+
+
+def test_prune_keeps_the_retention_period(database_url: str) -> None:
+    batch = Batch()
+    batch.add_turn(turn("-", NOW - 401 * 86400, "welcome", "start"))
+    batch.add_turn(turn("-", NOW - 399 * 86400, "welcome", "start"))
+    write(database_url, batch)
+    engine = store.make_engine(database_url)
+    with engine.begin() as conn:
+        assert store.prune(conn, NOW, 400) == 1
+    engine.dispose()
+    assert [r["hour"] for r in rows(database_url, store.turns)] == [NOW - 399 * 86400]
+    assert HOUR == 3600
+
+
+def test_paas_urls_use_psycopg() -> None:
+    assert store.database_url("postgres://u:p@h/db") == "postgresql+psycopg://u:p@h/db"
+    assert store.shown_url("postgres://u:secret@h/db") == "postgresql+psycopg://u:***@h/db"
+
+
+def test_the_latest_revision_the_service_expects_is_alembics_head() -> None:
+    assert store.HEAD == store.head_revision()

@@ -1,0 +1,182 @@
+"""/voice/status (signed, 204, never the rescue, fuzzed as every webhook is), /metrics and /admin access."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from conftest import CALL, PUBLIC, TOKEN, TwilioClient
+from ivr.app import create_app
+from ivr.security import sign
+from ivr.settings import Settings
+from ivr.stats.store import migrate
+
+STATUSES = ("queued", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled")
+
+
+def basic(password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"ops:{password}".encode()).decode()}
+
+
+@pytest.fixture(scope="module")
+def status_client(tmp_path_factory: pytest.TempPathFactory) -> TwilioClient:
+    from conftest import ROOT
+
+    folder: Path = tmp_path_factory.mktemp("status")
+    url = f"sqlite:///{folder / 'stats.sqlite3'}"
+    migrate(url)
+    settings = Settings(
+        auth_token=TOKEN,
+        public_url=PUBLIC,
+        config_dir=ROOT / "config",
+        flows_dir=ROOT / "ivr" / "flows",
+        audio_dir=folder / "audio",
+        log_key=b"status-key",
+        database_url=url,
+        admin_password="admin-password",
+        metrics_token="metrics-token",
+    )
+    return TwilioClient(create_app(settings).test_client())
+
+
+def test_a_signed_status_callback_gets_204_and_an_unsigned_one_403(status_client: TwilioClient) -> None:
+    ended = status_client.post("/voice/status", {"CallStatus": "completed", "CallDuration": "75"})
+    assert (ended.status, ended.body) == (204, "")
+    forged = status_client.post("/voice/status", {"CallStatus": "completed"}, signature="bad")
+    assert forged.status == 403
+    assert status_client.client.get("/voice/status").status_code == 405
+
+
+text = st.text(st.characters(codec="utf-8"), max_size=40)
+
+
+@given(
+    status=st.one_of(st.sampled_from(STATUSES), text),
+    duration=st.one_of(st.integers(-5, 10**9).map(str), text),
+    sid=st.one_of(st.just(CALL["CallSid"]), text),
+    extra=st.dictionaries(st.text("abcdefXYZ", min_size=1, max_size=8), text, max_size=3),
+    drop=st.sets(st.sampled_from(sorted(CALL))),
+    signed=st.booleans(),
+)
+def test_any_status_callback_is_204_or_403_never_an_error(
+    status_client: TwilioClient, status: str, duration: str, sid: str, extra: dict[str, str], drop: set[str], signed: bool
+) -> None:
+    form = {
+        k: v
+        for k, v in {**CALL, **extra, "CallStatus": status, "CallDuration": duration, "CallSid": sid}.items()
+        if k not in drop
+    }
+    signature = sign(TOKEN, PUBLIC + "/voice/status", form) if signed else "x" + sign(TOKEN, PUBLIC + "/voice/status", form)
+    response = status_client.client.post("/voice/status", data=form, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == (204 if signed else 403)
+    assert b"<Response" not in response.data  # never the rescue: Twilio ignores this answer
+
+
+def test_metrics_need_the_token_or_the_admin_password(status_client: TwilioClient, settings: Settings) -> None:
+    client = status_client.client
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers=basic("wrong")).status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    by_token = client.get("/metrics", headers={"Authorization": "Bearer metrics-token"})
+    assert by_token.status_code == 200 and by_token.content_type.startswith("text/plain")
+    body = client.get("/metrics", headers=basic("admin-password")).get_data(as_text=True)
+    for name in (
+        "ivr_turns_total",
+        "ivr_request_seconds_bucket",
+        "ivr_fallback_hits_total",
+        "ivr_rescues_total",
+        "ivr_refused_signatures_total",
+        "ivr_transfer_failures_total",
+        "ivr_statistics_dropped_total",
+    ):
+        assert f"# TYPE {name.removesuffix('_bucket').removesuffix('_total')}" in body
+    # Without a password or a token there is no /metrics (and no /admin) at all.
+    bare = create_app(settings).test_client()
+    assert bare.get("/metrics").status_code == 404 and bare.get("/admin").status_code == 404
+
+
+def test_metrics_count_turns_refusals_fallbacks_and_rescues(status_client: TwilioClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    def value(name: str) -> float:
+        body = status_client.client.get("/metrics", headers=basic("admin-password")).get_data(as_text=True)
+        return sum(float(line.rsplit(" ", 1)[1]) for line in body.splitlines() if line.startswith(name))
+
+    before = {n: value(n) for n in ("ivr_turns_total", "ivr_refused", "ivr_fallback_hits_total", "ivr_rescues_total")}
+    status_client.post("/voice")
+    status_client.post("/voice", signature="forged")
+    status_client.post("/voice/fallback")
+    from ivr.engine import Engine
+
+    def broken(self: Engine, called: str) -> None:
+        raise RuntimeError("engine broke")
+
+    monkeypatch.setattr(Engine, "start", broken)
+    rescued = status_client.post("/voice")
+    assert rescued.status == 200 and "<Say" in rescued.body
+    assert value("ivr_turns_total") == before["ivr_turns_total"] + 3  # the turn, the fallback, the rescue
+    assert value("ivr_refused") == before["ivr_refused"] + 1
+    assert value("ivr_fallback_hits_total") == before["ivr_fallback_hits_total"] + 1
+    assert value("ivr_rescues_total") == before["ivr_rescues_total"] + 1
+
+
+def test_admin_needs_the_password(status_client: TwilioClient) -> None:
+    assert status_client.client.get("/admin").status_code == 401
+    assert status_client.client.get("/admin", headers=basic("nope")).status_code == 401
+    page = status_client.client.get("/admin", headers=basic("admin-password"))
+    assert page.status_code == 200 and b"<svg" in page.data and b"https://" not in page.data.split(b"<body>")[0]
+    csv = status_client.client.get("/admin/stats.csv?days=30", headers=basic("admin-password"))
+    assert csv.status_code == 200 and csv.data.startswith(b"table,label,count")
+
+
+def test_admin_says_when_the_database_was_never_migrated(settings: Settings, tmp_path: Path) -> None:
+    app = create_app(replace(settings, database_url=f"sqlite:///{tmp_path / 'none.sqlite3'}", admin_password="pw"))
+    page = app.test_client().get("/admin", headers=basic("pw"))
+    assert page.status_code == 503 and b"ivr stats migrate" in page.data
+
+
+def test_the_example_alert_rules_use_metrics_the_service_exports(status_client: TwilioClient) -> None:
+    import re
+
+    import yaml
+
+    from conftest import ROOT
+
+    rules = yaml.safe_load((ROOT / "docs" / "alerts.yml").read_text(encoding="utf-8"))["groups"][0]["rules"]
+    body = status_client.client.get("/metrics", headers=basic("admin-password")).get_data(as_text=True)
+    exported = set(re.findall(r"^# TYPE (\w+) counter$", body, re.M))
+    assert {rule["alert"] for rule in rules} >= {
+        "FallbackUrlCalled",
+        "RescueAnswered",
+        "TransfersFailing",
+        "RefusedSignaturesBurst",
+    }
+    for rule in rules:
+        for name in re.findall(r"\bivr_\w+_total\b", rule["expr"]):
+            assert name in exported, (rule["alert"], name)
+
+
+def test_calls_made_in_the_simulator_show_up_in_ivr_stats_and_on_admin(settings: Settings, database_url: str) -> None:
+    """As after `make run`: development mode (the simulator and /admin open), a few calls in /simulator."""
+    from click.testing import CliRunner
+
+    from ivr.cli import main
+    from ivr.stats.web import STATS
+
+    app = create_app(replace(settings, dev_mode=True, public_url=None, database_url=database_url))
+    client = app.test_client()
+    for keys in (("2", "0"), ("1", "0"), ("4",)):
+        answer = client.post("/simulator/api/call", json={}).get_json()
+        for key in keys:
+            action = next(verb for verb in answer["verbs"] if verb["verb"] == "gather")["action"]
+            answer = client.post("/simulator/api/step", json={"call": answer["call"], "url": action, "digits": key}).get_json()
+    recorder = app.extensions[STATS].recorder
+    assert recorder is not None and recorder.flush()
+    text = CliRunner().invoke(main, ["stats", "--days", "1"], env={"DATABASE_URL": database_url}).output
+    assert "Calls per day" in text and "<5 of them still in progress" in text
+    assert "Reached the line: <5 of <5 calls" in text
+    page = client.get("/admin?days=1").get_data(as_text=True)
+    assert '<b id="calls">&lt;5</b>' in page
