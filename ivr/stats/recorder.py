@@ -89,7 +89,7 @@ class OffLoop:
 class RecorderConfig:
     database_url: str
     retention_days: int = 400
-    interval: float = 1.0  # seconds between writes
+    interval: float = 0.5  # seconds between writes: shorter writes hold the interpreter in short bursts
     write_timeout: float = 5.0  # a write slower than this loses its batch
     finish_every: float = 10.0  # seconds between two summings-up of the calls that are over
 
