@@ -17,7 +17,7 @@ from ivr.logs import configure_logging, get_logger
 from ivr.settings import Settings
 from ivr.simulator import STATE as SIMULATOR_STATE
 from ivr.simulator import SimulatorState, install_simulator
-from ivr.stats.web import install_stats
+from ivr.stats.web import install_stats, reload_stats
 from ivr.web import EXTENSION, Service, bp, build_service, refuse_other_methods
 
 
@@ -81,5 +81,6 @@ def reload_app(app: Flask) -> bool:
     app.extensions[AUDIO_EXTENSION] = audio
     app.extensions[SIMULATOR_STATE] = SimulatorState()  # its diagrams and prompt index were of the old flows
     app.extensions[EXTENSION] = svc
+    reload_stats(app, catalog)  # count against the new flows
     log.info("reloaded: serving the files on disk", extra={"count": len(catalog.flows)})
     return True

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 
 from conftest import CALL, DATA, ROOT, free_port, procfile_command, procfile_env, procfile_web
-from ivr.app import create_app
+from ivr.app import create_app, reload_app
 from ivr.errors import ConfigErrors
 from ivr.security import sign
 from ivr.settings import Settings
@@ -56,3 +56,21 @@ def test_procfile_web_line_serves_signed_calls(tmp_path: Path) -> None:
 
 def test_procfile_refuses_dev_mode() -> None:
     assert "IVR_PRODUCTION=1" in shlex.split(procfile_command("web", loopback=False))[0]
+
+
+def test_a_reload_serves_and_counts_the_new_flows_and_refuses_broken_ones(settings: Settings, tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    shutil.copytree(ROOT / "ivr" / "flows", flows)
+    app = create_app(replace(settings, flows_dir=flows))
+    before = app.extensions["ivr"]
+    flow = flows / "helpline.yaml"
+    flow.write_text(
+        flow.read_text(encoding="utf-8").replace("Welkom. Voor Nederlands", "Hallo. Voor Nederlands"), encoding="utf-8"
+    )
+    assert reload_app(app)
+    after = app.extensions["ivr"]
+    assert after is not before and after.catalog is app.extensions["ivr.stats"].catalog  # the statistics count the new flows
+    welcome = after.catalog.flows["helpline"].nodes["welcome"]
+    assert welcome.prompt.parts("nl")[0].text.startswith("Hallo.")  # type: ignore[union-attr]
+    flow.write_text("start: [", encoding="utf-8")
+    assert not reload_app(app) and app.extensions["ivr"] is after  # a broken file changes nothing

@@ -57,8 +57,8 @@ def stats() -> Stats:
     return current_app.extensions[STATS]  # type: ignore[no-any-return]
 
 
-def install_stats(app: Flask, settings: Settings, catalog: Catalog) -> Stats:
-    """Count every webhook request of ``app``, and add ``/voice/status`` and ``/metrics``."""
+def _catalog_facts(app: Flask, catalog: Catalog) -> tuple[Timing, frozenset[tuple[str, str]]]:
+    """What counting needs to know of ``catalog``: the timing of its prompts, and where no language is chosen."""
     audio: PromptAudio | None = app.extensions.get(AUDIO_EXTENSION)
     clock = Clock(
         {code: language.words_per_second for code, language in catalog.settings.languages.items()},
@@ -70,7 +70,20 @@ def install_stats(app: Flask, settings: Settings, catalog: Catalog) -> Stats:
         for node in flow.nodes.values()
         if isinstance(node, LanguageNode) or (isinstance(node, TransferNode) and node.helpline == EVERY_LINE)
     )
-    result = Stats(settings, catalog, Timing(catalog, clock), None, metrics.Alerts(), no_language)
+    return Timing(catalog, clock), no_language
+
+
+def reload_stats(app: Flask, catalog: Catalog) -> None:
+    """After a reload (``kill -HUP``): count against the new flows, with the same recorder and alerts."""
+    current = app.extensions[STATS]
+    current.catalog = catalog
+    current.timing, current.no_language = _catalog_facts(app, catalog)
+
+
+def install_stats(app: Flask, settings: Settings, catalog: Catalog) -> Stats:
+    """Count every webhook request of ``app``, and add ``/voice/status`` and ``/metrics``."""
+    timing, no_language = _catalog_facts(app, catalog)
+    result = Stats(settings, catalog, timing, None, metrics.Alerts(), no_language)
     if settings.database_url is not None:
         config = RecorderConfig(settings.database_url, retention_days=settings.stats_retention_days)
         result.recorder = Recorder(config, result.dropped)
