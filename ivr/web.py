@@ -207,10 +207,14 @@ def _call() -> str:
     """
     if not g.get("ivr_signed"):
         return "-"
+    known: str | None = g.get("ivr_call")
+    if known is not None:
+        return known  # one keyed hash per request: the log line's, and the statistics'
     try:
-        return call_ref(service().settings.log_key, _sent().get("CallSid"))
+        g.ivr_call = call_ref(service().settings.log_key, _sent().get("CallSid"))
     except Exception:  # noqa: BLE001 - a body that cannot be read: a line without a reference
-        return "-"
+        g.ivr_call = "-"
+    return str(g.ivr_call)
 
 
 def _log(
