@@ -65,7 +65,7 @@ def test_a_reload_serves_and_counts_the_new_flows_and_refuses_broken_ones(settin
     before = app.extensions["ivr"]
     flow = flows / "helpline.yaml"
     flow.write_text(
-        flow.read_text(encoding="utf-8").replace("Welkom. Voor Nederlands", "Hallo. Voor Nederlands"), encoding="utf-8"
+        flow.read_text(encoding="utf-8").replace("Voor Nederlands, druk 1.", "Hallo. Voor Nederlands, druk 1."), encoding="utf-8"
     )
     assert reload_app(app)
     after = app.extensions["ivr"]

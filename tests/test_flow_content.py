@@ -278,7 +278,7 @@ def test_the_review_script_in_docs_is_what_ivr_prompts_prints_now() -> None:
     # in call order: the welcome first, the rescue (the fallback's text) last
     dutch = result.output.split("## Nederlands")[1].split("## Français")[0].splitlines()
     rows = [row for row in dutch if row.startswith("| ") and not row.startswith("| node")]
-    assert rows[0].startswith("| welcome | start of the call | prompt | Welkom.")
+    assert rows[0].startswith("| welcome | start of the call | prompt | Voor Nederlands, druk 1.")
     assert rows[-1].startswith("| rescue | any error, and the Voice Fallback URL | rescue |")
     assert any("| prompt (when 0 connects) |" in row for row in rows) and any("re-prompt after silence" in row for row in rows)
 
