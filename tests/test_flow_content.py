@@ -290,3 +290,15 @@ def test_ivr_prompts_writes_a_printable_page(tmp_path: Path) -> None:
     text = page.read_text(encoding="utf-8")
     assert text.startswith("<!doctype html>") and text.count("<section lang=") == 4
     assert "Wenn Ihr Leben in Gefahr ist" in text and "page-break-before" in text
+
+
+def test_every_language_hears_how_to_reach_a_person_within_15_s_with_built_espeak_audio_too(tmp_path: Path) -> None:
+    """The budgets hold on the real lengths of built audio (the offline voice, slower than Twilio's), not only on estimates."""
+    audio = tmp_path / "audio"
+    built = CliRunner().invoke(main, ["audio", "build", "--engine", "espeak", "--audio-dir", str(audio), "--jobs", "2"])
+    assert built.exit_code == 0, built.output
+    result = CliRunner().invoke(main, ["validate", "--audio-dir", str(audio)])
+    assert result.exit_code == 0, result.output
+    assert "(seconds, real audio lengths where known, else words per second)" in result.output
+    rows = re.findall(r"^  \S+ \((nl|fr|de|en)\) +\d +([0-9.]+) ", result.output, re.M)
+    assert len(rows) == 4 and all(float(seconds) <= 15 for _, seconds in rows), result.output
