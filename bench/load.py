@@ -608,6 +608,9 @@ def main() -> int:
     parser.add_argument("--callers", type=int, default=32, help="concurrent simulated callers (default 32)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")), help="WEB_CONCURRENCY")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    parser.add_argument(
+        "--statistics", choices=("on", "off"), default="on", help="write statistics (SQLite, or DATABASE_URL) as deployed"
+    )
     args = parser.parse_args()
 
     token = secrets.token_hex(16)
@@ -630,7 +633,9 @@ def main() -> int:
     replays: list[Run] = []  # wrk, replaying the journeys' recorded requests
     with tempfile.TemporaryDirectory(prefix="ivr-bench-") as folder:
         # Statistics on, as deployed: SQLite in the run's folder unless DATABASE_URL names a database.
-        if "DATABASE_URL" not in base_env:
+        if args.statistics == "off":
+            base_env["IVR_STATISTICS"] = "off"
+        elif "DATABASE_URL" not in base_env:
             base_env["IVR_STATS_DB"] = str(Path(folder) / "stats.sqlite3")
         subprocess.run([str(Path(bin_dir) / "ivr"), "stats", "migrate"], env=base_env, check=True)
         servers: dict[str, Server] = {}

@@ -83,6 +83,8 @@ class Settings:
         if public and not public.startswith(("http://", "https://")):
             raise SettingsError(f"IVR_PUBLIC_URL must start with https:// (got {public!r})")
         database, retention = stats_database(env)
+        if (env.get("IVR_STATISTICS") or "").strip().lower() == "off":
+            database = None  # metrics still count; nothing is written to a database
         log_key = (
             env.get("IVR_LOG_KEY", "").encode() or hmac.new((token or "dev").encode(), b"ivr-log-key", hashlib.sha256).digest()
         )

@@ -57,3 +57,9 @@ def test_log_key_defaults_to_a_secret_derived_from_the_token() -> None:
 def test_public_url_must_be_a_url() -> None:
     with pytest.raises(SettingsError, match="IVR_PUBLIC_URL"):
         Settings.from_env({"TWILIO_AUTH_TOKEN": "x", "IVR_PUBLIC_URL": "ivr.example.org"})
+
+
+def test_statistics_can_be_turned_off() -> None:
+    on = Settings.from_env({"TWILIO_AUTH_TOKEN": "t"})
+    off = Settings.from_env({"TWILIO_AUTH_TOKEN": "t", "IVR_STATISTICS": "off"})
+    assert on.database_url is not None and on.database_url.startswith("sqlite:///") and off.database_url is None
