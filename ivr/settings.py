@@ -82,9 +82,9 @@ class Settings:
         public = env.get("IVR_PUBLIC_URL") or None
         if public and not public.startswith(("http://", "https://")):
             raise SettingsError(f"IVR_PUBLIC_URL must start with https:// (got {public!r})")
-        database, retention = stats_database(env)
-        if (env.get("IVR_STATISTICS") or "").strip().lower() == "off":
-            database = None  # metrics still count; nothing is written to a database
+        url, retention = stats_database(env)
+        # IVR_STATISTICS=off: the metrics still count; nothing is written to a database.
+        database = None if (env.get("IVR_STATISTICS") or "").strip().lower() == "off" else url
         log_key = (
             env.get("IVR_LOG_KEY", "").encode() or hmac.new((token or "dev").encode(), b"ivr-log-key", hashlib.sha256).digest()
         )
