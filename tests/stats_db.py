@@ -8,6 +8,7 @@ socket in that folder, stopped and removed at the end.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -77,7 +78,9 @@ class Postgres:
 
     def signal_all(self, sig: signal.Signals) -> None:
         for pid in self.processes():
-            os.kill(pid, sig)
+            # A backend that ended between the listing and the signal (its client went away) needs none.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
 
     def new_database(self) -> str:
         name = f"stats_{os.getpid()}_{next(_counter)}"
