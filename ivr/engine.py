@@ -193,9 +193,12 @@ class Engine:
         for action in turn.actions:
             if isinstance(action, Gather):
                 flow = self.catalog.flows[action.state.flow]
-                hints = tuple(self._words(flow, flow.nodes[action.state.node], action.state.lang))[:MAX_HINTS]
+                node = flow.nodes[action.state.node]
+                hints = tuple(self._words(flow, node, action.state.lang))[:MAX_HINTS]
                 language = self.catalog.settings.languages[action.state.lang].speech_language
-                action = replace(action, listen=Listen(language, hints))
+                # A menu may tell the caller that words work too (after its prompt, so the way to a person stays first).
+                invite = self._say(node.speech_prompt, (action.state.lang,)) if isinstance(node, MenuNode) else ()
+                action = replace(action, parts=action.parts + invite, listen=Listen(language, hints))
             actions.append(action)
         return replace(turn, actions=tuple(actions))
 

@@ -219,6 +219,7 @@ class MenuNode:
     wrong_key: Retry
     after_retries: str  # node id after the last retry
     words: Words = field(default_factory=lambda: NO_WORDS)  # what may be said for each option, per language
+    speech_prompt: Prompt = field(default_factory=lambda: Prompt(frozen_map()))  # said after the prompt when speech is on
 
 
 @dataclass(frozen=True, slots=True)

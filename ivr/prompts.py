@@ -78,6 +78,8 @@ def labelled_prompts(node: Node) -> Iterator[tuple[str, Prompt]]:
     """Every prompt of ``node``, re-prompts included, in the order a caller hears them, each with what it is for."""
     if isinstance(node, LanguageNode | MenuNode):
         yield "prompt", node.prompt
+        if isinstance(node, MenuNode):
+            yield "after the prompt, when speech is on", node.speech_prompt
         yield "re-prompt after silence", node.no_input.reprompt
         yield "re-prompt after a wrong key", node.wrong_key.reprompt
     elif isinstance(node, MessageNode):

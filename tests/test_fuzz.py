@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import pytest
 import xmlschema
 from flask.testing import FlaskClient
-from hypothesis import event, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import CALL, DATA, PUBLIC, ROOT, TOKEN, TwiML, assert_valid_twiml
@@ -33,6 +33,8 @@ from ivr.simulate import Listen, Redirect, Ring, query_of
 
 ROUTES = ("/voice", "/voice/step", "/voice/dial", "/voice/fallback")
 FALLBACK = "/voice/fallback"
+WHISPER = "/voice/whisper"
+STATUS = "/voice/status"
 STATE_PARAMETERS = ("flow", "lang", "ni", "node", "t", "wk")
 CONNECTED = ("completed", "answered")
 CALL_STATUSES = ("queued", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled")
@@ -266,14 +268,22 @@ def test_unsigned_or_badly_signed_requests_get_403(
     method=st.sampled_from(["GET", "POST"]),
     values=st.dictionaries(names, text, max_size=3),
 )
+@example(suffix="whisper", method="POST", values={}).via("the volunteer's whisper")
+@example(suffix="status", method="POST", values={}).via("the call status callback")
+@example(suffix="status", method="GET", values={}).via("the call status callback, by GET")
 def test_any_other_path_is_403_or_404_never_a_5xx(
     targets: dict[str, Target], twiml_schema: xmlschema.XMLSchema, suffix: str, method: str, values: dict[str, str]
 ) -> None:
     path = "/voice/" + quote(suffix, safe="")
     answer = send(targets["shipped"], path, method, values, [])
-    if urlsplit(path).path in ROUTES and (method == "POST" or urlsplit(path).path == FALLBACK):
+    route = urlsplit(path).path
+    if route in ROUTES and (method == "POST" or route == FALLBACK):
         assert answer.status == 200
         check_twiml(twiml_schema, answer, speech=targets["shipped"].listens_for_speech(values))
+    elif route == WHISPER and method == "POST":  # a volunteer's whisper: TwiML, never an error
+        assert answer.status == 200 and answer.body.startswith("<?xml"), answer.body
+    elif route == STATUS and method == "POST":  # the call status callback: 204, never the rescue
+        assert answer.status == 204, answer.body
     else:
         assert answer.status in {403, 404, 405}, (path, answer.status, answer.body)
 

@@ -166,3 +166,19 @@ def test_ivr_simulate_says_words(tmp_path: Path) -> None:
     assert "[breathing · message · fr]" in result.output
     off = CliRunner().invoke(main, ["simulate", "--say", "français"])
     assert "speech is off for this number" in off.output and re.search(r"\[every_line", off.output)
+
+
+def test_with_speech_on_the_menus_say_that_words_work_too_after_the_way_to_a_person(
+    settings: Settings,
+    tmp_path: Path,
+    speaking: TwilioClient,
+    valid_speech_twiml: Callable[[TwiML], TwiML],
+    valid_twiml: Callable[[TwiML], TwiML],
+) -> None:
+    menu = french_menu(speaking, valid_speech_twiml)
+    texts = menu.texts()
+    assert texts[-1] == "Vous pouvez aussi le dire, par exemple : parler, ou respiration."
+    assert "appuyez sur 0" in texts[0]  # the way to a person still comes first
+    (tmp_path / "off").mkdir()
+    keys_only = french_menu(app_for(settings, tmp_path / "off"), valid_twiml)
+    assert not any("aussi le dire" in text for text in keys_only.texts())

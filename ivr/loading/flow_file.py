@@ -95,10 +95,12 @@ def _menu_common(ctx: FlowContext, f: dict[str, YNode], key: str, d: _Defaults) 
 
 def _parse_menu(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
     doc = ctx.doc
-    f = doc.fields(body, ("kind", "prompt", "options"), (*MENU_FIELDS, "words"))
+    f = doc.fields(body, ("kind", "prompt", "options"), (*MENU_FIELDS, "words", "speech_prompt"))
     key = f"{ctx.name}/{node_id}"
     with doc.at("prompt"):
         prompt = parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
+    with doc.at("speech_prompt"):
+        speech_prompt = parse_prompt(ctx, f.get("speech_prompt"), f"{key}.speech_prompt", required=False)
     options: dict[str, str] = {}
     with doc.at("options"):
         opts = doc.mapping(f.get("options"), "keys and the nodes they lead to")
@@ -121,7 +123,7 @@ def _parse_menu(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Nod
     common = _menu_common(ctx, f, key, d)
     if common is None or not options:
         return None
-    return MenuNode(node_id, prompt, frozen_map(options), *common, words)
+    return MenuNode(node_id, prompt, frozen_map(options), *common, words, speech_prompt)
 
 
 def _parse_language(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
