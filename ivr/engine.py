@@ -261,8 +261,7 @@ class Engine:
         """What to say when anything went wrong: every offered language, the caller's first."""
         serving = self.catalog.serving(called)
         flow = self.catalog.flows[serving.flow]
-        offered = self.catalog.settings.offered
-        langs = (serving.default_language, *(lang for lang in offered if lang != serving.default_language))
+        langs = self._first_and_offered(serving.default_language)
         line = self.catalog.line_for(serving.default_language)
         actions: list[Action] = [Say(_parts(flow.rescue, langs))]
         targets = tuple(line.transfer_to[i] for i in line.open_targets(self.clock()))
