@@ -246,7 +246,7 @@ def respond(svc: Service, called: str, turn: Turn) -> Response:
     return _twiml(body)
 
 
-def _signature_problem(svc: Service) -> str | None:
+def signature_problem(svc: Service) -> str | None:
     """Why this request is not signed by Twilio, or None when it is.
 
     The header is checked before the form is read, so a flood of unsigned requests costs
@@ -280,7 +280,7 @@ def require_twilio_signature() -> Response | None:
         return None
     if request.endpoint == "voice.fallback":
         return None  # public content: it checks the signature itself, and answers anyway
-    problem = _signature_problem(svc)
+    problem = signature_problem(svc)
     if problem is None:
         g.ivr_signed = True
         return None
@@ -364,7 +364,7 @@ def fallback() -> Response:
     if request.method == "POST" and (request.content_length or 0) > FALLBACK_BODY_LIMIT:
         problem = "a body too large to be Twilio's (not read)"
     elif svc.settings.auth_token is not None:
-        problem = _signature_problem(svc)
+        problem = signature_problem(svc)
     if problem is None:
         g.ivr_signed = True
         if request.method == "POST":

@@ -180,3 +180,13 @@ def test_calls_made_in_the_simulator_show_up_in_ivr_stats_and_on_admin(settings:
     assert "Reached the line: <5 of <5 calls" in text
     page = client.get("/admin?days=1").get_data(as_text=True)
     assert '<b id="calls">&lt;5</b>' in page
+
+
+def test_a_volunteers_whisper_is_not_counted_as_a_rescue(status_client: TwilioClient) -> None:
+    def rescues() -> float:
+        body = status_client.client.get("/metrics", headers=basic("admin-password")).get_data(as_text=True)
+        return sum(float(line.split()[-1]) for line in body.splitlines() if line.startswith("ivr_rescues_total"))
+
+    before = rescues()
+    assert status_client.post("/voice/whisper?line=tele_onthaal").status == 200
+    assert rescues() == before

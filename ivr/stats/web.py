@@ -23,15 +23,14 @@ from ivr.audio_web import PromptAudio
 from ivr.engine import Turn
 from ivr.logs import call_ref, get_logger
 from ivr.model import EVERY_LINE, Catalog, LanguageNode, TransferNode
-from ivr.security import SIGNATURE_HEADER, is_signed_by_twilio, signed_url
 from ivr.settings import Settings
 from ivr.stats import metrics
 from ivr.stats.events import NO_LANGUAGE, CallEnd, Timing, TurnEvent, call_status, dial_result, duration_bucket
 from ivr.stats.recorder import Recorder, RecorderConfig
 from ivr.timing import Clock
+from ivr.web import ROUTES, service, signature_problem
 
 STATS = "ivr.stats"
-ROUTES = {"voice.start": "start", "voice.step": "step", "voice.dial": "dial", "voice.fallback": "fallback"}
 log = get_logger()
 status_bp = Blueprint("voice_status", __name__)
 
@@ -123,6 +122,8 @@ def _count_webhook(s: Stats, req: Request, ctx: _AppCtxGlobals, status: int) -> 
     params: Mapping[str, str] = req.form if req.method == "POST" and ctx.get("ivr_signed") else {}
     called = params.get("To", "")
     default_flow = s.catalog.serving(called if called in s.catalog.settings.called_numbers else "").flow
+    if route == "whisper":
+        return  # a volunteer's whisper before a transfer: no caller's turn, and never a rescue
     if turn is None:  # the fallback URL, or the rescue after an error
         outcome = "fallback" if route == "fallback" else "rescue"
         # Their warning and error lines are written by the webhook itself (ivr.web).
@@ -156,8 +157,8 @@ def _count_webhook(s: Stats, req: Request, ctx: _AppCtxGlobals, status: int) -> 
 def _signed(settings: Settings) -> bool:
     if settings.auth_token is None:  # development mode, as for the voice webhooks
         return True
-    url = signed_url(settings.public_url, request.scheme, request.host, request.full_path)
-    return is_signed_by_twilio(settings.auth_token, url, request.form, request.headers.get(SIGNATURE_HEADER))
+    # The webhooks' own check: the header before the body, the field-count guard, then twilio's validator.
+    return signature_problem(service()) is None
 
 
 @status_bp.post("/voice/status")
