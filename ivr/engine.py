@@ -3,10 +3,17 @@
 No Flask, no twilio, no I/O: every routing decision (a silent caller reaches the line, a
 failed transfer says the number) is a plain function of its arguments and is tested as
 such. The web layer turns a :class:`Turn` into TwiML.
+
+The time of day and the operators' announcement enter a turn only through :class:`Now`
+(which transfer targets are open, which announcement is on), so a turn is a function of
+(state, key, number called, Now): the engine keeps the turns it has worked out and answers
+a repeated question from memory. The caller's words are turned into a key first, so no
+speech is ever kept.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -21,6 +28,7 @@ from ivr.model import (
     Catalog,
     Flow,
     GoodbyeNode,
+    Helpline,
     LanguageNode,
     MenuNode,
     MessageNode,
@@ -37,6 +45,9 @@ from ivr.state import State, UntrustedState
 
 ONE_KEY = re.compile(r"[0-9*#]")  # ASCII only: str.isdigit() would accept '١' and '１'
 CONNECTED = frozenset({"completed", "answered"})
+# Turns kept per engine: the shipped flow has a few hundred distinct (state, key, number, Now);
+# the bound keeps odd (signed but unusual) states from growing memory.
+TURNS_KEPT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +116,27 @@ class Turn:
     lang: str
     outcome: str
     state: State | None = field(default=None)  # where the call is now (the statistics' drop-off per node)
+    # Worked out once: a turn is the key of the rendered TwiML and of the statistics' facts (see ivr.web).
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.actions, self.node, self.lang, self.outcome, self.state)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
+@dataclass(frozen=True, slots=True)
+class Now:
+    """What the hour and the operators' announcement decide at one moment, for every call.
+
+    ``open_targets`` holds each helpline's transfer targets open now (indexes, in the catalog's
+    order of lines); ``announcement`` the (language, text) of the announcement on now. Two
+    moments with the same Now get the same turns.
+    """
+
+    open_targets: tuple[tuple[int, ...], ...]
+    announcement: tuple[tuple[str, str], ...] = ()
 
 
 def _parts(prompt: Prompt, langs: tuple[str, ...]) -> tuple[PromptPart, ...]:
@@ -125,21 +157,36 @@ class Engine:
         self.catalog = catalog
         self.clock = clock
         self.notice = notice
+        self._line_index = {line: i for i, line in enumerate(catalog.helplines)}
+        self._started = functools.lru_cache(maxsize=TURNS_KEPT)(self._start)
+        self._answered = functools.lru_cache(maxsize=TURNS_KEPT)(self._answer)
+        self._dialled = functools.lru_cache(maxsize=TURNS_KEPT)(self._dial_ended)
 
-    def talk_mode(self, lang: str) -> str:
-        """What the talk-now key does for a caller of ``lang`` now, so prompts describe it truly."""
-        return CONNECTS if self.catalog.line_for(lang).open_targets(self.clock()) else SAYS_NUMBER
+    def now(self) -> Now:
+        """The transfer targets open and the announcement on at ``clock()`` (every target, no announcement, without a clock)."""
+        instant = self.clock()
+        open_targets = tuple(line.open_targets(instant) for line in self.catalog.helplines.values())
+        notice = self.notice()
+        if notice is None or instant is None or not notice.active(instant):
+            return Now(open_targets)
+        return Now(open_targets, tuple(sorted(notice.text.items())))
 
-    def _announcement(self, lang: str) -> tuple[PromptPart, ...]:
-        """The operators' announcement in ``lang`` when one is on now, said before the line."""
-        notice, now = self.notice(), self.clock()
-        if notice is None or now is None or not notice.active(now) or lang not in notice.text:
-            return ()
-        return (Speech(ANNOUNCEMENT, lang, notice.text[lang]),)
+    def _open(self, line: Helpline, now: Now) -> tuple[int, ...]:
+        return now.open_targets[self._line_index[line.id]]
 
-    def _say(self, prompt: Prompt, langs: tuple[str, ...]) -> tuple[PromptPart, ...]:
+    def talk_mode(self, lang: str, now: Now) -> str:
+        """What the talk-now key does for a caller of ``lang`` at ``now``, so prompts describe it truly."""
+        return CONNECTS if self._open(self.catalog.line_for(lang), now) else SAYS_NUMBER
+
+    @staticmethod
+    def _announcement(lang: str, now: Now) -> tuple[PromptPart, ...]:
+        """The operators' announcement in ``lang`` when one is on, said before the line."""
+        text = dict(now.announcement).get(lang)
+        return (Speech(ANNOUNCEMENT, lang, text),) if text else ()
+
+    def _say(self, prompt: Prompt, langs: tuple[str, ...], now: Now) -> tuple[PromptPart, ...]:
         """``prompt`` in each of ``langs``, each in the wording that fits this call."""
-        return tuple(part for lang in langs for part in prompt.parts(lang, self.talk_mode(lang)))
+        return tuple(part for lang in langs for part in prompt.parts(lang, self.talk_mode(lang, now)))
 
     def _first_and_offered(self, lang: str) -> tuple[str, ...]:
         """``lang``, then every other offered language in the welcome's order."""
@@ -149,17 +196,44 @@ class Engine:
 
     def start(self, called: str) -> Turn:
         """A new call to our number ``called``."""
-        serving = self.catalog.serving(called)
-        flow = self.catalog.flows[serving.flow]
-        return self._listening(self.enter(flow, State(flow.name, flow.start, serving.default_language), "start"), called)
+        return self._started(called, self.now())
 
     def on_input(self, claimed: UntrustedState, digits: str | None, called: str, heard: Heard | None = None) -> Turn:
         """The caller pressed ``digits``, or said ``heard`` (both empty: silence), at the claimed state."""
-        return self._listening(self._on_input(claimed, digits, called, heard), called)
+        now = self.now()
+        state = self.resolve(claimed, called)
+        if state is None:
+            return self._started(called, now)
+        key = digits[0] if digits and ONE_KEY.fullmatch(digits[0]) and len(digits) == 1 else None
+        wrong = bool(digits) and key is None  # garbage counts as a wrong key
+        if not digits and heard is not None and heard.text.strip() and self.speech_on(called):
+            # Low or missing confidence, unknown or ambiguous words: a wrong key, with the same re-prompts.
+            flow = self.catalog.flows[state.flow]
+            key = self._key_for(flow, flow.nodes[state.node], state.lang, heard)
+            wrong = key is None
+        return self._answered(state, key, wrong, called, now)
 
     def on_dial(self, claimed: UntrustedState, status: str | None, called: str) -> Turn:
         """A transfer attempt ended with Twilio's ``DialCallStatus``."""
-        return self._listening(self._on_dial(claimed, status, called), called)
+        now = self.now()
+        state = self.resolve(claimed, called)
+        if state is None:
+            return self._started(called, now)
+        return self._dialled(state, status in CONNECTED, called, now)
+
+    # --- the turns, worked out once per (question, Now) ---------------------------------------
+
+    def _start(self, called: str, now: Now) -> Turn:
+        serving = self.catalog.serving(called)
+        flow = self.catalog.flows[serving.flow]
+        first = State(flow.name, flow.start, serving.default_language)
+        return self._listening(self.enter(flow, first, "start", now), called, now)
+
+    def _answer(self, state: State, key: str | None, wrong: bool, called: str, now: Now) -> Turn:
+        return self._listening(self._on_input(state, key, wrong, now), called, now)
+
+    def _dial_ended(self, state: State, connected: bool, called: str, now: Now) -> Turn:
+        return self._listening(self._on_dial(state, connected, now), called, now)
 
     # --- speech -------------------------------------------------------------------------
 
@@ -185,7 +259,7 @@ class Engine:
         keys = {key for words, key in self._words(flow, node, lang).items() if f" {words} " in said}
         return keys.pop() if len(keys) == 1 else None
 
-    def _listening(self, turn: Turn, called: str) -> Turn:
+    def _listening(self, turn: Turn, called: str, now: Now) -> Turn:
         """With speech on for this number, each <Gather> also listens, for the words of its node."""
         if not self.speech_on(called) or not any(isinstance(a, Gather) for a in turn.actions):
             return turn
@@ -197,65 +271,53 @@ class Engine:
                 hints = tuple(self._words(flow, node, action.state.lang))[:MAX_HINTS]
                 language = self.catalog.settings.languages[action.state.lang].speech_language
                 # A menu may tell the caller that words work too (after its prompt, so the way to a person stays first).
-                invite = self._say(node.speech_prompt, (action.state.lang,)) if isinstance(node, MenuNode) else ()
+                invite = self._say(node.speech_prompt, (action.state.lang,), now) if isinstance(node, MenuNode) else ()
                 action = replace(action, parts=action.parts + invite, listen=Listen(language, hints))
             actions.append(action)
         return replace(turn, actions=tuple(actions))
 
     # --- the steps of a call --------------------------------------------------------------
 
-    def _on_input(self, claimed: UntrustedState, digits: str | None, called: str, heard: Heard | None) -> Turn:
-        state = self.resolve(claimed, called)
-        if state is None:
-            return self.start(called)
+    def _on_input(self, state: State, key: str | None, wrong: bool, now: Now) -> Turn:
         flow = self.catalog.flows[state.flow]
         node = flow.nodes[state.node]
-        key = digits[0] if digits and ONE_KEY.fullmatch(digits[0]) and len(digits) == 1 else None
-        wrong = bool(digits) and key is None  # garbage counts as a wrong key
-        if not digits and heard is not None and heard.text.strip() and self.speech_on(called):
-            # Low or missing confidence, unknown or ambiguous words: a wrong key, with the same re-prompts.
-            key = self._key_for(flow, node, state.lang, heard)
-            wrong = key is None
         if isinstance(node, LanguageNode):
             if key is not None and key in node.choices:
-                return self.enter(flow, state.at(node.next, lang=node.choices[key]), "language")
+                return self.enter(flow, state.at(node.next, lang=node.choices[key]), "language", now)
             if key == flow.keys.talk_now:
-                return self.enter(flow, state.at(node.talk_now), "talk_now")
-            return self._retry(flow, node, state, silent=not key and not wrong)
+                return self.enter(flow, state.at(node.talk_now), "talk_now", now)
+            return self._retry(flow, node, state, now, silent=not key and not wrong)
         if isinstance(node, TransferNode) and node.helpline == EVERY_LINE:
-            return self._after_every_line(flow, node, state, key, wrong)
+            return self._after_every_line(flow, node, state, key, wrong, now)
         if key is not None:
             global_key = flow.keys.as_map().get(key)
             if global_key == "talk_now":
-                return self.enter(flow, state.at(flow.talk_now), "talk_now")
+                return self.enter(flow, state.at(flow.talk_now), "talk_now", now)
             if global_key == "main_menu":
-                return self.enter(flow, state.at(flow.main_menu), "main_menu")
+                return self.enter(flow, state.at(flow.main_menu), "main_menu", now)
             if global_key == "repeat":
-                return self.enter(flow, state.at(node.id, target=state.target), "repeat")
+                return self.enter(flow, state.at(node.id, target=state.target), "repeat", now)
         if isinstance(node, MenuNode):
             if key is not None and key in node.options:
-                return self.enter(flow, state.at(node.options[key]), "option")
-            return self._retry(flow, node, state, silent=not key and not wrong)
+                return self.enter(flow, state.at(node.options[key]), "option", now)
+            return self._retry(flow, node, state, now, silent=not key and not wrong)
         if isinstance(node, MessageNode):
-            return self.enter(flow, state.at(node.next), "next")
+            return self.enter(flow, state.at(node.next), "next", now)
         if isinstance(node, TransferNode):
             if key is None and not wrong:
                 return Turn((Hangup(),), node.id, state.lang, "end_after_number")
-            return self.enter(flow, state.at(node.id, target=state.target), "repeat")
-        return self.enter(flow, state, "goodbye")
+            return self.enter(flow, state.at(node.id, target=state.target), "repeat", now)
+        return self.enter(flow, state, "goodbye", now)
 
-    def _on_dial(self, claimed: UntrustedState, status: str | None, called: str) -> Turn:
-        state = self.resolve(claimed, called)
-        if state is None:
-            return self.start(called)
+    def _on_dial(self, state: State, connected: bool, now: Now) -> Turn:
         flow = self.catalog.flows[state.flow]
         node = flow.nodes[state.node]
         if not isinstance(node, TransferNode):
-            return self.enter(flow, state.at(flow.talk_now), "talk_now")
-        if status in CONNECTED:
+            return self.enter(flow, state.at(flow.talk_now), "talk_now", now)
+        if connected:
             return Turn((Hangup(),), node.id, state.lang, "transfer_done")
         # busy, no-answer, failed, canceled or anything unexpected: try the next number.
-        return self.enter(flow, state.at(node.id, target=state.target + 1), "transfer_failed")
+        return self.enter(flow, state.at(node.id, target=state.target + 1), "transfer_failed", now)
 
     def rescue(self, called: str) -> Turn:
         """What to say when anything went wrong: every offered language, the caller's first."""
@@ -264,7 +326,7 @@ class Engine:
         langs = self._first_and_offered(serving.default_language)
         line = self.catalog.line_for(serving.default_language)
         actions: list[Action] = [Say(_parts(flow.rescue, langs))]
-        targets = tuple(line.transfer_to[i] for i in line.open_targets(self.clock()))
+        targets = tuple(line.transfer_to[i] for i in self._open(line, self.now()))
         if targets:
             # One <Dial> ringing every open target at once: with no action URL Twilio goes on to the
             # next verb after it, so a second <Dial> would ring another line after a call ended.
@@ -287,7 +349,7 @@ class Engine:
 
     # --- rendering nodes --------------------------------------------------------------
 
-    def enter(self, flow: Flow, state: State, outcome: str, reprompt: Prompt | None = None) -> Turn:
+    def enter(self, flow: Flow, state: State, outcome: str, now: Now, reprompt: Prompt | None = None) -> Turn:
         """What the caller hears on arriving at ``state.node``."""
         node: Node = flow.nodes[state.node]
         lang = state.lang
@@ -295,58 +357,58 @@ class Engine:
         actions: tuple[Action, ...]
         if isinstance(node, LanguageNode):
             offered = self.catalog.settings.offered
-            parts = (self._say(reprompt, offered) if reprompt else ()) + self._say(node.prompt, offered)
+            parts = (self._say(reprompt, offered, now) if reprompt else ()) + self._say(node.prompt, offered, now)
             actions = (Gather(parts, node.timeout, state),)
         elif isinstance(node, MenuNode):
-            parts = (self._say(reprompt, mine) if reprompt else ()) + self._say(node.prompt, mine)
+            parts = (self._say(reprompt, mine, now) if reprompt else ()) + self._say(node.prompt, mine, now)
             actions = (Gather(parts, node.timeout, state),)
         elif isinstance(node, MessageNode):
-            actions = (Gather(self._say(node.prompt, mine) + self._say(node.after, mine), node.timeout, state),)
+            actions = (Gather(self._say(node.prompt, mine, now) + self._say(node.after, mine, now), node.timeout, state),)
         elif isinstance(node, TransferNode) and node.helpline == EVERY_LINE:
             every = self._first_and_offered(lang)
             told = State(state.flow, node.id, lang, no_input=state.no_input)
-            actions = (Gather(self._say(node.call_yourself, every) + self._say(node.after, every), node.timeout, told),)
+            actions = (Gather(self._say(node.call_yourself, every, now) + self._say(node.after, every, now), node.timeout, told),)
         elif isinstance(node, TransferNode):
             line = self.catalog.line_for(lang) if node.helpline == LANGUAGE_LINE else self.catalog.helplines[node.helpline]
             # Targets are tried in order from state.target, skipping those closed now; then the number is said.
-            nxt = next((i for i in line.open_targets(self.clock()) if i >= state.target), None)
-            first = self._announcement(lang)
+            nxt = next((i for i in self._open(line, now) if i >= state.target), None)
+            first = self._announcement(lang, now)
             if nxt is not None:
                 dialled = State(state.flow, node.id, lang, target=nxt)
                 whisper = line.id if line.whisper else ""
                 actions = (
-                    Say(first + self._say(node.connecting, mine)),
+                    Say(first + self._say(node.connecting, mine, now)),
                     Dial((line.transfer_to[nxt],), self.catalog.settings.ring_timeout, dialled, whisper),
                 )
             else:
                 told = State(state.flow, node.id, lang, target=len(line.transfer_to))
-                parts = first + self._say(node.call_yourself, mine) + self._say(node.after, mine)
+                parts = first + self._say(node.call_yourself, mine, now) + self._say(node.after, mine, now)
                 actions = (Gather(parts, node.timeout, told),)
         else:
             assert isinstance(node, GoodbyeNode)
-            actions = (Say(self._say(node.prompt, mine)), Hangup())
+            actions = (Say(self._say(node.prompt, mine, now)), Hangup())
         return Turn(actions, node.id, lang, outcome, state)
 
-    def _after_every_line(self, flow: Flow, node: TransferNode, state: State, key: str | None, wrong: bool) -> Turn:
+    def _after_every_line(self, flow: Flow, node: TransferNode, state: State, key: str | None, wrong: bool, now: Now) -> Turn:
         """After every language's line: a language key still chooses; silence hears it all once more, then ends."""
         start = flow.nodes[flow.start]
         if key is not None and isinstance(start, LanguageNode) and key in start.choices:
-            return self.enter(flow, state.at(start.next, lang=start.choices[key]), "language")
+            return self.enter(flow, state.at(start.next, lang=start.choices[key]), "language", now)
         if key in (flow.keys.talk_now, flow.keys.repeat):
-            return self.enter(flow, state.at(node.id), "repeat")
+            return self.enter(flow, state.at(node.id), "repeat", now)
         if key is not None or wrong:
-            return self.enter(flow, State(flow.name, flow.start, state.lang), "start_again")
+            return self.enter(flow, State(flow.name, flow.start, state.lang), "start_again", now)
         if state.no_input < 1:
-            return self.enter(flow, State(flow.name, node.id, state.lang, no_input=state.no_input + 1), "repeat")
+            return self.enter(flow, State(flow.name, node.id, state.lang, no_input=state.no_input + 1), "repeat", now)
         return Turn((Hangup(),), node.id, state.lang, "end_after_number")
 
-    def _retry(self, flow: Flow, node: MenuNode | LanguageNode, state: State, *, silent: bool) -> Turn:
+    def _retry(self, flow: Flow, node: MenuNode | LanguageNode, state: State, now: Now, *, silent: bool) -> Turn:
         policy: Retry = node.no_input if silent else node.wrong_key
         count = (state.no_input if silent else state.wrong_key) + 1
         if count > policy.retries:
-            return self.enter(flow, state.at(node.after_retries), "retries_exhausted")
+            return self.enter(flow, state.at(node.after_retries), "retries_exhausted", now)
         if silent:
             again = State(state.flow, node.id, state.lang, count, state.wrong_key)
         else:
             again = State(state.flow, node.id, state.lang, state.no_input, count)
-        return self.enter(flow, again, "no_input" if silent else "wrong_key", policy.reprompt)
+        return self.enter(flow, again, "no_input" if silent else "wrong_key", now, policy.reprompt)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 LOGGER_NAME = "ivr"
 # Fields a record may carry beyond the message; anything else is dropped by the formatter.
 ALLOWED_FIELDS = ("route", "node", "lang", "outcome", "latency_ms", "call", "status", "error_id", "error", "count", "files")
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)  # one encoder for every line
 
 
 def call_ref(log_key: bytes, call_sid: str | None) -> str:
@@ -46,7 +47,7 @@ class JsonFormatter(logging.Formatter):
                 tb = tb.tb_next
             if tb is not None:
                 data["at"] = f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}"
-        return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+        return _JSON.encode(data)
 
 
 def get_logger() -> logging.Logger:
@@ -57,6 +58,10 @@ def get_logger() -> logging.Logger:
 def configure_logging() -> logging.Logger:
     """Write the service's records to stderr as JSON lines (once, however often it is called)."""
     logger = get_logger()
+    # Our lines name no thread: records need not look it up (the logging HOWTO's "Optimization").
+    # gevent's workers would each be "MainThread" anyway; the process id stays, gunicorn prints it.
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     if not any(isinstance(h.formatter, JsonFormatter) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(JsonFormatter())

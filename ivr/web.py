@@ -35,9 +35,9 @@ bp = Blueprint("voice", __name__)
 log = get_logger()
 
 EXTENSION = "ivr"
-# Distinct answers kept rendered, per app: measured in process, a request costs about 1,070 µs
-# without this cache and 750 µs with it (the idiomatic peer: 660 µs). The shipped flow has a few
-# hundred distinct answers; the bound keeps odd (signed but unusual) states from growing memory.
+# Distinct answers kept rendered, per app: the engine keeps its turns (ivr.engine), and a kept turn
+# is rendered once (see bench/: with both, the app answers faster than the idiomatic peer, which
+# builds its document per request). The bound keeps odd (signed but unusual) states from growing memory.
 RENDER_CACHE_SIZE = 1024
 ROUTES = {
     "voice.start": "start",
@@ -56,7 +56,19 @@ PATHS = {
 }
 
 
-RenderKey = tuple[tuple[Action, ...], str | None, str, tuple[tuple[Speech, str | None], ...]]
+RenderKey = tuple[Turn, str | None, str, tuple[tuple[Speech, str | None], ...]]
+
+
+@dataclass(slots=True)
+class Answering:
+    """One webhook request as it is answered, in ``g.ivr``: made by the signature check, read by the log
+    line and by the statistics, so that each fact is taken from the request once."""
+
+    route: str  # ROUTES' name of the webhook
+    started: float | None  # time.perf_counter() when the webhook began
+    signed: bool = False  # signed by Twilio (or checks off in development): the form may be read
+    call: str = "-"  # keyed hash of the CallSid (ivr.logs.call_ref), once signed
+    turn: Turn | None = None  # the engine's answer (the statistics' turn)
 
 
 @dataclass(frozen=True)
@@ -91,10 +103,10 @@ class Service:
         # Behind a proxy, IVR_PUBLIC_URL (with any path prefix it has) is where Twilio reaches us;
         # else root-relative URLs, which Twilio resolves against the URL it just called.
         root = self.settings.public_url or request.script_root
-        return self._rendered((turn.actions, self.caller_id(called) if dials else None, root, audio))
+        return self._rendered((turn, self.caller_id(called) if dials else None, root, audio))
 
     def _render(self, key: RenderKey) -> str:
-        actions, caller_id, root, audio = key
+        turn, caller_id, root, audio = key
         urls = dict(audio)
         links = Links(
             step_url=lambda s: _state_url(root, "voice.step", s),
@@ -103,7 +115,7 @@ class Service:
             whisper_url=lambda line: _whisper_url(root, line),
             sip_credentials=self.settings.sip_credentials.get,
         )
-        return render(actions, self.catalog.settings.languages, links, caller_id)
+        return render(turn.actions, self.catalog.settings.languages, links, caller_id)
 
     def rescue(self, called: str) -> str:
         return self.rescue_by_number.get(called, self.rescue_default)
@@ -199,25 +211,29 @@ def _route() -> str:
     return ROUTES.get(request.endpoint or "") or PATHS.get(request.path, "other")
 
 
-def _call() -> str:
-    """The keyed hash of the request's CallSid (see ivr.logs.call_ref), once the request is signed.
+def answering() -> Answering:
+    """This request's :class:`Answering` (a request that never reached the signature check gets one now)."""
+    found: Answering | None = g.get("ivr")
+    if found is None:
+        found = g.ivr = Answering(_route(), None)
+    return found
 
-    Before that, the form is not read: an unsigned request costs no parsing (see the limits
+
+def _signed(at: Answering, svc: Service) -> None:
+    """Mark ``at`` signed, with the keyed hash of its CallSid (one per request: the log line's and the statistics').
+
+    Before this, the form is not read: an unsigned request costs no parsing (see the limits
     in ivr.app) and its CallSid may be anyone's.
     """
-    if not g.get("ivr_signed"):
-        return "-"
-    known: str | None = g.get("ivr_call")
-    if known is not None:
-        return known  # one keyed hash per request: the log line's, and the statistics'
+    at.signed = True
     try:
-        g.ivr_call = call_ref(service().settings.log_key, _sent().get("CallSid"))
+        at.call = call_ref(svc.settings.log_key, _sent().get("CallSid"))
     except Exception:  # noqa: BLE001 - a body that cannot be read: a line without a reference
-        g.ivr_call = "-"
-    return str(g.ivr_call)
+        at.call = "-"
 
 
 def _log(
+    at: Answering,
     level: int,
     event: str,
     *,
@@ -228,9 +244,8 @@ def _log(
     **more: object,
 ) -> None:
     """One line per answered request, always with the same fields, and nothing the caller said or is."""
-    started: float | None = g.get("ivr_started")
-    latency = round((time.perf_counter() - started) * 1000, 2) if started is not None else None
-    fields = {"route": _route(), "node": node, "lang": lang, "outcome": outcome, "latency_ms": latency, "call": _call()}
+    latency = round((time.perf_counter() - at.started) * 1000, 2) if at.started is not None else None
+    fields = {"route": at.route, "node": node, "lang": lang, "outcome": outcome, "latency_ms": latency, "call": at.call}
     log.log(level, event, exc_info=exc_info, extra=fields | more)
 
 
@@ -241,8 +256,9 @@ def respond(svc: Service, called: str, turn: Turn) -> Response:
     the one rescue path.
     """
     body = svc.twiml(turn, called)
-    g.ivr_turn = turn  # for the statistics (ivr.stats.web), counted after the request
-    _log(logging.INFO, "turn", node=turn.node, lang=turn.lang, outcome=turn.outcome)
+    at = answering()
+    at.turn = turn  # for the statistics (ivr.stats.web), counted after the request
+    _log(at, logging.INFO, "turn", node=turn.node, lang=turn.lang, outcome=turn.outcome)
     return _twiml(body)
 
 
@@ -269,22 +285,23 @@ def signature_problem(svc: Service) -> str | None:
 
 @bp.before_request
 def require_twilio_signature() -> Response | None:
-    g.ivr_started = time.perf_counter()
+    g.ivr = at = Answering(_route(), time.perf_counter())
     svc = service()
     if svc.settings.auth_token is None:
-        g.ivr_signed = True
+        _signed(at, svc)
         log.warning(
             "SIGNATURE CHECKS ARE OFF: IVR_DEV_MODE is set and TWILIO_AUTH_TOKEN is not; never run like this in production",
-            extra={"route": _route(), "call": _call()},
+            extra={"route": at.route, "call": at.call},
         )
         return None
-    if request.endpoint == "voice.fallback":
+    if at.route == "fallback":
         return None  # public content: it checks the signature itself, and answers anyway
     problem = signature_problem(svc)
     if problem is None:
-        g.ivr_signed = True
+        _signed(at, svc)
         return None
-    _log(logging.WARNING, "request refused: missing or wrong Twilio signature", outcome="forbidden", status=403, error=problem)
+    refused = "request refused: missing or wrong Twilio signature"
+    _log(at, logging.WARNING, refused, outcome="forbidden", status=403, error=problem)
     return Response("Forbidden: missing or invalid X-Twilio-Signature\n", status=403, content_type="text/plain; charset=utf-8")
 
 
@@ -337,9 +354,10 @@ def whisper() -> Response:
         line = svc.catalog.helplines[request.args.get("line", "")]
         lang = svc.catalog.settings.languages[line.language]
         body = whisper_twiml(line.whisper, lang)
-        _log(logging.INFO, "whisper", node="whisper", lang=line.language, outcome="whisper")
+        _log(answering(), logging.INFO, "whisper", node="whisper", lang=line.language, outcome="whisper")
     except Exception as exc:  # noqa: BLE001 - a whisper must never stop a transfer
-        _log(logging.ERROR, "whisper failed; the call goes through without one", outcome="whisper_failed", exc_info=exc)
+        failed = "whisper failed; the call goes through without one"
+        _log(answering(), logging.ERROR, failed, outcome="whisper_failed", exc_info=exc)
         body = EMPTY_RESPONSE
     return _twiml(body)
 
@@ -359,19 +377,22 @@ def fallback() -> Response:
     It reads no flow state; the rescue documents were rendered at start-up. GET is
     accepted (the number may be set up that way) and its query string is never read.
     """
-    svc = service()
+    svc, at = service(), answering()
     called, problem = "", None
     if request.method == "POST" and (request.content_length or 0) > FALLBACK_BODY_LIMIT:
         problem = "a body too large to be Twilio's (not read)"
     elif svc.settings.auth_token is not None:
         problem = signature_problem(svc)
     if problem is None:
-        g.ivr_signed = True
         if request.method == "POST":
+            _signed(at, svc)
             called = _called(svc, _sent())
-        _log(logging.WARNING, "fallback URL called", node="rescue", outcome="fallback")
+        else:
+            at.signed = True  # a GET: no form to read, no CallSid
+        _log(at, logging.WARNING, "fallback URL called", node="rescue", outcome="fallback")
     else:
         _log(
+            at,
             logging.WARNING,
             "fallback URL called without a valid signature; answered anyway",
             node="rescue",
@@ -386,6 +407,7 @@ def refuse_other_methods(exc: HTTPException) -> HTTPException:
     if request.path.startswith("/voice"):
         # A number set up with GET webhooks: its calls go to the fallback URL until it is fixed.
         _log(
+            answering(),
             logging.WARNING,
             "request refused: the webhooks take POST only; set the number's webhooks to POST",
             outcome="forbidden",
@@ -403,10 +425,11 @@ def rescue_on_error(exc: Exception) -> Response | HTTPException:
     if request.endpoint == "voice.whisper":  # a volunteer, not a caller: let the call go through
         return _twiml(EMPTY_RESPONSE)
     error_id = uuid.uuid4().hex[:12]
-    _log(logging.ERROR, "webhook failed; rescue TwiML sent", node="rescue", outcome="rescue", exc_info=exc, error_id=error_id)
+    at = answering()
+    _log(at, logging.ERROR, "webhook failed; rescue TwiML sent", node="rescue", outcome="rescue", exc_info=exc, error_id=error_id)
     svc = service()
     try:
-        called = _called(svc, _sent()) if g.get("ivr_signed") else ""
+        called = _called(svc, _sent()) if at.signed else ""
     except Exception:  # noqa: BLE001 - the request itself is what broke: the default rescue
         called = ""
     return _twiml(svc.rescue(called))

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
 import pytest
 
-from conftest import DATA
-from ivr.engine import Dial, Engine, Gather, Hangup, Say, Turn
+from conftest import DATA, ROOT
+from ivr.announcements import Announcement
+from ivr.engine import Dial, Engine, Gather, Hangup, Heard, Say, Turn
 from ivr.loader import load_catalog
 from ivr.model import Speech
 from ivr.state import State, UntrustedState
@@ -96,3 +102,57 @@ def test_rescue_says_every_line_callers_language_first(engine: Engine) -> None:
     langs = [p.lang for p in first.parts if isinstance(p, Speech)]
     assert langs == ["fr", "nl"]
     assert turn.actions[-1] == Hangup()
+
+
+def transfers_engine(tmp_path: Path, clock: Callable[[], datetime | None], notice: Callable[[], Announcement | None]) -> Engine:
+    """The mini flow with tests/data/transfers' lines: Tele-Onthaal's targets keep hours."""
+    config = tmp_path / "config"
+    shutil.copytree(DATA / "config", config)
+    shutil.copy(DATA / "transfers" / "helplines.yaml", config / "helplines.yaml")
+    return Engine(load_catalog(config, DATA / "flows"), clock, notice)
+
+
+def dialled(turn: Turn) -> list[str]:
+    return [target.address for action in turn.actions if isinstance(action, Dial) for target in action.targets]
+
+
+def test_a_turn_is_worked_out_once_per_question_and_moment_and_follows_the_hour_and_the_announcement(
+    tmp_path: Path,
+) -> None:
+    instant: list[datetime | None] = [datetime(2026, 11, 30, 10, 0, tzinfo=UTC)]  # Monday 11:00: the day PBX
+    notice: list[Announcement | None] = [None]
+    engine = transfers_engine(tmp_path, lambda: instant[0], lambda: notice[0])
+    talk_now = claim(State("mini", "main", "nl"))
+
+    day = engine.on_input(talk_now, "0", "")
+    instant[0] = datetime(2026, 11, 30, 10, 5, tzinfo=UTC)  # another moment, the same targets open
+    assert engine.on_input(talk_now, "0", "") is day
+    assert dialled(day) == ["sip:dag@pbx.tele-onthaal.example"]
+
+    instant[0] = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)  # 20:00: the number is open too, and comes first
+    evening = engine.on_input(talk_now, "0", "")
+    assert dialled(evening) == ["+3290000001"]
+
+    start, end = datetime(2026, 11, 30, 18, 0, tzinfo=UTC), datetime(2026, 11, 30, 20, 0, tzinfo=UTC)
+    notice[0] = Announcement({"nl": "Vanavond beantwoordt een kleinere ploeg de oproepen."}, start, end)
+    announced = engine.on_input(talk_now, "0", "")
+    assert announced != evening and said(announced).startswith("Vanavond beantwoordt")
+    instant[0] = end  # the announcement is over
+    assert engine.on_input(talk_now, "0", "") == evening
+
+
+def test_speech_is_made_a_key_before_a_turn_is_kept(tmp_path: Path) -> None:
+    """Callers who say the same option in other words get the one kept turn: what they said is not part of it."""
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    settings = config / "settings.yaml"
+    text = settings.read_text(encoding="utf-8")
+    settings.write_text(text.replace("speech:\n  enabled: false", "speech:\n  enabled: true"), encoding="utf-8")
+    engine = Engine(load_catalog(config, ROOT / "ivr" / "flows"))
+    flow = engine.catalog.flows["helpline"]
+    talk_words = [said_words for said_words, key in flow.keys.words["nl"].items() if key == flow.keys.talk_now]
+    assert talk_words, "the shipped flow has Dutch words for talking to someone"
+    menu = claim(State("helpline", flow.main_menu, "nl"))
+    by_key = engine.on_input(menu, flow.keys.talk_now, "")
+    assert engine.on_input(menu, None, "", Heard(f"ik wil {talk_words[0]} alstublieft", 0.9)) is by_key
+    assert engine.on_input(menu, None, "", Heard(talk_words[-1], 0.8)) is by_key

@@ -74,6 +74,8 @@ class Timing:
         lines = {catalog.line_for(lang) for lang in catalog.settings.offered}
         self.numbers = tuple(sorted(line.spoken_number for line in lines))
         self._speech = functools.lru_cache(maxsize=4096)(self._speech_facts)
+        # A turn's facts, worked out once: the engine keeps its turns (ivr.engine), so most requests repeat one.
+        self.facts = functools.lru_cache(maxsize=4096)(self._turn_facts)
 
     def _speech_facts(self, speech: Speech) -> tuple[float, float | None]:
         """(seconds, seconds until a line's number has been said) for one prompt part."""
@@ -84,7 +86,7 @@ class Timing:
         total = max(word_count(speech.text), 1)
         return seconds, seconds * word_count(speech.text[: min(found)]) / total
 
-    def facts(self, turn: Turn) -> TurnFacts:
+    def _turn_facts(self, turn: Turn) -> TurnFacts:
         elapsed = 0.0
         line_at: float | None = None
         dial_at: float | None = None

@@ -2,8 +2,8 @@
 and ``/metrics``.
 
 Counting happens in an ``after_request`` function of the app, from what the voice blueprint
-left in ``g`` (the engine's Turn, ``ivr_turn``) and the response's status: the webhook code
-itself holds a single line for the statistics. Whatever goes wrong here, the answer Twilio
+left in ``g`` (its :class:`~ivr.web.Answering`, with the engine's Turn) and the response's
+status: the webhook code itself holds a single line for the statistics. Whatever goes wrong here, the answer Twilio
 gets is the one the webhook made; the event is counted as dropped.
 """
 
@@ -14,8 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from flask import Blueprint, Flask, Request, Response, current_app, g, request
-from flask.ctx import _AppCtxGlobals
+from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
 from ivr.audio_web import EXTENSION as AUDIO_EXTENSION
@@ -28,7 +27,7 @@ from ivr.stats import metrics
 from ivr.stats.events import NO_LANGUAGE, CallEnd, Timing, TurnEvent, call_status, dial_result, duration_bucket
 from ivr.stats.recorder import Recorder, RecorderConfig
 from ivr.timing import Clock
-from ivr.web import ROUTES, service, signature_problem
+from ivr.web import Answering, service, signature_problem
 
 STATS = "ivr.stats"
 log = get_logger()
@@ -98,28 +97,28 @@ def install_stats(app: Flask, settings: Settings, catalog: Catalog) -> Stats:
 
 def _count(response: Response) -> Response:
     """Counts one request of the voice blueprint (the app calls this after every request)."""
-    if request.blueprint != "voice":
+    at: Answering | None = g.get("ivr")
+    if at is None:  # not a webhook of the voice blueprint
         return response
     s = stats()
     try:
-        _count_webhook(s, request, g, response.status_code)
+        # Only what the signature check has read already: an unsigned body (a fallback request, a flood) stays unread.
+        params: Mapping[str, str] = request.form if at.signed and request.method == "POST" else {}
+        _count_webhook(s, at, params, response.status_code)
     except Exception:  # noqa: BLE001 - statistics never change an answer
         s.dropped(1, "error while counting a request")
     return response
 
 
-def _count_webhook(s: Stats, req: Request, ctx: _AppCtxGlobals, status: int) -> None:
-    route = ROUTES.get(req.endpoint or "", "other")
-    started: float | None = ctx.get("ivr_started")
+def _count_webhook(s: Stats, at: Answering, params: Mapping[str, str], status: int) -> None:
+    route = at.route
     if status == 403:
         metrics.REFUSED.inc()
         s.alerts.forbidden()
         return
-    if started is not None:
-        metrics.latency(route, time.perf_counter() - started)
-    turn: Turn | None = ctx.get("ivr_turn")
-    # Only what the signature check has read already: an unsigned body (a fallback request, a flood) stays unread.
-    params: Mapping[str, str] = req.form if req.method == "POST" and ctx.get("ivr_signed") else {}
+    if at.started is not None:
+        metrics.latency(route, time.perf_counter() - at.started)
+    turn = at.turn
     called = params.get("To", "")
     default_flow = s.catalog.serving(called if called in s.catalog.settings.called_numbers else "").flow
     if route == "whisper":
@@ -147,7 +146,7 @@ def _count_webhook(s: Stats, req: Request, ctx: _AppCtxGlobals, status: int) -> 
         return
     flow = turn.state.flow if turn.state is not None else default_flow
     lang = NO_LANGUAGE if (flow, turn.node) in s.no_language else turn.lang
-    call = ctx.get("ivr_call") or call_ref(s.settings.log_key, params.get("CallSid"))  # the log line's, when it made one
+    call = at.call  # the log line's
     s.recorder.turn(TurnEvent(s.clock(), call, flow, turn.node, lang, turn.outcome, facts, dial))
 
 
