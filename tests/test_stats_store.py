@@ -139,3 +139,23 @@ def test_paas_urls_use_psycopg() -> None:
 
 def test_the_latest_revision_the_service_expects_is_alembics_head() -> None:
     assert store.HEAD == store.head_revision()
+
+
+def test_sqlite_is_written_ahead_so_reports_read_while_a_worker_writes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'stats.sqlite3'}"
+    store.migrate(url)
+    writer = store.make_engine(url)
+    reader = store.make_engine(url)
+    with writer.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    with writer.begin() as conn:
+        batch = Batch()
+        batch.add_turn(turn("c1", NOW, "welcome", "start"))
+        store.write_batch(conn, batch)
+        # A write is open: a report still reads, at once, what was there before it.
+        with reader.connect() as report:
+            assert report.execute(select(store.live_turns)).all() == []
+    with reader.connect() as report:
+        assert [row.call for row in report.execute(select(store.live_turns))] == ["c1"]
+    writer.dispose()
+    reader.dispose()
