@@ -1,6 +1,6 @@
 """Load benchmark: the phone menu as the Procfile runs it, against the idiomatic peer and the floor.
 
-    python bench/load.py [--duration 8] [--rounds 3] [--callers 32] [--workers 2]
+    python bench/load.py [--duration 6] [--rounds 5] [--callers 32] [--workers 2]
 
 1. Times start-up: ``create_app()`` loading and checking every flow, in a fresh process.
 2. Starts the app with the Procfile's ``web:`` line and, with the same server command,
@@ -603,8 +603,8 @@ def table(rows: list[Run] | list[Summary]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds of measured load per run (default 8)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds over the servers; medians are reported (default 3)")
+    parser.add_argument("--duration", type=float, default=6.0, help="seconds of measured load per run (default 6)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds over the servers; medians are reported (default 5)")
     parser.add_argument("--callers", type=int, default=32, help="concurrent simulated callers (default 32)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")), help="WEB_CONCURRENCY")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
@@ -653,9 +653,11 @@ def main() -> int:
             script = replay_script(record(servers["app"].port, token), Path(folder)) if has_wrk else None
             print(table([]), flush=True)
             # All servers stay up, idle while another one is driven; the rounds interleave them,
-            # so that anything else the machine does falls on all of them alike.
-            for _ in range(args.rounds):
-                for name, callers in plan:
+            # so that anything else the machine does falls on all of them alike, and every other
+            # round runs them in the reverse order, so that a machine slowing down (or speeding
+            # up) over a round favours none of them.
+            for round_number in range(args.rounds):
+                for name, callers in plan if round_number % 2 == 0 else plan[::-1]:
                     port = servers[name].port
                     journeys.append(load(name, port, token, callers, args.duration))
                     print(table(journeys[-1:]).splitlines()[-1], flush=True)
