@@ -130,9 +130,9 @@ class Turn:
 class Now:
     """What the hour and the operators' announcement decide at one moment, for every call.
 
-    ``open_targets`` holds each helpline's transfer targets open now (indexes, in the catalog's
-    order of lines); ``announcement`` the (language, text) of the announcement on now. Two
-    moments with the same Now get the same turns.
+    ``open_targets`` holds the transfer targets open now (indexes) of each helpline that has
+    any, in the catalog's order; ``announcement`` the (language, text) of the announcement on
+    now. Two moments with the same Now get the same turns.
     """
 
     open_targets: tuple[tuple[int, ...], ...]
@@ -157,7 +157,9 @@ class Engine:
         self.catalog = catalog
         self.clock = clock
         self.notice = notice
-        self._line_index = {line: i for i, line in enumerate(catalog.helplines)}
+        # Only lines with transfer targets have hours that matter: a line without any never dials.
+        self._dialling = tuple(line for line in catalog.helplines.values() if line.transfer_to)
+        self._line_index = {line.id: i for i, line in enumerate(self._dialling)}
         self._started = functools.lru_cache(maxsize=TURNS_KEPT)(self._start)
         self._answered = functools.lru_cache(maxsize=TURNS_KEPT)(self._answer)
         self._dialled = functools.lru_cache(maxsize=TURNS_KEPT)(self._dial_ended)
@@ -165,14 +167,15 @@ class Engine:
     def now(self) -> Now:
         """The transfer targets open and the announcement on at ``clock()`` (every target, no announcement, without a clock)."""
         instant = self.clock()
-        open_targets = tuple(line.open_targets(instant) for line in self.catalog.helplines.values())
+        open_targets = tuple(line.open_targets(instant) for line in self._dialling)
         notice = self.notice()
         if notice is None or instant is None or not notice.active(instant):
             return Now(open_targets)
         return Now(open_targets, tuple(sorted(notice.text.items())))
 
     def _open(self, line: Helpline, now: Now) -> tuple[int, ...]:
-        return now.open_targets[self._line_index[line.id]]
+        index = self._line_index.get(line.id)
+        return () if index is None else now.open_targets[index]
 
     def talk_mode(self, lang: str, now: Now) -> str:
         """What the talk-now key does for a caller of ``lang`` at ``now``, so prompts describe it truly."""
