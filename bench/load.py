@@ -10,7 +10,8 @@
 3. Simulated callers (Python, asyncio) follow seven journeys through the shipped flow as
    Twilio does: each call POSTs the usual Twilio fields (CallSid and caller number from a pool
    of call identities), signs every request, and follows the TwiML it gets back (the
-   journey's next key on a <Gather>, the <Redirect> when it stays silent, a connected <Dial>).
+   journey's next key on a <Gather>, the <Redirect> when it stays silent, a connected <Dial>);
+   when the call is over, Twilio's status callback (the app sums the call up in its statistics).
    Their requests against the app are recorded for wrk, when it is installed.
 4. In each round, drives the floor at half and at full caller concurrency, then the peer and
    the app at full concurrency: with the Python callers, then with wrk replaying the
@@ -65,6 +66,7 @@ PEER_FACTORY = "'bench.peer:create_app()'"
 # of them, so that one signed request is valid on each.
 PUBLIC = "https://ivr.bench.invalid"
 WARM_UP = 2.0  # seconds of load before each measured run (imports, caches, TCP)
+STATUS = "/voice/status"  # the number's status callback, as `ivr twilio connect` sets it
 REQUEST_TIMEOUT = 10.0
 
 TARGETS = {
@@ -77,7 +79,7 @@ TARGETS = {
 
 # Journeys through the shipped flow (ivr/flows/helpline.yaml): a key, or None for silence.
 # After its last step the caller hangs up, so a call makes len(journey) + 1 requests on the
-# app and on the floor alike (unless the app ends it sooner).
+# app and on the floor alike (unless the app ends it sooner), and Twilio sends the status callback.
 JOURNEYS: tuple[tuple[str | None, ...], ...] = (
     ("1", "0", None),  # Dutch, talk to someone now: hears 106, stays silent, the call ends
     ("2", "1", "9", "*", "0"),  # French: kinds of help, again, main menu, talk now
@@ -92,6 +94,7 @@ GATHER = re.compile(rb'<Gather\b[^>]*\baction="([^"]*)"')
 REDIRECT = re.compile(rb"<Redirect\b[^>]*>([^<]*)</Redirect>")
 DIAL = re.compile(rb'<Dial\b[^>]*\baction="([^"]*)"')
 CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+NO_BODY = (b"204", b"304")  # answers without a body (RFC 9112, 6.3)
 
 
 # --- the load generator -------------------------------------------------------------------------
@@ -139,6 +142,8 @@ class Exchange(asyncio.Protocol):
             length = CONTENT_LENGTH.search(self.data, 0, end) if end >= 0 else None
             if length is not None:
                 self.expected = end + 4 + int(length.group(1))
+            elif end >= 0 and self.data[9:12] in NO_BODY:
+                self.expected = end + 4  # a 204 (the status callback's answer) has no body and no length
         if 0 <= self.expected <= len(self.data):
             self.finish(None)
             self.close()
@@ -211,7 +216,9 @@ class Generator:
             built = self.built[key] = head + body
         return built
 
-    async def request(self, path: str, payload: bytes) -> bytes | None:
+    async def request(self, path: str, payload: bytes, *, twiml: bool = True) -> bytes | None:
+        """Send one signed request; its answer, or None on an error (counted). ``twiml``: the answer
+        must be a 200 with a <Response>; else any 2xx will do (the status callback's 204)."""
         if self.sent is not None:
             self.sent.append(payload)
         loop = asyncio.get_running_loop()
@@ -235,7 +242,7 @@ class Generator:
             timer.cancel()
         top, _, answer = data.partition(b"\r\n\r\n")
         status = top[9:12]
-        if status != b"200" or b"<Response>" not in answer:
+        if (status != b"200" or b"<Response>" not in answer) if twiml else not status.startswith(b"2"):
             self._record(started, f"{path}: HTTP {status.decode(errors='replace')} {answer[:80]!r}")
             return None
         self._record(started, None)
@@ -250,10 +257,21 @@ class Generator:
 
     async def call(self, journey: tuple[str | None, ...], rng: random.Random) -> None:
         identity = rng.randrange(len(self.identities))
+        turns = await self.turns(identity, journey)
+        # Twilio's status callback when the call is over (`ivr twilio connect` sets it up): the app
+        # sums the call up in its statistics and forgets its turns, as it does in service.
+        fields = (("CallDuration", str(15 * turns)), ("CallStatus", "completed"))
+        await self.request(STATUS, self.payload(identity, STATUS, fields), twiml=False)
+        self.calls += 1
+
+    async def turns(self, identity: int, journey: tuple[str | None, ...]) -> int:
+        """Follow ``journey`` from the start of a call; the requests answered."""
         answer = await self.request("/voice", self.payload(identity, "/voice", ()))
+        answered = 0
         for step in journey:
             if answer is None:
-                return
+                return answered
+            answered += 1
             dial, gather, redirect = DIAL.search(answer), GATHER.search(answer), REDIRECT.search(answer)
             extra: tuple[tuple[str, str], ...]
             if dial is not None:
@@ -263,11 +281,11 @@ class Generator:
             elif redirect is not None and step is None:
                 url, extra = redirect.group(1), ()
             else:
-                return  # the app ended the call (<Hangup/>)
+                return answered  # the app ended the call (<Hangup/>)
             # Twilio calls the public URL; the proxy in front of us would forward its path.
             path = html.unescape(url.decode()).removeprefix(PUBLIC)
             answer = await self.request(path, self.payload(identity, path, extra))
-        self.calls += 1
+        return answered + (answer is not None)
 
     async def caller(self, until: float, rng: random.Random) -> None:
         while time.perf_counter() < until:
