@@ -3,7 +3,7 @@
 The request path only adds to an in-memory :class:`~ivr.stats.batch.Batch` under a lock
 held for microseconds. A background loop swaps the batch out every ``interval`` seconds
 and writes it in one transaction, in a real OS thread: under gunicorn's gevent workers
-the loop is a greenlet and the write goes to gevent's thread pool (a database driver
+the loop is a greenlet and the write goes to a gevent thread pool of one thread (a database driver
 blocks the thread it runs in, and in a gevent worker that would be every request);
 under a sync or threaded server the loop is a plain thread. Either way a request never
 waits for the database.
@@ -32,7 +32,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ivr.logs import get_logger
 from ivr.stats.batch import Batch
@@ -63,14 +63,20 @@ class OffLoop:
     def __init__(self) -> None:
         self._gevent = gevent_patched()
         self._executor: ThreadPoolExecutor | None = None
+        self._pool: Any = None  # gevent's ThreadPool, under gevent
 
     def run(self, fn: Callable[[], object], timeout: float) -> bool:
         """Run ``fn``; True when it finished within ``timeout`` (its exception is raised), False when it
         is still running (it goes on in its thread, and its result is ignored)."""
         if self._gevent:
             import gevent
+            from gevent.threadpool import ThreadPool
 
-            result = gevent.get_hub().threadpool.spawn(fn)
+            if self._pool is None:
+                # A thread of our own (not the hub's shared pool): the writes always run in the
+                # same thread, whose memory is reused from one write to the next.
+                self._pool = ThreadPool(1)
+            result = self._pool.spawn(fn)
             if not gevent.wait([result], timeout=timeout):
                 return False
             result.get()

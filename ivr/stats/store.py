@@ -56,6 +56,7 @@ LONGEST_CALL_SECONDS = 3600  # a transfer can last; after an hour nothing about 
 # Requests of one call can be written by several workers, each a second or so apart: a call
 # is summed up this long after Twilio said it ended.
 END_GRACE_SECONDS = 30
+FINISHED_AT_ONCE = 100  # calls summed up per statement (see finish_calls)
 
 metadata = MetaData()
 
@@ -409,9 +410,12 @@ def finish_calls(conn: Connection, now: float) -> int:
     about them. Rows are claimed with DELETE … RETURNING, so that two writers never count a call twice.
     Returns the calls summed up."""
     chosen = calls_over(conn, now)
-    summaries: list[CallSummary] = []
-    for start in range(0, len(chosen), 500):
-        some = chosen[start : start + 500]
+    finished = 0
+    # A hundred calls at a time, each hundred added up at once: a worker that sums up a busy
+    # minute's calls never holds more than a hundred calls' rows.
+    for start in range(0, len(chosen), FINISHED_AT_ONCE):
+        some = chosen[start : start + FINISHED_AT_ONCE]
+        summaries: list[CallSummary] = []
         claimed = conn.execute(delete(live_calls).where(live_calls.c.call.in_(some)).returning(*live_calls.c)).mappings().all()
         if not claimed:
             continue
@@ -427,8 +431,9 @@ def finish_calls(conn: Connection, now: float) -> int:
             summary = summarise(rows, end if end["ended_at"] is not None else None)
             if summary is not None:
                 summaries.append(summary)
-    _add_summaries(conn, summaries)
-    return len(summaries)
+        _add_summaries(conn, summaries)
+        finished += len(summaries)
+    return finished
 
 
 def _add_summaries(conn: Connection, summaries: list[CallSummary]) -> None:
