@@ -28,6 +28,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
+from playwright.sync_api import Browser, sync_playwright
 
 from ivr.app import create_app
 from ivr.logs import JsonFormatter, configure_logging
@@ -345,3 +346,32 @@ def with_transfer_targets(name: str, text: str) -> str:
         return f'transfer_to: ["+3225550{n:02d}1", "+3225550{n:02d}2"]'
 
     return re.sub(r"transfer_to: \[\]", targets, text)
+
+
+# --- a real browser: Debian's headless Chromium through Playwright -----------------------------------
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
+
+
+def chromium_path() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.fail("Chromium is not installed: run `make test` (scripts/install-system-deps installs Debian's chromium)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()

@@ -3,24 +3,14 @@ small counts as "<5", nothing loaded from anywhere else, the CSV export."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from ivr.settings import Settings
 from stats_week import week_of_calls
-from test_simulator_browser import CHROMIUM_ARGS, chromium_path, serving
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+from test_simulator_browser import serving
 
 
 def test_the_dashboard_shows_a_week_of_calls(browser: Browser, settings: Settings, tmp_path: Path) -> None:
