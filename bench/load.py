@@ -1,6 +1,6 @@
 """Load benchmark: the phone menu as the Procfile runs it, against the idiomatic peer and the floor.
 
-    python bench/load.py [--duration 6] [--rounds 5] [--callers 32] [--workers 2]
+    python bench/load.py [--duration 4] [--rounds 9] [--callers 32] [--workers 2]
 
 1. Times start-up: ``create_app()`` loading and checking every flow, in a fresh process.
 2. Starts the app with the Procfile's ``web:`` line and, with the same server command,
@@ -8,8 +8,8 @@
    the idiomatic peer (bench/peer.py: Twilio's "secure your Flask app" guide: a decorator
    calling RequestValidator.validate, a VoiceResponse built per request, one log line).
 3. Simulated callers (Python, asyncio) follow seven journeys through the shipped flow as
-   Twilio does: each call POSTs the usual Twilio fields (CallSid and caller number from a pool
-   of call identities), signs every request, and follows the TwiML it gets back (the
+   Twilio does: each call POSTs the usual Twilio fields (a CallSid of its own, a caller's
+   number), signs every request, and follows the TwiML it gets back (the
    journey's next key on a <Gather>, the <Redirect> when it stays silent, a connected <Dial>);
    when the call is over, Twilio's status callback (the app sums the call up in its statistics).
    Their requests against the app are recorded for wrk, when it is installed.
@@ -65,7 +65,7 @@ PEER_FACTORY = "'bench.peer:create_app()'"
 # What Twilio signs: the public URL in front of the servers (IVR_PUBLIC_URL), the same for all
 # of them, so that one signed request is valid on each.
 PUBLIC = "https://ivr.bench.invalid"
-WARM_UP = 2.0  # seconds of load before each measured run (imports, caches, TCP)
+WARM_UP = 1  # seconds of load before each measured run (TCP; the servers stay up, so their caches are warm)
 STATUS = "/voice/status"  # the number's status callback, as `ivr twilio connect` sets it
 REQUEST_TIMEOUT = 10.0
 
@@ -167,30 +167,28 @@ class Generator:
     """Simulated callers, all in one asyncio loop, each making one signed request at a time.
 
     Lean on purpose: the generator shares the machine with the servers and must not be what
-    limits the requests per second. So there is a protocol per connection and no task per
-    request, and each signed request is built once: callers take their CallSid and number from
-    a fixed pool of call identities, so the same step of the same call repeats byte for byte
-    (the server still parses and checks every one of them).
+    limits the requests per second, so there is a protocol per connection and no task per
+    request. Every call has a CallSid of its own, as on Twilio: the app keeps a call's turns
+    under its keyed hash until the call is summed up, and callers that shared CallSids would
+    pile many calls' turns onto one.
     """
 
-    def __init__(self, host: str, port: int, token: str, identities: int = 256) -> None:
+    def __init__(self, host: str, port: int, token: str) -> None:
         self.host, self.port, self.token = host, port, token
-        self.sent: list[bytes] | None = None  # every request sent, when recording
+        self.sent: list[tuple[str, dict[str, str]]] | None = None  # every request sent, when recording
         self.latencies: list[float] = []
         self.errors: list[str] = []
         self.calls = 0
         self.measuring_until = 0.0
-        pool = random.Random(7)
-        self.identities = [self._identity(pool) for _ in range(identities)]
-        self.built: dict[tuple[int, str, tuple[tuple[str, str], ...]], bytes] = {}
+        self.account = "AC" + secrets.token_hex(16)
 
-    @staticmethod
-    def _identity(rng: random.Random) -> dict[str, str]:
-        caller = f"+32470{rng.randrange(10**6):06d}"
+    def new_call(self) -> dict[str, str]:
+        """The fields Twilio sends with every request of one new call."""
+        caller = f"+32470{secrets.randbelow(10**6):06d}"
         return {
-            "AccountSid": "AC" + rng.randbytes(16).hex(),
+            "AccountSid": self.account,
             "ApiVersion": "2010-04-01",
-            "CallSid": "CA" + rng.randbytes(16).hex(),
+            "CallSid": "CA" + secrets.token_hex(16),
             "CallStatus": "in-progress",
             "Called": "+3225550100",
             "Caller": caller,
@@ -201,26 +199,16 @@ class Generator:
             "ToCountry": "BE",
         }
 
-    def payload(self, identity: int, path: str, extra: tuple[tuple[str, str], ...]) -> bytes:
+    def payload(self, call: dict[str, str], path: str, extra: tuple[tuple[str, str], ...]) -> bytes:
         """The request Twilio would send: the call's fields plus ``extra``, signed for ``path``."""
-        key = (identity, path, extra)
-        built = self.built.get(key)
-        if built is None:
-            fields = self.identities[identity] | dict(extra)
-            body = urlencode(fields).encode()
-            head = (
-                f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nUser-Agent: TwilioProxy/1.1\r\n"
-                f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
-                f"X-Twilio-Signature: {sign(self.token, PUBLIC + path, fields)}\r\nConnection: close\r\n\r\n"
-            ).encode()
-            built = self.built[key] = head + body
-        return built
+        fields = call | dict(extra)
+        if self.sent is not None:
+            self.sent.append((path, fields))
+        return signed_request(self.host, self.port, self.token, path, fields)
 
     async def request(self, path: str, payload: bytes, *, twiml: bool = True) -> bytes | None:
         """Send one signed request; its answer, or None on an error (counted). ``twiml``: the answer
         must be a 200 with a <Response>; else any 2xx will do (the status callback's 204)."""
-        if self.sent is not None:
-            self.sent.append(payload)
         loop = asyncio.get_running_loop()
         started = time.perf_counter()
         done: asyncio.Future[bytes] = loop.create_future()
@@ -255,8 +243,8 @@ class Generator:
         if now <= self.measuring_until:  # a request that ends after the run is not in its figures
             self.latencies.append(now - started)
 
-    async def call(self, journey: tuple[str | None, ...], rng: random.Random) -> None:
-        identity = rng.randrange(len(self.identities))
+    async def call(self, journey: tuple[str | None, ...]) -> None:
+        identity = self.new_call()
         turns = await self.turns(identity, journey)
         # Twilio's status callback when the call is over (`ivr twilio connect` sets it up): the app
         # sums the call up in its statistics and forgets its turns, as it does in service.
@@ -264,7 +252,7 @@ class Generator:
         await self.request(STATUS, self.payload(identity, STATUS, fields), twiml=False)
         self.calls += 1
 
-    async def turns(self, identity: int, journey: tuple[str | None, ...]) -> int:
+    async def turns(self, identity: dict[str, str], journey: tuple[str | None, ...]) -> int:
         """Follow ``journey`` from the start of a call; the requests answered."""
         answer = await self.request("/voice", self.payload(identity, "/voice", ()))
         answered = 0
@@ -289,7 +277,7 @@ class Generator:
 
     async def caller(self, until: float, rng: random.Random) -> None:
         while time.perf_counter() < until:
-            await self.call(rng.choice(JOURNEYS), rng)
+            await self.call(rng.choice(JOURNEYS))
 
     async def drive(self, callers: int, duration: float, seed: int) -> None:
         until = time.perf_counter() + duration
@@ -321,7 +309,18 @@ def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q / 100))]
 
 
-def record(port: int, token: str, requests: int = 3000) -> list[bytes]:
+def signed_request(host: str, port: int, token: str, path: str, fields: dict[str, str]) -> bytes:
+    """One POST as Twilio sends it, signed for the public URL of ``path``."""
+    body = urlencode(fields).encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: TwilioProxy/1.1\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+        f"X-Twilio-Signature: {sign(token, PUBLIC + path, fields)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    return head + body
+
+
+def record(port: int, token: str, requests: int = 3000) -> list[tuple[str, dict[str, str]]]:
     """Follow the journeys against the app, call after call, and keep every signed request sent."""
     generator = Generator("127.0.0.1", port, token)
     generator.sent = []
@@ -330,7 +329,7 @@ def record(port: int, token: str, requests: int = 3000) -> list[bytes]:
     async def calls() -> None:
         rng = random.Random(99)
         while len(sent) < requests:
-            await generator.call(rng.choice(JOURNEYS), rng)
+            await generator.call(rng.choice(JOURNEYS))
 
     asyncio.run(calls())
     if generator.errors:
@@ -341,10 +340,25 @@ def record(port: int, token: str, requests: int = 3000) -> list[bytes]:
 # --- the replay with wrk ------------------------------------------------------------------------------
 
 # wrk (C, one thread, an event loop) needs a fraction of the Python generator's CPU per request.
-# It sends the recorded requests in order, over and over: each server gets the journeys' exact
-# requests, signed, without a client in Python taking a share of the machine from the servers.
+# It sends the recorded requests in order: each server gets the journeys' exact requests, signed,
+# without a client in Python taking a share of the machine from the servers. The recording is
+# repeated with fresh CallSids (each copy signed again), and each wrk run starts where the last one
+# against the same server stopped, so no CallSid comes back while the app may still keep its call.
+# The requests are read from a data file (a length line, then the request): a Lua table of tens
+# of thousands of string constants is more than LuaJIT's parser takes.
 REPLAY_LUA = """
+local recorded = {}
 local i = 0
+init = function(args)
+  local data = assert(io.open(args[1], "rb"))
+  while true do
+    local length = data:read("*l")
+    if not length then break end
+    recorded[#recorded + 1] = data:read(tonumber(length))
+  end
+  data:close()
+  i = tonumber(args[2]) % #recorded
+end
 request = function()
   i = i % #recorded + 1
   return recorded[i]
@@ -355,23 +369,55 @@ done = function(summary, latency, requests)
     e.status, e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(95), latency:percentile(99)))
 end
 """
+REPLAY_RATE = 2000  # requests per second the replay data is sized for (more than the app answers here)
 
 
-def replay(server: str, port: int, script: Path, callers: int, duration: float) -> Run:
+@dataclass
+class Replay:
+    """The recorded requests for wrk, and how far into them each server's replays have gone."""
+
+    script: Path
+    data: Path
+    requests: int
+    sent: dict[str, int] = field(default_factory=dict)
+
+
+def replay_data(recorded: list[tuple[str, dict[str, str]]], port: int, token: str, folder: Path, requests: int) -> Replay:
+    """At least ``requests`` requests: copies of ``recorded``, each call with a CallSid of its own."""
+    data = folder / "replay.data"
+    written = 0
+    with data.open("wb") as out:
+        while written < requests:
+            fresh: dict[str, str] = {}  # the recording's CallSid -> this copy's
+            for path, fields in recorded:
+                sid = fresh.setdefault(fields["CallSid"], "CA" + secrets.token_hex(16))
+                request = signed_request("127.0.0.1", port, token, path, fields | {"CallSid": sid})
+                out.write(b"%d\n%s" % (len(request), request))
+                written += 1
+    script = folder / "replay.lua"
+    script.write_text(REPLAY_LUA, encoding="ascii")
+    return Replay(script, data, written)
+
+
+def replay(server: str, port: int, recording: Replay, callers: int, duration: float) -> Run:
     """Warm up, then replay the recorded requests with ``callers`` connections for ``duration`` seconds."""
 
-    def wrk(seconds: float) -> tuple[str, float]:
+    def wrk(seconds: float) -> tuple[re.Match[str], float]:
+        start = recording.sent.get(server, 0)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        command = ["wrk", "-t1", f"-c{callers}", f"-d{seconds:g}s", "-s", str(script), f"http://127.0.0.1:{port}"]
-        out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
+        command = ["wrk", "-t1", f"-c{callers}", f"-d{seconds:g}s", "-s", str(recording.script)]
+        command += [f"http://127.0.0.1:{port}", "--", str(recording.data), str(start)]
+        out = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return out, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        found = re.search(r"^BENCH (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", out, re.MULTILINE)
+        if found is None:
+            raise SystemExit(f"no figures from wrk:\n{out}")
+        # The requests still in flight when wrk stopped were sent too: start past them.
+        recording.sent[server] = start + int(found.group(1)) + callers
+        return found, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
     wrk(WARM_UP)
-    out, cpu = wrk(duration)
-    found = re.search(r"^BENCH (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)$", out, re.MULTILINE)
-    if found is None:
-        raise SystemExit(f"no figures from wrk:\n{out}")
+    found, cpu = wrk(duration)
     requests, micros, status_errors, socket_errors, p50, p95, p99 = map(int, found.groups())
     return Run(
         server,
@@ -386,13 +432,6 @@ def replay(server: str, port: int, script: Path, callers: int, duration: float) 
         generator_cpu=round(cpu / (micros / 1e6), 2),
         client="wrk replay",
     )
-
-
-def replay_script(requests: list[bytes], folder: Path) -> Path:
-    script = folder / "replay.lua"
-    lines = ",\n".join(json.dumps(r.decode("ascii")) for r in requests)  # JSON's escapes are Lua's too
-    script.write_text(f"recorded = {{\n{lines}\n}}\n{REPLAY_LUA}", encoding="ascii")
-    return script
 
 
 # --- servers ------------------------------------------------------------------------------------
@@ -621,8 +660,8 @@ def table(rows: list[Run] | list[Summary]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=6.0, help="seconds of measured load per run (default 6)")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds over the servers; medians are reported (default 5)")
+    parser.add_argument("--duration", type=int, default=4, help="whole seconds of load per run (default 4)")
+    parser.add_argument("--rounds", type=int, default=9, help="rounds over the servers; medians are reported (default 9)")
     parser.add_argument("--callers", type=int, default=32, help="concurrent simulated callers (default 32)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")), help="WEB_CONCURRENCY")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
@@ -668,7 +707,12 @@ def main() -> int:
                 }
                 command = web.replace(APP_FACTORY, factory)
                 servers[name] = start(name, command, env, port, "/healthz" if name == "app" else "/", Path(folder))
-            script = replay_script(record(servers["app"].port, token), Path(folder)) if has_wrk else None
+            recording = None
+            if has_wrk:
+                # Enough for every run against one server, so that no CallSid repeats within a run.
+                needed = int(args.rounds * (WARM_UP + args.duration) * REPLAY_RATE)
+                app_port = servers["app"].port
+                recording = replay_data(record(app_port, token), app_port, token, Path(folder), needed)
             print(table([]), flush=True)
             # All servers stay up, idle while another one is driven; the rounds interleave them,
             # so that anything else the machine does falls on all of them alike, and every other
@@ -679,8 +723,8 @@ def main() -> int:
                     port = servers[name].port
                     journeys.append(load(name, port, token, callers, args.duration))
                     print(table(journeys[-1:]).splitlines()[-1], flush=True)
-                    if script is not None:
-                        replays.append(replay(name, port, script, callers, args.duration))
+                    if recording is not None:
+                        replays.append(replay(name, port, recording, callers, args.duration))
                         print(table(replays[-1:]).splitlines()[-1], flush=True)
             app = servers["app"]
             workers = app.workers()
