@@ -16,7 +16,17 @@ from ivr.stats.events import HOUR, CallEnd, TurnEvent, TurnFacts
 NOW = 1_800_000_000.0  # an hour's start plus nothing: 2027-01-15 08:00 UTC
 
 
-def turn(call: str, at: float, node: str, outcome: str, *, lang: str = "fr", seconds: float = 10.0, **facts: float) -> TurnEvent:
+def turn(
+    call: str,
+    at: float,
+    node: str,
+    outcome: str,
+    *,
+    lang: str = "fr",
+    seconds: float = 10.0,
+    dial: str | None = None,
+    **facts: float,
+) -> TurnEvent:
     return TurnEvent(
         at,
         call,
@@ -25,6 +35,7 @@ def turn(call: str, at: float, node: str, outcome: str, *, lang: str = "fr", sec
         lang,
         outcome,
         TurnFacts(seconds, facts.get("line_at"), facts.get("dial_at"), int("dial_at" in facts)),
+        dial,
     )
 
 
@@ -104,8 +115,7 @@ def test_a_silent_call_is_summed_up_after_the_idle_time_and_a_transfer_after_an_
     assert write(database_url, batch, now=NOW + 10 + store.IDLE_SECONDS + 1) == 1
     assert [(r["last_node"], r["reached"]) for r in rows(database_url, store.calls)] == [("breathing", False)]
     connected = Batch()
-    connected.add_turn(turn("ringing", NOW + 1800, "listening_line", "transfer_done", seconds=0))
-    object.__setattr__(connected.call_turns[-1], "connected", True)
+    connected.add_turn(turn("ringing", NOW + 1800, "listening_line", "transfer_done", seconds=0, dial="connected"))
     assert write(database_url, connected, now=NOW + 1800 + store.IDLE_SECONDS + 1) == 1
     reached = [r for r in rows(database_url, store.calls) if r["reached"]]
     assert [(r["last_node"], r["end_status"]) for r in reached] == [("listening_line", "unknown")]

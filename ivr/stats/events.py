@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from ivr.engine import Dial, Gather, Say, Turn
 from ivr.model import Catalog, Speech
@@ -108,9 +109,9 @@ class Timing:
         return TurnFacts(round(elapsed, 2), line_at, dial_at, transfers)
 
 
-@dataclass(frozen=True, slots=True)
-class TurnEvent:
-    """One answered webhook request, as the statistics see it."""
+class TurnEvent(NamedTuple):
+    """One answered webhook request, as the statistics see it (a named tuple: made on every request,
+    and a tuple is the cheapest immutable record to make)."""
 
     at: float  # server time (epoch seconds) when it was answered
     call: str  # keyed hash of the CallSid (ivr.logs.call_ref); "-" when there was none
@@ -122,8 +123,7 @@ class TurnEvent:
     dial: str | None = None  # dial_result() on the /voice/dial route
 
 
-@dataclass(frozen=True, slots=True)
-class CallEnd:
+class CallEnd(NamedTuple):
     """Twilio's status callback: the call is over."""
 
     at: float

@@ -45,7 +45,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import NullPool
 
-from ivr.stats.batch import Batch
+from ivr.stats.batch import Batch, Tally
 from ivr.stats.events import NO_LANGUAGE, hour_of
 
 VERSION_TABLE = "stats_version"
@@ -290,17 +290,18 @@ def _upsert(conn: Connection, table: Table, rows: Sequence[Mapping[str, object]]
 
 def write_batch(conn: Connection, batch: Batch) -> None:
     """Everything in ``batch``, in the caller's transaction."""
+    tally = batch.tally
     _upsert(
         conn,
         turns,
-        [dict(hour=k[0], flow=k[1], node=k[2], lang=k[3], outcome=k[4], count=n) for k, n in sorted(batch.turns.items())],
+        [dict(hour=k[0], flow=k[1], node=k[2], lang=k[3], outcome=k[4], count=n) for k, n in sorted(tally.turns.items())],
     )
     _upsert(
         conn,
         transfers,
-        [dict(hour=k[0], flow=k[1], lang=k[2], result=k[3], count=n) for k, n in sorted(batch.transfers.items())],
+        [dict(hour=k[0], flow=k[1], lang=k[2], result=k[3], count=n) for k, n in sorted(tally.transfers.items())],
     )
-    if batch.call_turns:
+    if tally.call_turns:
         conn.execute(
             live_turns.insert(),
             [
@@ -316,16 +317,16 @@ def write_batch(conn: Connection, batch: Batch) -> None:
                     dial_at=t.dial_at,
                     connected=t.connected,
                 )
-                for t in batch.call_turns
+                for t in tally.call_turns
             ],
         )
-    _touch_calls(conn, batch)
+    _touch_calls(conn, tally)
 
 
-def _touch_calls(conn: Connection, batch: Batch) -> None:
+def _touch_calls(conn: Connection, tally: Tally) -> None:
     """One row per call in progress: its latest turn (whichever writer brings it first) and its end."""
     latest: dict[str, tuple[float, bool]] = {}
-    for t in batch.call_turns:
+    for t in tally.call_turns:
         if t.call not in latest or t.at >= latest[t.call][0]:
             latest[t.call] = (t.at, t.dial_at is not None)
     if latest:
@@ -333,8 +334,8 @@ def _touch_calls(conn: Connection, batch: Batch) -> None:
             _latest_turn(conn.dialect.name),
             [dict(call=call, last_at=at, dialling=dialling) for call, (at, dialling) in sorted(latest.items())],
         )
-    if batch.ends:
-        ends = {end.call: end for end in batch.ends}  # one end per call
+    if tally.ends:
+        ends = {end.call: end for end in tally.ends}  # one end per call
         conn.execute(
             _ended(conn.dialect.name),
             [

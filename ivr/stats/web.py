@@ -119,8 +119,6 @@ def _count_webhook(s: Stats, at: Answering, params: Mapping[str, str], status: i
     if at.started is not None:
         metrics.latency(route, time.perf_counter() - at.started)
     turn = at.turn
-    called = params.get("To", "")
-    default_flow = s.catalog.serving(called if called in s.catalog.settings.called_numbers else "").flow
     if route == "whisper":
         return  # a volunteer's whisper before a transfer: no caller's turn, and never a rescue
     if turn is None:  # the fallback URL, or the rescue after an error
@@ -130,7 +128,7 @@ def _count_webhook(s: Stats, at: Answering, params: Mapping[str, str], status: i
         metrics.turn(route, outcome)
         if s.recorder is not None:
             facts = s.timing.facts(Turn((), "rescue", NO_LANGUAGE, outcome))
-            s.recorder.turn(TurnEvent(s.clock(), "-", default_flow, "rescue", NO_LANGUAGE, outcome, facts))
+            s.recorder.turn(TurnEvent(s.clock(), "-", _flow_called(s, params), "rescue", NO_LANGUAGE, outcome, facts))
         return
     metrics.turn(route, turn.outcome)
     facts = s.timing.facts(turn)
@@ -144,10 +142,16 @@ def _count_webhook(s: Stats, at: Answering, params: Mapping[str, str], status: i
         s.alerts.transfer(failed=dial != "connected")
     if s.recorder is None:
         return
-    flow = turn.state.flow if turn.state is not None else default_flow
+    flow = turn.state.flow if turn.state is not None else _flow_called(s, params)
     lang = NO_LANGUAGE if (flow, turn.node) in s.no_language else turn.lang
     call = at.call  # the log line's
     s.recorder.turn(TurnEvent(s.clock(), call, flow, turn.node, lang, turn.outcome, facts, dial))
+
+
+def _flow_called(s: Stats, params: Mapping[str, str]) -> str:
+    """The flow of the number called (a turn without a state: a call's start, the fallback, the rescue)."""
+    called = params.get("To", "")
+    return s.catalog.serving(called if called in s.catalog.settings.called_numbers else "").flow
 
 
 # --- /voice/status: Twilio's status callback --------------------------------------------------------
