@@ -37,6 +37,7 @@ from ivr.simulate import (
     SimulationError,
     run_call,
 )
+from ivr.stats.web import STATS
 from ivr.twilio_connect import ConnectError, TwilioNumbers, connect, public_base
 
 # --- ivr graph ----------------------------------------------------------------------------------
@@ -273,6 +274,11 @@ def simulate(
             report = run_call(call, caller)
     except SimulationError as exc:
         fail(ExitCode.ERROR, f"error: {exc}")
+    finally:
+        recorder = app.extensions[STATS].recorder if STATS in app.extensions else None
+        if recorder is not None:  # the call's statistics, before the process ends (they are written every half second)
+            with _quiet_service_logs():
+                recorder.close()
     _summary(report)
 
 

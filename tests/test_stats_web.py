@@ -182,6 +182,19 @@ def test_calls_made_in_the_simulator_show_up_in_ivr_stats_and_on_admin(settings:
     assert '<b id="calls">&lt;5</b>' in page
 
 
+def test_a_call_made_with_ivr_simulate_in_a_terminal_shows_up_in_ivr_stats(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from ivr.cli import main
+
+    env: dict[str, str | None] = {"IVR_STATS_DB": str(tmp_path / "stats.sqlite3"), "DATABASE_URL": None, "IVR_STATISTICS": None}
+    assert CliRunner().invoke(main, ["stats", "migrate"], env=env).exit_code == 0
+    called = CliRunner().invoke(main, ["simulate", "--keys", "1,0"], env=env)
+    assert called.exit_code == 0, called.output
+    text = CliRunner().invoke(main, ["stats", "--days", "1"], env=env).output
+    assert "<5 of them still in progress" in text and "Reached the line: <5 of <5 calls" in text, text
+
+
 def test_a_volunteers_whisper_is_not_counted_as_a_rescue(status_client: TwilioClient) -> None:
     def rescues() -> float:
         body = status_client.client.get("/metrics", headers=basic("admin-password")).get_data(as_text=True)
