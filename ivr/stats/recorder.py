@@ -76,10 +76,21 @@ class OffLoop:
                 # A thread of our own (not the hub's shared pool): the writes always run in the
                 # same thread, whose memory is reused from one write to the next.
                 self._pool = ThreadPool(1)
-            result = self._pool.spawn(fn)
+            failed: list[BaseException] = []
+
+            def call() -> None:
+                # The exception is handed to the caller, not to gevent, whose hub would print its
+                # traceback on stderr (lines that are not JSON) at every failed write.
+                try:
+                    fn()
+                except BaseException as exc:  # noqa: BLE001 - raised again below, in the caller
+                    failed.append(exc)
+
+            result = self._pool.spawn(call)
             if not gevent.wait([result], timeout=timeout):
                 return False
-            result.get()
+            if failed:
+                raise failed[0]
             return True
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ivr-stats-db")
