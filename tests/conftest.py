@@ -73,13 +73,16 @@ CALL = {
 
 
 @pytest.fixture(autouse=True)
-def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test sees the developer's TWILIO_* or IVR_* variables."""
+def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's TWILIO_* or IVR_* variables or DATABASE_URL, and what a test's app
+    records goes to a statistics database of the test's own: never to the checkout's stats.sqlite3 (which
+    `make run` shows) nor to the developer's database."""
     import os
 
     for name in list(os.environ):
-        if name.startswith(("TWILIO_", "IVR_")):
+        if name.startswith(("TWILIO_", "IVR_")) or name == "DATABASE_URL":
             monkeypatch.delenv(name)
+    monkeypatch.setenv("IVR_STATS_DB", str(tmp_path_factory.mktemp("stats") / "stats.sqlite3"))
 
 
 @pytest.fixture
@@ -271,8 +274,10 @@ def procfile_command(process: str, *, loopback: bool = True) -> str:
 
 def procfile_env(port: int, **variables: str) -> dict[str, str]:
     """What a platform gives the Procfile: PORT, one worker, this venv on PATH, and ``variables``;
-    none of the developer's TWILIO_* or IVR_* settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "IVR_"))}
+    none of the developer's TWILIO_* or IVR_* settings; the statistics in the test's own database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "IVR_")) and k != "DATABASE_URL"}
+    if "IVR_STATS_DB" in os.environ:
+        env["IVR_STATS_DB"] = os.environ["IVR_STATS_DB"]
     env |= {"PORT": str(port), "WEB_CONCURRENCY": "1", **variables}
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return env

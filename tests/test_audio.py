@@ -501,6 +501,7 @@ def test_the_release_step_fails_for_invalid_flows_before_building_anything(tmp_p
         "IVR_CONFIG": str(DATA / "config"),
         "IVR_FLOWS": str(flows),
         "IVR_AUDIO_DIR": str(tmp_path / "audio"),
+        "IVR_STATS_DB": str(tmp_path / "stats.sqlite3"),  # the release step migrates it: not the checkout's
     }
     done = subprocess.run(["bash", "-c", release_command()], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode != 0, done.stdout
@@ -516,6 +517,7 @@ def test_a_failed_audio_build_does_not_fail_the_release(tmp_path: Path) -> None:
         "IVR_CONFIG": str(DATA / "config"),
         "IVR_FLOWS": str(DATA / "flows"),
         "IVR_AUDIO_DIR": str(not_a_folder),
+        "IVR_STATS_DB": str(tmp_path / "stats.sqlite3"),
     }
     done = subprocess.run(["bash", "-c", release_command()], env=env, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
