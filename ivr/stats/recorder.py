@@ -214,9 +214,10 @@ class Recorder:
         return True
 
     def _dispose(self) -> None:
+        """After a failed write (it has returned: nothing is stuck in it): close the kept connection, take a new one."""
         engine, self._engine = self._engine, None
         if engine is not None:
-            engine.dispose(close=False)  # its connections may be stuck: leave them, take new ones
+            engine.dispose()
 
     def _write(self, batch: Batch, finish: bool) -> None:
         try:
@@ -225,6 +226,7 @@ class Recorder:
 
             if self._engine is None:
                 self._engine = store.make_engine(self.config.database_url)
+                weakref.finalize(self, self._engine.dispose)  # its kept connection is closed when the recorder goes
             now = self.clock()
             with self._engine.begin() as conn:
                 if not self._ready:
@@ -248,3 +250,5 @@ class Recorder:
         self._stopped = True
         self._wake.set()
         self.flush()
+        if not self._busy:  # a write still hanging keeps its connection; the process is ending anyway
+            self._dispose()
