@@ -12,6 +12,7 @@ import re
 import signal
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from flask import Flask
 
@@ -92,3 +93,26 @@ def test_a_hanging_database_drops_statistics_not_calls(settings: Settings, own_p
     while not recorder.flush():  # the hung write returns (or times out), then writing resumes
         assert time.monotonic() < deadline, "statistics did not resume after the database did"
         time.sleep(0.2)
+
+
+def test_a_database_that_keeps_failing_leaves_no_engine_behind(tmp_path: Path) -> None:
+    """Each failed write closes its engine and forgets it: an outage of hours cannot grow a worker's memory."""
+    import gc
+
+    from sqlalchemy import Engine
+
+    from ivr.stats.recorder import Recorder, RecorderConfig
+
+    url = f"sqlite:///{tmp_path / 'never-migrated.sqlite3'}"
+
+    def engines() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, Engine) and str(o.url) == url)
+
+    dropped: list[str] = []
+    recorder = Recorder(RecorderConfig(url), lambda count, reason: dropped.append(reason))
+    for _ in range(5):
+        assert not recorder.flush()
+    assert len(dropped) == 5 and "never migrated" in dropped[0]
+    assert engines() == 0
+    recorder.close()

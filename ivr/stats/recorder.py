@@ -123,6 +123,7 @@ class Recorder:
         self._batch = Batch()
         self._wake = threading.Event()
         self._engine: Engine | None = None
+        self._closer: weakref.finalize[[], Recorder] | None = None  # disposes of _engine, once
         self._offloop: OffLoop | None = None
         self._flushing = threading.Lock()  # one flush at a time (the loop's, close()'s, a test's)
         self._busy = False  # a write is running (or hanging) in the OS thread
@@ -153,7 +154,9 @@ class Recorder:
             self._lock = threading.Lock()
             self._batch = Batch()
             self._wake = threading.Event()
-            self._engine = None
+            if self._closer is not None:
+                self._closer.detach()  # the engine of the process this one was forked from is that process's
+            self._engine, self._closer = None, None
             self._offloop = OffLoop()
             self._flushing = threading.Lock()
             self._busy = False
@@ -215,9 +218,9 @@ class Recorder:
 
     def _dispose(self) -> None:
         """After a failed write (it has returned: nothing is stuck in it): close the kept connection, take a new one."""
-        engine, self._engine = self._engine, None
-        if engine is not None:
-            engine.dispose()
+        closer, self._engine, self._closer = self._closer, None, None
+        if closer is not None:
+            closer()  # disposes of the engine, and forgets it
 
     def _write(self, batch: Batch, finish: bool) -> None:
         try:
@@ -226,7 +229,8 @@ class Recorder:
 
             if self._engine is None:
                 self._engine = store.make_engine(self.config.database_url)
-                weakref.finalize(self, self._engine.dispose)  # its kept connection is closed when the recorder goes
+                # Its kept connection is closed when the recorder goes, or at the next failed write.
+                self._closer = weakref.finalize(self, self._engine.dispose)
             now = self.clock()
             with self._engine.begin() as conn:
                 if not self._ready:
