@@ -37,7 +37,7 @@ from ivr.simulate import (
     SimulationError,
     run_call,
 )
-from ivr.stats.web import STATS
+from ivr.stats.web import close_stats
 from ivr.twilio_connect import ConnectError, TwilioNumbers, connect, public_base
 
 # --- ivr graph ----------------------------------------------------------------------------------
@@ -275,10 +275,8 @@ def simulate(
     except SimulationError as exc:
         fail(ExitCode.ERROR, f"error: {exc}")
     finally:
-        recorder = app.extensions[STATS].recorder if STATS in app.extensions else None
-        if recorder is not None:  # the call's statistics, before the process ends (they are written every half second)
-            with _quiet_service_logs():
-                recorder.close()
+        with _quiet_service_logs():
+            close_stats(app)  # the call's statistics, before the process ends
     _summary(report)
 
 

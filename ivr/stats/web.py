@@ -78,6 +78,13 @@ def reload_stats(app: Flask, catalog: Catalog) -> None:
     current.timing, current.no_language = _catalog_facts(app, catalog)
 
 
+def close_stats(app: Flask) -> None:
+    """Write what ``app`` counted and stop its writer (a process that ends before the next write: ``ivr simulate``)."""
+    installed: Stats | None = app.extensions.get(STATS)
+    if installed is not None and installed.recorder is not None:
+        installed.recorder.close()
+
+
 def install_stats(app: Flask, settings: Settings, catalog: Catalog) -> Stats:
     """Count every webhook request of ``app``, and add ``/voice/status`` and ``/metrics``."""
     timing, no_language = _catalog_facts(app, catalog)
