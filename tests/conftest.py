@@ -275,9 +275,8 @@ def procfile_command(process: str, *, loopback: bool = True) -> str:
 def procfile_env(port: int, **variables: str) -> dict[str, str]:
     """What a platform gives the Procfile: PORT, one worker, this venv on PATH, and ``variables``;
     none of the developer's TWILIO_* or IVR_* settings; the statistics in the test's own database."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "IVR_")) and k != "DATABASE_URL"}
-    if "IVR_STATS_DB" in os.environ:
-        env["IVR_STATS_DB"] = os.environ["IVR_STATS_DB"]
+    developers = ("TWILIO_", "IVR_", "DATABASE_URL")
+    env = {k: v for k, v in os.environ.items() if k == "IVR_STATS_DB" or not k.startswith(developers)}
     env |= {"PORT": str(port), "WEB_CONCURRENCY": "1", **variables}
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return env
