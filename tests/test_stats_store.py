@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ivr.stats import store
-from ivr.stats.batch import Batch
+from ivr.stats.batch import Batch, unpack
 from ivr.stats.events import HOUR, CallEnd, TurnEvent, TurnFacts
 
 NOW = 1_800_000_000.0  # an hour's start plus nothing: 2027-01-15 08:00 UTC
@@ -76,6 +76,55 @@ def test_a_database_never_migrated_is_a_clear_error(tmp_path: Path) -> None:
     assert store.migrate(url) == (store.head_revision(), store.head_revision())
 
 
+@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+def test_calls_in_progress_keep_their_turns_through_the_migration_to_one_row_per_call(
+    dialect: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}" if dialect == "sqlite" else request.getfixturevalue("postgres").new_database()
+    config = store._alembic_config(url)
+    command.upgrade(config, "0001")  # the schema with a row per turn, and a call in progress in it
+    engine = store.make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO stats_live_calls (call, last_at, dialling) VALUES ('c1', :at, false)"), {"at": NOW + 20})
+        insert = text(
+            "INSERT INTO stats_live_turns (call, at, flow, node, lang, started, seconds, line_at, dial_at, connected) "
+            "VALUES ('c1', :at, 'helpline', :node, :lang, :started, :seconds, :line_at, NULL, false)"
+        )
+        turn_rows = [
+            {"at": NOW + 20, "node": "listening_line", "lang": "fr", "started": False, "seconds": 25.0, "line_at": 6.4},
+            {"at": NOW + 1, "node": "welcome", "lang": "-", "started": True, "seconds": 10.2, "line_at": None},
+        ]
+        conn.execute(insert, turn_rows)  # written in another order than they were answered
+    engine.dispose()
+    assert store.migrate(url) == ("0001", store.HEAD)
+    [kept] = rows(url, store.live_calls)
+    assert [(t.node, t.started, t.line_at) for t in unpack(str(kept["turns"]))] == [
+        ("welcome", True, None),
+        ("listening_line", False, 6.4),
+    ]
+    batch = Batch()
+    batch.add_end(CallEnd(NOW + 30, "c1", "completed", "30s-1m"))
+    assert write(url, batch, now=NOW + 30 + store.END_GRACE_SECONDS + 1) == 1
+    assert rows(url, store.time_to_line) == [dict(hour=NOW, flow="helpline", lang="fr", seconds=17, count=1)]
+    # And back: the turns of a call in progress are rows again.
+    write(url, _one_call_in_progress())
+    command.downgrade(config, "0001")
+    engine = store.make_engine(url)
+    with engine.connect() as conn:
+        back = conn.execute(text("SELECT call, node FROM stats_live_turns ORDER BY at")).all()
+        assert back == [("c2", "welcome"), ("c2", "main")]
+    engine.dispose()
+
+
+def _one_call_in_progress() -> Batch:
+    batch = Batch()
+    batch.add_turn(turn("c2", NOW + 100, "welcome", "start", lang="-"))
+    batch.add_turn(turn("c2", NOW + 110, "main", "option"))
+    return batch
+
+
 def test_batches_add_up_and_a_call_is_summed_up_after_its_end(database_url: str) -> None:
     first = Batch()
     first.add_turn(turn("c1", NOW + 1, "welcome", "start", lang="-", seconds=10.2))
@@ -100,8 +149,9 @@ def test_batches_add_up_and_a_call_is_summed_up_after_its_end(database_url: str)
         )
     ]
     assert rows(database_url, store.time_to_line) == [dict(hour=NOW, flow="helpline", lang="fr", seconds=47, count=1)]
-    assert {r["call"] for r in rows(database_url, store.live_turns)} == {"c2"}  # still in progress
-    assert [(r["call"], r["ended_at"]) for r in rows(database_url, store.live_calls)] == [("c2", None)]
+    [kept] = rows(database_url, store.live_calls)  # c2 is still in progress: one row, its turn in it
+    assert (kept["call"], kept["ended_at"]) == ("c2", None)
+    assert [(t.node, t.started) for t in unpack(str(kept["turns"]))] == [("welcome", True)]
     counted = {(r["node"], r["outcome"]): r["count"] for r in rows(database_url, store.turns)}
     assert counted == {("welcome", "start"): 2, ("first_menu", "language"): 1, ("listening_line", "talk_now"): 1}
 
@@ -126,7 +176,7 @@ def test_turns_written_after_a_call_was_summed_up_are_not_a_new_call(database_ur
     late = Batch()
     late.add_turn(turn("gone", NOW, "main", "option"))
     assert write(database_url, late, now=NOW + store.IDLE_SECONDS + 1) == 0
-    assert rows(database_url, store.calls) == [] and rows(database_url, store.live_turns) == []
+    assert rows(database_url, store.calls) == [] and rows(database_url, store.live_calls) == []
 
 
 def test_prune_keeps_the_retention_period(database_url: str) -> None:
@@ -164,8 +214,8 @@ def test_sqlite_is_written_ahead_so_reports_read_while_a_worker_writes(tmp_path:
         store.write_batch(conn, batch)
         # A write is open: a report still reads, at once, what was there before it.
         with reader.connect() as report:
-            assert report.execute(select(store.live_turns)).all() == []
+            assert report.execute(select(store.live_calls)).all() == []
     with reader.connect() as report:
-        assert [row.call for row in report.execute(select(store.live_turns))] == ["c1"]
+        assert [row.call for row in report.execute(select(store.live_calls))] == ["c1"]
     writer.dispose()
     reader.dispose()

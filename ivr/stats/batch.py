@@ -1,17 +1,20 @@
 """Events kept in memory between two writes to the database.
 
 On the request path a batch only takes the event as it is (an append under the recorder's
-lock): the tally, hourly counters (bounded by flows × nodes × languages × outcomes per hour)
-and, for the calls in progress, one small record per turn under the call's keyed hash (kept by
-the store only until the call is over, see :mod:`ivr.stats.store`), is made by the writer,
-off the request path, when it takes the batch.
+lock). The writer counts the batch up off the request path, when it takes it: hourly
+counters (bounded by flows × nodes × languages × outcomes per hour), and for each call in
+progress the batch's turns of that call, packed together (kept by the store under the call's
+keyed hash only until the call is over, see :mod:`ivr.stats.store`), so that the store writes
+one row per call, however many turns the batch holds of it.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import NamedTuple
 
 from ivr.stats.events import CallEnd, TurnEvent, hour_of
 
@@ -23,11 +26,10 @@ TurnKey = tuple[int, str, str, str, str]  # hour, flow, node, lang, outcome
 TransferKey = tuple[int, str, str, str]  # hour, flow, lang, result ("started" or a dial result)
 
 
-@dataclass(frozen=True, slots=True)
-class CallTurn:
-    """One turn of a call in progress: where it is, and the engine's seconds of audio."""
+class CallTurn(NamedTuple):
+    """One turn of a call in progress: where it is, and the engine's seconds of audio. Kept as a JSON
+    array (a named tuple is one), in the order of these fields."""
 
-    call: str
     at: float
     flow: str
     node: str
@@ -39,13 +41,39 @@ class CallTurn:
     connected: bool
 
 
+def pack(turns: list[CallTurn]) -> str:
+    """Turns of one call, as one line of text (JSON): what the store keeps while the call lasts."""
+    return json.dumps(turns, separators=(",", ":"))
+
+
+def unpack(text: str) -> list[CallTurn]:
+    """The turns packed by :func:`pack`, one line per write, in the order they were written. A line
+    that is not what pack() writes is skipped: the row is the database's, and a report never fails on it."""
+    turns: list[CallTurn] = []
+    for line in text.splitlines():
+        try:
+            turns.extend(CallTurn(*record) for record in json.loads(line))
+        except (ValueError, TypeError):
+            continue
+    return turns
+
+
+@dataclass
+class CallPart:
+    """A call's turns in one batch."""
+
+    turns: list[CallTurn] = field(default_factory=list)
+    last_at: float = 0.0  # the latest of these turns (server time)
+    dialling: bool = False  # that turn started a transfer, which can last
+
+
 @dataclass
 class Tally:
     """A batch counted up: what the store writes."""
 
     turns: Counter[TurnKey] = field(default_factory=Counter)
     transfers: Counter[TransferKey] = field(default_factory=Counter)
-    call_turns: list[CallTurn] = field(default_factory=list)
+    calls: dict[str, CallPart] = field(default_factory=dict)
     ends: list[CallEnd] = field(default_factory=list)
 
 
@@ -78,31 +106,37 @@ class Batch:
     def tally(self) -> Tally:
         """The batch counted up, once (the writer takes a batch after the request path is done with it)."""
         tally = Tally()
+        turns, transfers, calls = tally.turns, tally.transfers, tally.calls
         for event in self.added:
             if isinstance(event, CallEnd):
                 if event.call != "-":
                     tally.ends.append(event)
                 continue
             hour = hour_of(event.at)
-            tally.turns[(hour, event.flow, event.node, event.lang, event.outcome)] += 1
+            turns[(hour, event.flow, event.node, event.lang, event.outcome)] += 1
             facts = event.facts
             if facts.transfers:
-                tally.transfers[(hour, event.flow, event.lang, "started")] += facts.transfers
+                transfers[(hour, event.flow, event.lang, "started")] += facts.transfers
             if event.dial is not None:
-                tally.transfers[(hour, event.flow, event.lang, event.dial)] += 1
-            if event.call != "-":
-                tally.call_turns.append(
-                    CallTurn(
-                        event.call,
-                        event.at,
-                        event.flow,
-                        event.node,
-                        event.lang,
-                        event.outcome == "start",
-                        facts.seconds,
-                        facts.line_at,
-                        facts.dial_at,
-                        event.dial == "connected",
-                    )
+                transfers[(hour, event.flow, event.lang, event.dial)] += 1
+            if event.call == "-":
+                continue
+            part = calls.get(event.call)
+            if part is None:
+                part = calls[event.call] = CallPart()
+            part.turns.append(
+                CallTurn(
+                    event.at,
+                    event.flow,
+                    event.node,
+                    event.lang,
+                    event.outcome == "start",
+                    facts.seconds,
+                    facts.line_at,
+                    facts.dial_at,
+                    event.dial == "connected",
                 )
+            )
+            if event.at >= part.last_at:
+                part.last_at, part.dialling = event.at, facts.dial_at is not None
         return tally

@@ -21,11 +21,11 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import Connection, select
 
 from ivr.stats import store
+from ivr.stats.batch import unpack
 from ivr.stats.events import HOUR, NO_LANGUAGE
 
 SMALL = 5
@@ -166,11 +166,8 @@ def _add_call(report: Report, hour: int, lang: str, reached: bool, last_node: st
 
 def _add_in_progress(conn: Connection, report: Report, lo: int, hi: int) -> None:
     """Calls not over yet, summed up here and now (nothing more is stored)."""
-    rows: dict[str, list[Mapping[Any, Any]]] = {}
-    for row in conn.execute(select(store.live_turns)).mappings():
-        rows.setdefault(row["call"], []).append(row)
-    for call_rows in rows.values():
-        summary = store.summarise(call_rows, None)
+    for turns in conn.execute(select(store.live_calls.c.turns)).scalars():
+        summary = store.summarise(unpack(turns), None)
         if summary is None or not lo <= summary.hour < hi:
             continue
         report.in_progress += 1

@@ -2,10 +2,11 @@
 
 SQLite by default, PostgreSQL when ``DATABASE_URL`` is set; the schema is made by Alembic
 (``ivr stats migrate``, :mod:`ivr.stats.migrations`). Stored, for good (until pruned):
-hourly counts only. For a call in progress, under the call's keyed hash: one row per turn
-(the server's time, node, language, seconds of audio, whether a line's number was said or a
-transfer connected) and one row for the call (its latest turn, and its end once Twilio says
-so), deleted when the call is summed up into the hourly counts, at most an hour later.
+hourly counts only. For a call in progress, under the call's keyed hash: one row, holding
+its turns (the server's time, node, language, seconds of audio, whether a line's number was
+said or a transfer connected; each write appends the turns of its batch, as a line of JSON),
+its latest turn and its end once Twilio says so; deleted when the call is summed up into the
+hourly counts, at most an hour later.
 
 (Over 400 lines: the tables, their migrations' entry points and every statement that
 writes or deletes rows are kept together, so that what is stored can be read in one place.)
@@ -32,23 +33,25 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     and_,
     case,
     create_engine,
     delete,
     event,
     inspect,
+    literal,
     or_,
     select,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ivr.stats.batch import Batch, Tally
+from ivr.stats.batch import Batch, CallTurn, Tally, pack, unpack
 from ivr.stats.events import NO_LANGUAGE, hour_of
 
 VERSION_TABLE = "stats_version"
-HEAD = "0001"  # the latest migration in ivr/stats/migrations/versions (a test checks that they agree)
+HEAD = "0002"  # the latest migration in ivr/stats/migrations/versions (a test checks that they agree)
 # A call still in a menu sends a request at least every minute or two; one silent for this long is over.
 IDLE_SECONDS = 15 * 60
 LONGEST_CALL_SECONDS = 3600  # a transfer can last; after an hour nothing about the call is kept
@@ -104,21 +107,6 @@ time_to_line = Table(
     Column("seconds", Integer, primary_key=True),  # whole seconds, rounded up
     Column("count", Integer, nullable=False),
 )
-live_turns = Table(
-    "stats_live_turns",
-    metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("call", String(16), nullable=False, index=True),
-    Column("at", Float, nullable=False),
-    Column("flow", String(40), nullable=False),
-    Column("node", String(40), nullable=False),
-    Column("lang", String(8), nullable=False),
-    Column("started", Boolean, nullable=False),
-    Column("seconds", Float, nullable=False),
-    Column("line_at", Float),
-    Column("dial_at", Float),
-    Column("connected", Boolean, nullable=False),
-)
 live_calls = Table(
     "stats_live_calls",
     metadata,
@@ -128,6 +116,7 @@ live_calls = Table(
     Column("ended_at", Float, index=True),  # when Twilio's status callback said the call was over
     Column("status", String(16)),
     Column("duration", String(16)),
+    Column("turns", Text, nullable=False, server_default=""),  # batch.pack() lines, one per write
 )
 AGGREGATES = (turns, transfers, calls, time_to_line)
 
@@ -255,8 +244,8 @@ def _adding(dialect: str, table: Table) -> Executable:
 
 
 @functools.cache
-def _latest_turn(dialect: str) -> Executable:
-    """A call's row: its latest turn, whichever writer brings it first."""
+def _turns_added(dialect: str) -> Executable:
+    """A call's row: its turns appended, and its latest turn, whichever writer brings it first."""
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(live_calls)
     newer = statement.excluded.last_at >= live_calls.c.last_at
     return statement.on_conflict_do_update(
@@ -264,6 +253,7 @@ def _latest_turn(dialect: str) -> Executable:
         set_={
             "last_at": case((newer, statement.excluded.last_at), else_=live_calls.c.last_at),
             "dialling": case((newer, statement.excluded.dialling), else_=live_calls.c.dialling),
+            "turns": live_calls.c.turns + literal("\n") + statement.excluded.turns,
         },
     )
 
@@ -301,45 +291,25 @@ def write_batch(conn: Connection, batch: Batch) -> None:
         transfers,
         [dict(hour=k[0], flow=k[1], lang=k[2], result=k[3], count=n) for k, n in sorted(tally.transfers.items())],
     )
-    if tally.call_turns:
-        conn.execute(
-            live_turns.insert(),
-            [
-                dict(
-                    call=t.call,
-                    at=t.at,
-                    flow=t.flow,
-                    node=t.node,
-                    lang=t.lang,
-                    started=t.started,
-                    seconds=t.seconds,
-                    line_at=t.line_at,
-                    dial_at=t.dial_at,
-                    connected=t.connected,
-                )
-                for t in tally.call_turns
-            ],
-        )
     _touch_calls(conn, tally)
 
 
 def _touch_calls(conn: Connection, tally: Tally) -> None:
-    """One row per call in progress: its latest turn (whichever writer brings it first) and its end."""
-    latest: dict[str, tuple[float, bool]] = {}
-    for t in tally.call_turns:
-        if t.call not in latest or t.at >= latest[t.call][0]:
-            latest[t.call] = (t.at, t.dial_at is not None)
-    if latest:
+    """One row per call in progress: its turns, its latest turn (whichever writer brings it first) and its end."""
+    if tally.calls:
         conn.execute(
-            _latest_turn(conn.dialect.name),
-            [dict(call=call, last_at=at, dialling=dialling) for call, (at, dialling) in sorted(latest.items())],
+            _turns_added(conn.dialect.name),
+            [
+                dict(call=call, last_at=part.last_at, dialling=part.dialling, turns=pack(part.turns))
+                for call, part in sorted(tally.calls.items())
+            ],
         )
     if tally.ends:
         ends = {end.call: end for end in tally.ends}  # one end per call
         conn.execute(
             _ended(conn.dialect.name),
             [
-                dict(call=e.call, last_at=e.at, dialling=False, ended_at=e.at, status=e.status, duration=e.duration)
+                dict(call=e.call, last_at=e.at, dialling=False, ended_at=e.at, status=e.status, duration=e.duration, turns="")
                 for e in sorted(ends.values(), key=lambda e: e.call)
             ],
         )
@@ -360,33 +330,34 @@ class CallSummary:
     duration: str
 
 
-def summarise(rows: Iterable[Mapping[Any, Any]], end: Mapping[Any, Any] | None) -> CallSummary | None:
-    """One call from its turns, in the order they were answered; None for a fragment without its start
-    (turns written after the call was summed up)."""
-    ordered = sorted(rows, key=lambda r: (r["at"], r["id"]))
-    if not ordered or not any(r["started"] for r in ordered):
+def summarise(turns: Iterable[CallTurn], end: Mapping[Any, Any] | None) -> CallSummary | None:
+    """One call from its turns, in the order they were answered (turns answered in the same instant, in
+    the order they were written); None for a fragment without its start (turns written after the call
+    was summed up)."""
+    ordered = sorted(turns, key=lambda t: t.at)
+    if not ordered or not any(t.started for t in ordered):
         return None
     elapsed = 0.0
     dial_started: float | None = None
     reached: float | None = None
-    for row in ordered:
-        if row["connected"] and dial_started is not None:
+    for turn in ordered:
+        if turn.connected and dial_started is not None:
             reached = dial_started
             break
-        if row["line_at"] is not None:
-            reached = elapsed + row["line_at"]
+        if turn.line_at is not None:
+            reached = elapsed + turn.line_at
             break
-        if row["dial_at"] is not None:
-            dial_started = elapsed + row["dial_at"]
-        elapsed += row["seconds"]
-    langs = [r["lang"] for r in ordered if r["lang"] != NO_LANGUAGE]
+        if turn.dial_at is not None:
+            dial_started = elapsed + turn.dial_at
+        elapsed += turn.seconds
+    langs = [t.lang for t in ordered if t.lang != NO_LANGUAGE]
     return CallSummary(
-        hour=hour_of(ordered[0]["at"]),
-        flow=ordered[0]["flow"],
+        hour=hour_of(ordered[0].at),
+        flow=ordered[0].flow,
         lang=langs[-1] if langs else NO_LANGUAGE,
         reached=reached is not None,
         to_line=reached,
-        last_node=ordered[-1]["node"],
+        last_node=ordered[-1].node,
         end_status=end["status"] if end is not None else "unknown",
         duration=end["duration"] if end is not None else "unknown",
     )
@@ -420,16 +391,8 @@ def finish_calls(conn: Connection, now: float) -> int:
         claimed = conn.execute(delete(live_calls).where(live_calls.c.call.in_(some)).returning(*live_calls.c)).mappings().all()
         if not claimed:
             continue
-        ends = {row["call"]: row for row in claimed}
-        turn_rows = (
-            conn.execute(delete(live_turns).where(live_turns.c.call.in_(list(ends))).returning(*live_turns.c)).mappings().all()
-        )
-        by_call: dict[str, list[Mapping[Any, Any]]] = {}
-        for row in turn_rows:
-            by_call.setdefault(row["call"], []).append(row)
-        for call, rows in by_call.items():
-            end = ends[call]
-            summary = summarise(rows, end if end["ended_at"] is not None else None)
+        for row in claimed:
+            summary = summarise(unpack(row["turns"]), row if row["ended_at"] is not None else None)
             if summary is not None:
                 summaries.append(summary)
         _add_summaries(conn, summaries)
