@@ -9,6 +9,9 @@ The time of day and the operators' announcement enter a turn only through :class
 (state, key, number called, Now): the engine keeps the turns it has worked out and answers
 a repeated question from memory. The caller's words are turned into a key first, so no
 speech is ever kept.
+
+(Over 400 lines: every node kind's decisions, the rescue and the moment's ``Now`` are kept in
+one module, so that everything a caller can hear next is read, and tested, in one place.)
 """
 
 from __future__ import annotations
