@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
 
 from ivr.stats import store
-from ivr.stats.batch import Batch, unpack
+from ivr.stats.batch import Batch, CallTurn, pack, unpack
 from ivr.stats.events import HOUR, CallEnd, TurnEvent, TurnFacts
 
 NOW = 1_800_000_000.0  # an hour's start plus nothing: 2027-01-15 08:00 UTC
@@ -154,6 +154,26 @@ def test_batches_add_up_and_a_call_is_summed_up_after_its_end(database_url: str)
     assert [(t.node, t.started) for t in unpack(str(kept["turns"]))] == [("welcome", True)]
     counted = {(r["node"], r["outcome"]): r["count"] for r in rows(database_url, store.turns)}
     assert counted == {("welcome", "start"): 2, ("first_menu", "language"): 1, ("listening_line", "talk_now"): 1}
+
+
+def test_an_end_written_before_the_calls_turns_still_sums_the_call_up(database_url: str) -> None:
+    ended = Batch()  # one worker answered the status callback, and wrote first
+    ended.add_end(CallEnd(NOW + 40, "c1", "completed", "30s-1m"))
+    assert write(database_url, ended, now=NOW + 41) == 0
+    turns = Batch()  # another worker's batch: the call's turns
+    turns.add_turn(turn("c1", NOW + 1, "welcome", "start", lang="-", seconds=10.2))
+    turns.add_turn(turn("c1", NOW + 20, "listening_line", "talk_now", seconds=25.0, line_at=6.4))
+    assert write(database_url, turns, now=NOW + 41) == 0
+    assert write(database_url, Batch(), now=NOW + 40 + store.END_GRACE_SECONDS + 1) == 1
+    [summed] = rows(database_url, store.calls)
+    assert (summed["reached"], summed["end_status"], summed["last_node"]) == (True, "completed", "listening_line")
+
+
+def test_unpack_skips_what_pack_did_not_write() -> None:
+    turns = [CallTurn(NOW, "helpline", "welcome", "-", True, 10.2, None, None, False)]
+    later = [CallTurn(NOW + 9, "helpline", "main", "nl", False, 3.0, 1.5, None, False)]
+    text = "\n".join(["", pack(turns), "not json", "[1, 2]", '[["x"]]', pack(later)])
+    assert unpack(text) == turns + later
 
 
 def test_a_silent_call_is_summed_up_after_the_idle_time_and_a_transfer_after_an_hour(database_url: str) -> None:

@@ -52,7 +52,7 @@ def unpack(text: str) -> list[CallTurn]:
     turns: list[CallTurn] = []
     for line in text.splitlines():
         try:
-            turns.extend(CallTurn(*record) for record in json.loads(line))
+            turns += [CallTurn(*record) for record in json.loads(line)]
         except (ValueError, TypeError):
             continue
     return turns
