@@ -51,6 +51,8 @@ def unpack(text: str) -> list[CallTurn]:
     that is not what pack() writes is skipped: the row is the database's, and a report never fails on it."""
     turns: list[CallTurn] = []
     for line in text.splitlines():
+        if not line:  # the row was made by the call's end, before any turn: it starts with an empty line
+            continue
         try:
             turns += [CallTurn(*record) for record in json.loads(line)]
         except (ValueError, TypeError):
