@@ -75,6 +75,7 @@ class Helpline:
     transfer_to: tuple[Target, ...] = ()  # numbers or SIP addresses the line's operator gave us, tried in order
     hours_open: Schedule = Schedule()  # when the line takes transferred calls; its number is said at any hour
     whisper: str = ""  # what the answering volunteer hears before the caller is put through, in the line's language
+    chat_hours: str = ""  # when the chat is open, in words in the line's language ("'s avonds"): chats are not 24/7
 
     def open_targets(self, instant: datetime | None) -> tuple[int, ...]:
         """The indexes of the targets that take calls at ``instant`` (None: at any hour, for timing)."""
@@ -124,6 +125,18 @@ class SpeechSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Budgets:
+    """Seconds, from the call's first second unless said otherwise, that the caller checker allows (ivr.checker)."""
+
+    time_to_human: float  # language key at the end of its welcome sentence -> how to reach a person heard
+    talk_now: float  # seconds of audio after the language key, then the talk-now key, until the line
+    silent_after_language: float  # language key, then nothing -> own line's number and 112 heard
+    any_behaviour: float  # whatever the caller does -> a line they understand and 112 heard (or connected)
+    wrong_language: float  # another language's key, then the way back -> own language's way to a person heard
+    announcement: float  # the longest announcement, in estimated seconds (ivr announce set refuses longer)
+
+
+@dataclass(frozen=True, slots=True)
 class CallSettings:
     """Deployment settings from ``config/settings.yaml``."""
 
@@ -133,10 +146,8 @@ class CallSettings:
     default_flow: str  # name of the flow served when the called number names none
     called_numbers: Mapping[str, CalledNumber]  # called number (E.164) -> what it serves
     ring_timeout: int  # seconds a transfer target may ring
-    time_to_human_budget: float  # seconds until a caller hears how to reach the line
-    talk_now_budget: float  # seconds from language key + talk-now key to the line
-    silence_budget: float  # seconds until a caller who presses nothing has heard every line
-    welcome_names: tuple[str, ...]  # helpline ids the welcome must say in every language (e.g. emergency)
+    budgets: Budgets  # what the caller checker holds every call to (ivr.checker)
+    welcome_names: tuple[str, ...]  # helpline ids every caller must hear with their line (e.g. emergency)
     speech: SpeechSettings
 
 
@@ -220,6 +231,7 @@ class MenuNode:
     after_retries: str  # node id after the last retry
     words: Words = field(default_factory=lambda: NO_WORDS)  # what may be said for each option, per language
     speech_prompt: Prompt = field(default_factory=lambda: Prompt(frozen_map()))  # said after the prompt when speech is on
+    not_understood: Prompt | None = None  # re-prompt for speech that matched nothing (None: the wrong-key one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +248,7 @@ class LanguageNode:
     after_retries: str
     talk_now: str  # node reached with the talk-now key before a language is chosen
     words: Words = field(default_factory=lambda: NO_WORDS)  # what may be said for each choice: every language's words count here
+    not_understood: Prompt | None = None  # re-prompt for speech that matched nothing (None: the wrong-key one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +281,7 @@ class TransferNode:
     call_yourself: Prompt  # said when there is no target or every target failed
     after: Prompt  # what the caller can press after hearing the number
     timeout: int
+    unreachable: Prompt = field(default_factory=lambda: Prompt(frozen_map()))  # said first after every target failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +307,18 @@ class GlobalKeys:
 
 
 @dataclass(frozen=True, slots=True)
+class Crisis:
+    """Words of crisis (suicide, dying, danger, emergency) said anywhere in a call, where speech is on.
+
+    They win over every other word and over the confidence threshold: the caller goes straight
+    to the talk-now line (connected, or its number) after ``prompt``, which names 112.
+    """
+
+    words: Mapping[str, tuple[str, ...]]  # language -> phrases (see phrase())
+    prompt: Prompt
+
+
+@dataclass(frozen=True, slots=True)
 class Flow:
     """A whole call flow, checked and ready to serve."""
 
@@ -304,6 +330,17 @@ class Flow:
     keys: GlobalKeys
     nodes: Mapping[str, Node]
     rescue: Prompt  # said by the fallback URL and after any internal error
+    # The welcome's language keys choose a language in every node after it too (the way back from a wrong one).
+    language_keys_everywhere: bool = False
+    crisis: Crisis | None = None  # what said words of crisis lead to, where speech is on
+    rescue_connecting: Prompt = field(default_factory=lambda: Prompt(frozen_map()))  # said when the rescue dials
+
+    def language_choices(self) -> Mapping[str, str]:
+        """Key -> language of the welcome, where those keys choose a language after it as well ({} otherwise)."""
+        start = self.nodes.get(self.start)
+        if self.language_keys_everywhere and isinstance(start, LanguageNode):
+            return start.choices
+        return {}
 
 
 @dataclass(frozen=True, slots=True)

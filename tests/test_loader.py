@@ -81,7 +81,7 @@ def test_all_errors_are_collected_in_one_report(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
     text = (DATA / "flows" / "mini.yaml").read_text(encoding="utf-8")
-    text = text.replace('"1": info, "2": bye', '"1": infos, on: bye').replace("    next: main\n  line:", "    nxt: main\n  line:")
+    text = text.replace('"3": info, "4": bye', '"3": infos, on: bye').replace("    next: main\n  line:", "    nxt: main\n  line:")
     (flows / "mini.yaml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigErrors) as caught:
         load_catalog(DATA / "config", flows)
@@ -116,12 +116,12 @@ def test_the_loaded_model_is_frozen_and_typed() -> None:
     flow = catalog.flows["mini"]
     main = flow.nodes["main"]
     assert isinstance(main, MenuNode)
-    assert dict(main.options) == {"1": "info", "2": "bye"}
+    assert dict(main.options) == {"3": "info", "4": "bye"}
     with pytest.raises(TypeError):
-        main.options["3"] = "x"  # type: ignore[index]
+        main.options["5"] = "x"  # type: ignore[index]
     with pytest.raises(AttributeError):
         main.timeout = 1  # type: ignore[misc]
-    (speech,) = main.prompt.parts("fr")
+    (_, speech) = main.prompt.parts("fr")
     assert isinstance(speech, Speech) and speech.lang == "fr"
 
 
@@ -257,7 +257,7 @@ def test_a_whole_number_is_plain_ascii_digits_in_range(tmp_path: Path, raw: str,
     ("old", "new", "where"),
     [
         ("words_per_second: 2.3", "words_per_second: {}", "languages.nl.words_per_second"),
-        ("ring_timeout: 15", "ring_timeout: 15\nbudgets: {{silence: {}}}", "budgets.silence"),
+        ("ring_timeout: 15", "ring_timeout: 15\nbudgets: {{any_behaviour: {}}}", "budgets.any_behaviour"),
     ],
 )
 def test_a_number_is_plain_ascii_digits_in_range(tmp_path: Path, raw: str, old: str, new: str, where: str) -> None:
@@ -276,7 +276,7 @@ def test_plain_numbers_still_load(tmp_path: Path) -> None:
     config = tmp_path / "config"
     shutil.copytree(DATA / "config", config)
     text = (config / "settings.yaml").read_text(encoding="utf-8")
-    text = text.replace("ring_timeout: 15", "ring_timeout: 030\nbudgets: {time_to_human: 20.5, talk_now: 12, silence: 60}")
+    text = text.replace("ring_timeout: 15", "ring_timeout: 030\nbudgets: {time_to_human: 11.5, talk_now: 12, any_behaviour: 60}")
     (config / "settings.yaml").write_text(text, encoding="utf-8")
     settings = load_catalog(config, DATA / "flows").settings
-    assert (settings.ring_timeout, settings.time_to_human_budget, settings.talk_now_budget) == (30, 20.5, 12.0)
+    assert (settings.ring_timeout, settings.budgets.time_to_human, settings.budgets.talk_now) == (30, 11.5, 12.0)

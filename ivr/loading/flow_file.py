@@ -12,6 +12,7 @@ from ivr.errors import ConfigError
 from ivr.loading.document import (
     NODE_ID,
     Number,
+    boolean,
     did_you_mean,
     load_document,
 )
@@ -21,6 +22,7 @@ from ivr.model import (
     LANGUAGE_LINE,
     NO_WORDS,
     CallSettings,
+    Crisis,
     Flow,
     GlobalKeys,
     GoodbyeNode,
@@ -34,8 +36,9 @@ from ivr.model import (
     Speech,
     TransferNode,
     frozen_map,
+    phrase,
 )
-from ivr.yamlio import Mark, YMap, YNode, YScalar
+from ivr.yamlio import Mark, YMap, YNode, YScalar, format_key
 
 # The numbers of a flow, declared once: key, range, default (None: required), meaning.
 TIMEOUT = Number("timeout", 1, 30, 6, "seconds a menu waits for a key once its prompt is said", whole=True)
@@ -48,6 +51,7 @@ class _Defaults:
     no_input: Retry | None = None
     wrong_key: Retry | None = None
     after_retries: str | None = None
+    not_understood: Prompt | None = None
 
 
 def _parse_retry(ctx: FlowContext, node: YNode | None, key: str) -> Retry | None:
@@ -70,7 +74,15 @@ def _target(ctx: FlowContext, fields: dict[str, YNode], name: str) -> str:
         return value or ""
 
 
-MENU_FIELDS = ("timeout", "no_input", "wrong_key", "after_retries")
+MENU_FIELDS = ("timeout", "no_input", "wrong_key", "after_retries", "not_understood")
+
+
+def _not_understood(ctx: FlowContext, f: dict[str, YNode], key: str, d: _Defaults) -> Prompt | None:
+    """The re-prompt for speech that matched nothing: it speaks of no key (the caller spoke)."""
+    if "not_understood" not in f:
+        return d.not_understood
+    with ctx.doc.at("not_understood"):
+        return parse_prompt(ctx, f["not_understood"], f"{key}.not_understood")
 
 
 def _menu_common(ctx: FlowContext, f: dict[str, YNode], key: str, d: _Defaults) -> tuple[int, Retry, Retry, str] | None:
@@ -123,7 +135,7 @@ def _parse_menu(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Nod
     common = _menu_common(ctx, f, key, d)
     if common is None or not options:
         return None
-    return MenuNode(node_id, prompt, frozen_map(options), *common, words, speech_prompt)
+    return MenuNode(node_id, prompt, frozen_map(options), *common, words, speech_prompt, _not_understood(ctx, f, key, d))
 
 
 def _parse_language(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
@@ -167,7 +179,7 @@ def _parse_language(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) ->
         words = parse_words(ctx, f.get("words"), {k: k for k in written})
     # Words for a language that is not offered here choose nothing.
     words = MappingProxyType({lang: MappingProxyType({p: k for p, k in w.items() if k in choices}) for lang, w in words.items()})
-    return LanguageNode(node_id, prompt, frozen_map(choices), nxt, *common, talk_now, words)
+    return LanguageNode(node_id, prompt, frozen_map(choices), nxt, *common, talk_now, words, _not_understood(ctx, f, key, d))
 
 
 def _parse_message(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
@@ -187,7 +199,7 @@ def _parse_message(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> 
 
 def _parse_transfer(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
     doc = ctx.doc
-    f = doc.fields(body, ("kind", "helpline", "call_yourself"), ("connecting", "after", "timeout"))
+    f = doc.fields(body, ("kind", "helpline", "call_yourself"), ("connecting", "after", "timeout", "unreachable"))
     key = f"{ctx.name}/{node_id}"
     line = doc.text(f.get("helpline"), "a helpline id, 'language' or 'every'") if "helpline" in f else None
     if line is not None and line not in (LANGUAGE_LINE, EVERY_LINE) and line not in ctx.helplines:
@@ -203,10 +215,12 @@ def _parse_transfer(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) ->
         _require_number(ctx, f.get("call_yourself"), call_yourself)
     with doc.at("after"):
         after = parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
+    with doc.at("unreachable"):
+        unreachable = parse_prompt(ctx, f.get("unreachable"), f"{key}.unreachable", required=False)
     timeout = TIMEOUT.whole_number(doc, f) if "timeout" in f else d.timeout
     if line is None or timeout is None:
         return None
-    return TransferNode(node_id, line, connecting, call_yourself, after, timeout)
+    return TransferNode(node_id, line, connecting, call_yourself, after, timeout, unreachable)
 
 
 def _require_number(ctx: FlowContext, node: YNode | None, prompt: Prompt) -> None:
@@ -238,6 +252,68 @@ NODE_KINDS: dict[str, Callable[[FlowContext, str, YMap, _Defaults], Node | None]
 }
 
 
+def _parse_crisis(ctx: FlowContext, node: YNode) -> Crisis | None:
+    """``crisis: {words: {lang: [phrase, …]}, prompt: {lang: text}}``: words that lead straight to the line and 112."""
+    doc = ctx.doc
+    with doc.at("crisis"):
+        body = doc.mapping(node, "crisis words and what to say")
+        if body is None:
+            return None
+        f = doc.fields(body, ("words", "prompt"))
+        with doc.at("prompt"):
+            prompt = parse_prompt(ctx, f.get("prompt"), f"{ctx.name}/crisis.prompt")
+            _require_number(ctx, f.get("prompt"), prompt)
+        words: dict[str, tuple[str, ...]] = {}
+        with doc.at("words"):
+            by_lang = doc.mapping(f.get("words"), "phrases per language, like  nl: [zelfdoding]")
+            for lang_key, phrases in by_lang.items if by_lang else ():
+                with doc.at(lang_key.text):
+                    if lang_key.text not in ctx.settings.languages:
+                        doc.error(
+                            lang_key.mark,
+                            f"unknown language {lang_key.text!r}",
+                            did_you_mean(lang_key.text, list(ctx.settings.languages)),
+                        )
+                        continue
+                    said = [phrase(doc.text(item, "a phrase") or "") for item in doc.sequence(phrases, "a list of phrases")]
+                    words[lang_key.text] = tuple(p for p in said if p)
+            for lang in ctx.settings.offered:
+                if by_lang is not None and not words.get(lang):
+                    doc.error(
+                        by_lang.mark, f"no {ctx.settings.languages[lang].name} ({lang}) crisis words", f"add '{lang}: [\"…\"]'"
+                    )
+        return Crisis(frozen_map(words), prompt)
+
+
+def _check_language_keys(ctx: FlowContext, nodes: Mapping[str, Node], start: str, node_marks: Mapping[str, Mark]) -> None:
+    """Where the welcome's language keys work everywhere, no option may use one of them."""
+    welcome = nodes.get(start)
+    if not isinstance(welcome, LanguageNode):
+        ctx.doc.errors.append(
+            ConfigError(
+                ctx.doc.marks.get("start", Mark(ctx.doc.file, 1, 1)),
+                "language_keys_everywhere",
+                "language_keys_everywhere needs a language node as 'start'",
+                "start with a node of kind: language, or remove language_keys_everywhere",
+            )
+        )
+        return
+    for node in nodes.values():
+        if isinstance(node, MenuNode):
+            for key in node.options:
+                if key in welcome.choices:
+                    path = f"nodes.{node.id}.options.{format_key(key)}"
+                    language = ctx.settings.languages[welcome.choices[key]].name
+                    ctx.doc.errors.append(
+                        ConfigError(
+                            ctx.doc.marks.get(path, node_marks.get(node.id, Mark(ctx.doc.file, 1, 1))),
+                            path,
+                            f"key {key} chooses {language} in every menu (language_keys_everywhere)",
+                            "give this option a key the welcome does not use",
+                        )
+                    )
+
+
 def parse_flow(
     path: Path,
     errors: list[ConfigError],
@@ -251,7 +327,15 @@ def parse_flow(
         return None
     before = len(errors)
     ctx = FlowContext(doc, path.stem, settings, helplines)
-    f = doc.fields(root, ("start", "main_menu", "talk_now", "keys", "nodes", "rescue"), ("defaults", "words"))
+    f = doc.fields(
+        root,
+        ("start", "main_menu", "talk_now", "keys", "nodes", "rescue"),
+        ("defaults", "words", "language_keys_everywhere", "crisis", "rescue_connecting"),
+    )
+    everywhere = False
+    if "language_keys_everywhere" in f:
+        with doc.at("language_keys_everywhere"):
+            everywhere = bool(boolean(doc, f["language_keys_everywhere"]))
     with doc.at("keys"):
         kb = doc.mapping(f.get("keys"), "the keys that work in every menu")
         if kb is not None:
@@ -285,9 +369,13 @@ def parse_flow(
                             setattr(defaults, name, _parse_retry(ctx, df[name], f"{ctx.name}/defaults.{name}"))
                 if "after_retries" in df:
                     defaults.after_retries = _target(ctx, df, "after_retries")
+                defaults.not_understood = _not_understood(ctx, df, f"{ctx.name}/defaults", defaults)
     with doc.at("rescue"):
         rescue = parse_prompt(ctx, f.get("rescue"), f"{ctx.name}/rescue")
         _require_number(ctx, f.get("rescue"), rescue)
+    with doc.at("rescue_connecting"):
+        rescue_connecting = parse_prompt(ctx, f.get("rescue_connecting"), f"{ctx.name}/rescue_connecting", required=False)
+    crisis = _parse_crisis(ctx, f["crisis"]) if "crisis" in f else None
     nodes: dict[str, Node] = {}
     node_marks = {} if node_marks is None else node_marks
     with doc.at("nodes"):
@@ -322,6 +410,8 @@ def parse_flow(
                 parsed = parser(ctx, key.text, body, defaults)
                 if parsed is not None:
                     nodes[key.text] = parsed
+    if everywhere:
+        _check_language_keys(ctx, nodes, targets["start"], node_marks)
     if len(errors) > before or ctx.keys is None:
         return None
     flow = Flow(
@@ -333,6 +423,9 @@ def parse_flow(
         keys=ctx.keys,
         nodes=frozen_map(nodes),
         rescue=rescue,
+        language_keys_everywhere=everywhere,
+        crisis=crisis,
+        rescue_connecting=rescue_connecting,
     )
     errors.extend(check_flow(flow, node_marks, doc.marks, Mark(doc.file, 1, 1)))
     if len(errors) > before:

@@ -151,7 +151,7 @@ def parse_helplines(
                 ef = doc.fields(
                     entry,
                     ("name", "number", "hours", "source"),
-                    ("language", "chat", "chat_spoken", "transfer_to", "hours_open", "whisper"),
+                    ("language", "chat", "chat_spoken", "chat_hours", "transfer_to", "hours_open", "whisper"),
                 )
                 name, number, hours, source = (
                     doc.text(ef.get(n)) if n in ef else None for n in ("name", "number", "hours", "source")
@@ -205,9 +205,21 @@ def parse_helplines(
                         "a chat address needs the words a voice should say for it",
                         f'add chat_spoken: in the line\'s language, e.g. "{chat.replace(".", " dot ")}" for {chat}',
                     )
+                chat_hours = doc.text(ef["chat_hours"], "when the chat is open, in words") if "chat_hours" in ef else ""
                 if name and number and hours and source and chat is not None and chat_spoken is not None and lang is not None:
                     lines[key.text] = Helpline(
-                        key.text, name, lang, number, hours, source, chat, chat_spoken, tuple(targets), line_hours, whisper or ""
+                        key.text,
+                        name,
+                        lang,
+                        number,
+                        hours,
+                        source,
+                        chat,
+                        chat_spoken,
+                        tuple(targets),
+                        line_hours,
+                        whisper or "",
+                        chat_hours or "",
                     )
     if languages is not None:
         for code, ls in languages.items():

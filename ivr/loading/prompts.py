@@ -64,10 +64,23 @@ class FlowContext:
                 self.doc.error(mark, f"unknown helpline {ref!r} in {m.group(0)}", did_you_mean(ref, ["line", *self.helplines]))
                 return m.group(0)
             # Voices read web addresses badly: a prompt says the line's own spoken form of it.
-            fields = {"number": line.spoken_number, "name": line.name, "chat": line.chat_spoken, "hours": line.hours}
+            fields = {
+                "number": line.spoken_number,
+                "name": line.name,
+                "chat": line.chat_spoken,
+                "chat_hours": line.chat_hours,
+                "hours": line.hours,
+            }
             if what not in fields:
                 self.doc.error(
-                    mark, f"unknown placeholder {m.group(0)}", "use {number:ID}, {name:ID}, {chat:ID}, {hours:ID} or {key:NAME}"
+                    mark,
+                    f"unknown placeholder {m.group(0)}",
+                    "use {number:ID}, {name:ID}, {chat:ID}, {chat_hours:ID}, {hours:ID} or {key:NAME}",
+                )
+                return m.group(0)
+            if not fields[what]:
+                self.doc.error(
+                    mark, f"{line.id} has no {what} in helplines.yaml, which {m.group(0)} says", f"add {what}: to {line.id}"
                 )
                 return m.group(0)
             return fields[what]

@@ -16,6 +16,7 @@ from ivr.loading.document import (
     load_document,
 )
 from ivr.model import (
+    Budgets,
     CalledNumber,
     CallSettings,
     LanguageSettings,
@@ -31,11 +32,19 @@ from ivr.yamlio import Mark, YNode
 
 # Every number of settings.yaml, declared once: key, range, default (None: required), meaning.
 RING_TIMEOUT = Number("ring_timeout", 5, 120, 20, "seconds a transfer target may ring before the next is tried", whole=True)
+# The caller checker's budgets (ivr.checker): the default of each is also its most, so that a config may
+# tighten a budget but never loosen it.
+_TIGHTER = "; a config may tighten a budget, never loosen it"
 BUDGETS = (
-    Number("time_to_human", 1, 120, 20, "seconds until a caller has heard how to reach the line"),
-    Number("talk_now", 1, 120, 12, "seconds of audio after the language key then the talk-now key"),
-    Number("silence", 1, 300, 60, "seconds until a caller who presses nothing has heard every line"),
+    Number("time_to_human", 1, 12, 12, "seconds from the call's start to how to reach a person" + _TIGHTER),
+    Number("talk_now", 1, 12, 12, "seconds of audio after the language key then the talk-now key" + _TIGHTER),
+    Number("silent_after_language", 1, 35, 35, "seconds until a caller who only chose a language hears the line" + _TIGHTER),
+    Number("any_behaviour", 1, 60, 60, "seconds until any caller hears a line they understand and 112" + _TIGHTER),
+    Number("wrong_language", 1, 25, 25, "seconds until a caller back from a wrong language hears the way to a person" + _TIGHTER),
+    Number("announcement", 1, 15, 15, "the longest operators' announcement, in estimated seconds" + _TIGHTER),
 )
+# Names of earlier versions, with what replaced them.
+RENAMED_BUDGETS = {"silence": "any_behaviour"}
 MIN_CONFIDENCE = Number("min_confidence", 0, 1, 0.5, "below it, what speech recognition heard is a wrong key")
 WORDS_PER_SECOND = Number("words_per_second", 0.5, 6, None, "to estimate how long a prompt takes to say")
 
@@ -138,9 +147,15 @@ def parse_settings(
     if "budgets" in f:
         with doc.at("budgets"):
             b = doc.mapping(f["budgets"], "time budgets")
-            budgets = doc.fields(b, (), tuple(n.key for n in BUDGETS)) if b else {}
+            for old, new in RENAMED_BUDGETS.items():
+                found = b.get(old) if b else None
+                if found is not None:
+                    with doc.at(old):
+                        doc.error(found.mark, f"budget {old!r} is now called {new!r}", f"rename it to {new}")
+            known = (*(n.key for n in BUDGETS), *RENAMED_BUDGETS)
+            budgets = doc.fields(b, (), known) if b else {}
     with doc.at("budgets"):
-        human, talk, silence = (budget.read(doc, budgets) for budget in BUDGETS)
+        budget_values = [budget.read(doc, budgets) for budget in BUDGETS]
     welcome_names: list[str] = []
     with doc.at("welcome_names"):
         for index, item in enumerate(doc.sequence(f.get("welcome_names"), "helpline ids")):
@@ -160,8 +175,9 @@ def parse_settings(
     doc.marks["called_numbers"] = (f.get("called_numbers") or root).mark
     if len(errors) > before or default is None or flow_name is None or ring is None or confidence is None:
         return None, doc.marks
-    if human is None or talk is None or silence is None:
+    if any(value is None for value in budget_values):
         return None, doc.marks
+    human, talk, silent, anything, wrong, announcement = (float(v or 0) for v in budget_values)
     return CallSettings(
         languages=frozen_map(languages),
         offered=tuple(offered),
@@ -169,9 +185,7 @@ def parse_settings(
         default_flow=flow_name,
         called_numbers=frozen_map(called),
         ring_timeout=ring,
-        time_to_human_budget=human,
-        talk_now_budget=talk,
-        silence_budget=silence,
+        budgets=Budgets(human, talk, silent, anything, wrong, announcement),
         welcome_names=tuple(welcome_names),
         speech=SpeechSettings(bool(enabled), confidence),
     ), doc.marks
