@@ -48,6 +48,9 @@ from ivr.state import State, UntrustedState
 
 ONE_KEY = re.compile(r"[0-9*#]")  # ASCII only: str.isdigit() would accept '١' and '１'
 CONNECTED = frozenset({"completed", "answered"})
+# What said words can mean besides a key (see Engine._understand).
+CRISIS = "crisis"
+NOT_UNDERSTOOD = "not_understood"
 # Turns kept per engine: the shipped flow has a few hundred distinct (state, key, number, Now);
 # the bound keeps odd (signed but unusual) states from growing memory.
 TURNS_KEPT = 4096
@@ -212,12 +215,15 @@ class Engine:
             return self._started(called, now)
         key = digits[0] if digits and ONE_KEY.fullmatch(digits[0]) and len(digits) == 1 else None
         wrong = bool(digits) and key is None  # garbage counts as a wrong key
+        spoken = ""
         if not digits and heard is not None and heard.text.strip() and self.speech_on(called):
-            # Low or missing confidence, unknown or ambiguous words: a wrong key, with the same re-prompts.
             flow = self.catalog.flows[state.flow]
-            key = self._key_for(flow, flow.nodes[state.node], state.lang, heard)
-            wrong = key is None
-        return self._answered(state, key, wrong, called, now)
+            understood = self._understand(flow, flow.nodes[state.node], state.lang, heard)
+            if understood in (CRISIS, NOT_UNDERSTOOD):
+                spoken = understood
+            else:
+                key = understood
+        return self._answered(state, key, wrong, called, now, spoken)
 
     def on_dial(self, claimed: UntrustedState, status: str | None, called: str) -> Turn:
         """A transfer attempt ended with Twilio's ``DialCallStatus``."""
@@ -235,7 +241,11 @@ class Engine:
         first = State(flow.name, flow.start, serving.default_language)
         return self._listening(self.enter(flow, first, "start", now), called, now)
 
-    def _answer(self, state: State, key: str | None, wrong: bool, called: str, now: Now) -> Turn:
+    def _answer(self, state: State, key: str | None, wrong: bool, called: str, now: Now, spoken: str = "") -> Turn:
+        if spoken == CRISIS:
+            return self._listening(self._crisis(state, now), called, now)
+        if spoken == NOT_UNDERSTOOD:
+            return self._listening(self._not_understood(state, now), called, now)
         return self._listening(self._on_input(state, key, wrong, now), called, now)
 
     def _dial_ended(self, state: State, connected: bool, called: str, now: Now) -> Turn:
@@ -249,21 +259,45 @@ class Engine:
         return self.catalog.settings.speech.enabled if own is None else own
 
     def _words(self, flow: Flow, node: Node, lang: str) -> dict[str, str]:
-        """Phrase -> key: what may be said at ``node`` (every language's words at a language menu)."""
+        """Phrase -> key: what may be said at ``node`` (every language's words at a language menu and after every line)."""
+        if isinstance(node, TransferNode) and node.helpline == EVERY_LINE:
+            start = flow.nodes[flow.start]
+            node = start if isinstance(start, LanguageNode) else node
         if isinstance(node, LanguageNode):
-            return {said: key for by_lang in node.words.values() for said, key in by_lang.items()}
+            words = {said: key for by_lang in node.words.values() for said, key in by_lang.items()}
+            # "help", "hulp", "aide", "Hilfe": where the talk-now key leads, in any language.
+            talk_now = {
+                said: key for by_lang in flow.keys.words.values() for said, key in by_lang.items() if key == flow.keys.talk_now
+            }
+            return talk_now | words
         words = dict(flow.keys.words.get(lang, {}))
         if isinstance(node, MenuNode):
+            start = flow.nodes[flow.start]
+            if flow.language_choices() and isinstance(start, LanguageNode):
+                words |= {said: key for by_lang in start.words.values() for said, key in by_lang.items()}
             words |= node.words.get(lang, {})
         return words
 
-    def _key_for(self, flow: Flow, node: Node, lang: str, heard: Heard) -> str | None:
-        """The one key whose words were said with enough confidence; None (a wrong key) otherwise."""
+    def _understand(self, flow: Flow, node: Node, lang: str, heard: Heard) -> str:
+        """What the caller's words mean here: CRISIS, one key, or NOT_UNDERSTOOD.
+
+        Words of crisis win over everything, the confidence threshold included (the caller's language's once
+        one is chosen, every language's before). Otherwise the
+        longest phrase said decides (a tie between keys, or too little confidence: not understood).
+        A phrase matches at the start of a word, so "ademhaling" is heard in "ademhalingsoefening".
+        """
+        said = f" {phrase(heard.text)}"
+        if flow.crisis is not None:
+            chosen = not isinstance(node, LanguageNode) and not (isinstance(node, TransferNode) and node.helpline == EVERY_LINE)
+            crisis = flow.crisis.words.get(lang, ()) if chosen else [w for by_lang in flow.crisis.words.values() for w in by_lang]
+            if any(f" {words}" in said for words in crisis):
+                return CRISIS
         if heard.confidence is None or heard.confidence < self.catalog.settings.speech.min_confidence:
-            return None
-        said = f" {phrase(heard.text)} "
-        keys = {key for words, key in self._words(flow, node, lang).items() if f" {words} " in said}
-        return keys.pop() if len(keys) == 1 else None
+            return NOT_UNDERSTOOD
+        matched = [(len(words), key) for words, key in self._words(flow, node, lang).items() if f" {words}" in said]
+        longest = max((length for length, _ in matched), default=0)
+        keys = {key for length, key in matched if length == longest}
+        return keys.pop() if len(keys) == 1 else NOT_UNDERSTOOD
 
     def _listening(self, turn: Turn, called: str, now: Now) -> Turn:
         """With speech on for this number, each <Gather> also listens, for the words of its node."""
@@ -284,9 +318,36 @@ class Engine:
 
     # --- the steps of a call --------------------------------------------------------------
 
+    def _crisis(self, state: State, now: Now) -> Turn:
+        """Words of crisis: straight to the line (connected, or its number) and 112; before a language, every line."""
+        flow = self.catalog.flows[state.flow]
+        node = flow.nodes[state.node]
+        if isinstance(node, LanguageNode):
+            return self.enter(flow, state.at(node.talk_now), "crisis", now)
+        if isinstance(node, TransferNode) and node.helpline == EVERY_LINE:
+            return self.enter(flow, state.at(node.id), "crisis", now)
+        turn = self.enter(flow, state.at(flow.talk_now), "crisis", now)
+        said = self._say(flow.crisis.prompt, (state.lang,), now) if flow.crisis is not None else ()
+        # A <Say> of its own: no key or word cuts 112 and the line's number short.
+        return replace(turn, actions=(Say(said), *turn.actions)) if said else turn
+
+    def _not_understood(self, state: State, now: Now) -> Turn:
+        """Words that matched nothing: a re-prompt of their own (it speaks of no key), counted as a wrong key."""
+        flow = self.catalog.flows[state.flow]
+        node = flow.nodes[state.node]
+        if isinstance(node, (MenuNode, LanguageNode)):
+            return self._retry(flow, node, state, now, silent=False, reprompt=node.not_understood)
+        return self._on_input(state, None, True, now)
+
     def _on_input(self, state: State, key: str | None, wrong: bool, now: Now) -> Turn:
         flow = self.catalog.flows[state.flow]
         node = flow.nodes[state.node]
+        choices = flow.language_choices()
+        if key is not None and key in choices and not isinstance(node, LanguageNode):
+            # The way back from a wrong language: the welcome's keys choose a language here too.
+            start = flow.nodes[flow.start]
+            assert isinstance(start, LanguageNode)
+            return self.enter(flow, state.at(start.next, lang=choices[key]), "language", now)
         if isinstance(node, LanguageNode):
             if key is not None and key in node.choices:
                 return self.enter(flow, state.at(node.next, lang=node.choices[key]), "language", now)
@@ -334,6 +395,8 @@ class Engine:
         actions: list[Action] = [Say(_parts(flow.rescue, langs))]
         targets = tuple(line.transfer_to[i] for i in self._open(line, self.now()))
         if targets:
+            # Said before the ring, so that the caller stays on the line instead of hanging up to dial.
+            actions.append(Say(flow.rescue_connecting.parts(serving.default_language)))
             # One <Dial> ringing every open target at once: with no action URL Twilio goes on to the
             # next verb after it, so a second <Dial> would ring another line after a call ended.
             actions.append(Dial(targets, self.catalog.settings.ring_timeout, None, line.id if line.whisper else ""))
@@ -378,18 +441,22 @@ class Engine:
             line = self.catalog.line_for(lang) if node.helpline == LANGUAGE_LINE else self.catalog.helplines[node.helpline]
             # Targets are tried in order from state.target, skipping those closed now; then the number is said.
             nxt = next((i for i in self._open(line, now) if i >= state.target), None)
-            first = self._announcement(lang, now)
             if nxt is not None:
                 dialled = State(state.flow, node.id, lang, target=nxt)
                 whisper = line.id if line.whisper else ""
                 actions = (
-                    Say(first + self._say(node.connecting, mine, now)),
+                    Say(self._say(node.connecting, mine, now)),
                     Dial((line.transfer_to[nxt],), self.catalog.settings.ring_timeout, dialled, whisper),
                 )
             else:
                 told = State(state.flow, node.id, lang, target=len(line.transfer_to))
-                parts = first + self._say(node.call_yourself, mine, now) + self._say(node.after, mine, now)
-                actions = (Gather(parts, node.timeout, told),)
+                # After a failed transfer, first that nobody could be reached; the announcement only once
+                # the number and 112 have been said, so that it delays no way to a person.
+                # The number and 112 in a <Say>: no key or word cuts them short (a caller pressing the talk-now
+                # key again and again would otherwise never hear them).
+                failed = self._say(node.unreachable, mine, now) if outcome == "transfer_failed" else ()
+                after = self._announcement(lang, now) + self._say(node.after, mine, now)
+                actions = (Say(failed + self._say(node.call_yourself, mine, now)), Gather(after, node.timeout, told))
         else:
             assert isinstance(node, GoodbyeNode)
             actions = (Say(self._say(node.prompt, mine, now)), Hangup())
@@ -400,15 +467,16 @@ class Engine:
         start = flow.nodes[flow.start]
         if key is not None and isinstance(start, LanguageNode) and key in start.choices:
             return self.enter(flow, state.at(start.next, lang=start.choices[key]), "language", now)
-        if key in (flow.keys.talk_now, flow.keys.repeat):
-            return self.enter(flow, state.at(node.id), "repeat", now)
         if key is not None or wrong:
-            return self.enter(flow, State(flow.name, flow.start, state.lang), "start_again", now)
+            # Any other key or word says every line again: going back to the welcome would put them further away.
+            return self.enter(flow, state.at(node.id), "repeat", now)
         if state.no_input < 1:
             return self.enter(flow, State(flow.name, node.id, state.lang, no_input=state.no_input + 1), "repeat", now)
         return Turn((Hangup(),), node.id, state.lang, "end_after_number")
 
-    def _retry(self, flow: Flow, node: MenuNode | LanguageNode, state: State, now: Now, *, silent: bool) -> Turn:
+    def _retry(
+        self, flow: Flow, node: MenuNode | LanguageNode, state: State, now: Now, *, silent: bool, reprompt: Prompt | None = None
+    ) -> Turn:
         policy: Retry = node.no_input if silent else node.wrong_key
         count = (state.no_input if silent else state.wrong_key) + 1
         if count > policy.retries:
@@ -417,4 +485,4 @@ class Engine:
             again = State(state.flow, node.id, state.lang, count, state.wrong_key)
         else:
             again = State(state.flow, node.id, state.lang, state.no_input, count)
-        return self.enter(flow, again, "no_input" if silent else "wrong_key", now, policy.reprompt)
+        return self.enter(flow, again, "no_input" if silent else "wrong_key", now, reprompt or policy.reprompt)

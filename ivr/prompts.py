@@ -82,11 +82,14 @@ def labelled_prompts(node: Node) -> Iterator[tuple[str, Prompt]]:
             yield "after the prompt, when speech is on", node.speech_prompt
         yield "re-prompt after silence", node.no_input.reprompt
         yield "re-prompt after a wrong key", node.wrong_key.reprompt
+        if node.not_understood is not None:
+            yield "re-prompt after words that match nothing", node.not_understood
     elif isinstance(node, MessageNode):
         yield "message", node.prompt
         yield "after the message", node.after
     elif isinstance(node, TransferNode):
         yield "before the transfer", node.connecting
+        yield "when every target failed, before the number", node.unreachable
         yield "the number to call", node.call_yourself
         yield "after the number", node.after
     else:
@@ -96,6 +99,14 @@ def labelled_prompts(node: Node) -> Iterator[tuple[str, Prompt]]:
 def node_prompts(node: Node) -> Iterator[Prompt]:
     """Every prompt of ``node``, re-prompts included, in the order a caller hears them."""
     return (prompt for _, prompt in labelled_prompts(node))
+
+
+def flow_prompts(flow: Flow) -> Iterator[tuple[str, str, Prompt]]:
+    """The prompts of the flow itself, not of one node: (what it is, when it is heard, the prompt)."""
+    if flow.crisis is not None:
+        yield "crisis", "words of crisis, where speech is on", flow.crisis.prompt
+    yield "rescue", "any error, and the Voice Fallback URL", flow.rescue
+    yield "rescue", "before the rescue rings the line", flow.rescue_connecting
 
 
 def script(catalog: Catalog, flow: Flow, lang: str) -> list[ScriptLine]:
@@ -129,7 +140,8 @@ def script(catalog: Catalog, flow: Flow, lang: str) -> list[ScriptLine]:
     for node_id, reached in _routes(flow):
         for part, prompt in labelled_prompts(flow.nodes[node_id]):
             add(node_id, reached, part, prompt)
-    add("rescue", "any error, and the Voice Fallback URL", "rescue", flow.rescue)
+    for node_id, reached, prompt in flow_prompts(flow):
+        add(node_id, reached, node_id, prompt)
     return out
 
 

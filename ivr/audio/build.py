@@ -31,14 +31,17 @@ from ivr.audio.manifest import (
 )
 from ivr.audio.mp3 import mp3_duration
 from ivr.model import Catalog, LanguageSettings, Speech
-from ivr.prompts import node_prompts
+from ivr.prompts import flow_prompts, node_prompts
 
 
 def prompt_speeches(catalog: Catalog) -> list[Speech]:
     """Every distinct speech of every flow: the rescue text and every prompt of every node, re-prompts included, in flow order."""
     found: dict[tuple[str, str], Speech] = {}
     for flow in catalog.flows.values():
-        prompts = [flow.rescue, *(prompt for node in flow.nodes.values() for prompt in node_prompts(node))]
+        prompts = [
+            *(prompt for _, _, prompt in flow_prompts(flow)),
+            *(p for node in flow.nodes.values() for p in node_prompts(node)),
+        ]
         for prompt in prompts:
             for speech in prompt.speeches():
                 found.setdefault((speech.key, speech.lang), speech)

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 from xml.etree import ElementTree
 
 from ivr.model import Catalog, Speech
-from ivr.prompts import node_prompts
+from ivr.prompts import flow_prompts, node_prompts
 from ivr.timing import word_count
 
 
@@ -155,8 +155,9 @@ class SpeechIndex:
                 for prompt in node_prompts(node):
                     for speech in prompt.speeches():
                         self._add(speech, node.id)
-            for speech in flow.rescue.speeches():
-                self._add(speech, "rescue")
+            for name, _, prompt in flow_prompts(flow):
+                for speech in prompt.speeches():
+                    self._add(speech, name)
 
     def _add(self, speech: Speech, node_id: str) -> None:
         self.by_text.setdefault((speech.lang, speech.text), (speech, node_id))
