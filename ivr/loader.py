@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ivr.checker import check_calls
 from ivr.errors import ConfigError, ConfigErrors
 from ivr.loading.document import (
     E164,
@@ -24,7 +25,7 @@ from ivr.model import (
     Flow,
     frozen_map,
 )
-from ivr.timing import DurationOf, check_calls
+from ivr.timing import DurationOf
 from ivr.voices import SpeechEngines
 from ivr.yamlio import Mark
 

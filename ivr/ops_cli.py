@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,34 +17,42 @@ import click
 from ivr.announcements import AnnouncementError, AnnouncementSource
 from ivr.announcements import parse as parse_announcement
 from ivr.audio import AudioManifest, ManifestError, load_manifest, speech_engines
+from ivr.checker import check, format_findings
 from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 from ivr.fallback import export, file_name
+from ivr.model import Catalog
 from ivr.settings import Settings
-from ivr.timing import format_times, measure
+from ivr.timing import word_count
 
 
 @click.command()
 @CONFIG_OPTION
 @FLOWS_OPTION
 @AUDIO_DIR_OPTION
-def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path) -> None:
-    """Check the flows and config, and time every path to a human; print every error; exit 1 if there is one.
+@click.option("--audio", "with_audio", is_flag=True, help="Time the paths with the built audio's real lengths, not estimates.")
+def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path, with_audio: bool) -> None:
+    """Check the flows and config, and walk every caller's paths against the budgets; print every error; exit 1 if there is one.
 
-    Where the audio is built, its real lengths replace the estimates.
+    The service holds calls to the estimated lengths (words per second); with --audio the built
+    audio's real lengths are used where it exists, as `ivr audio build` does.
     """
-    try:
-        manifest = load_manifest(audio_dir)
-    except ManifestError as exc:
-        # As at start-up: broken audio is a warning (callers hear <Say>), never a reason to refuse the flows.
-        click.echo(f"warning: {exc}; timing from estimates, and callers hear <Say> until `ivr audio build` rewrites it", err=True)
-        manifest = AudioManifest(audio_dir)
-    duration_of = manifest.duration_of if manifest.entries else None
+    duration_of = None
+    if with_audio:
+        try:
+            manifest = load_manifest(audio_dir)
+        except ManifestError as exc:
+            # As at start-up: broken audio is a warning (callers hear <Say>), never a reason to refuse the flows.
+            click.echo(
+                f"warning: {exc}; timing from estimates, and callers hear <Say> until `ivr audio build` rewrites it", err=True
+            )
+            manifest = AudioManifest(audio_dir)
+        duration_of = manifest.duration_of if manifest.entries else None
     # Also the voices of the audio engines, which only `ivr audio build` uses (so the service does not load them).
     catalog = load_or_exit(config_dir, flows_dir, duration_of, speech_engines())
     for flow in catalog.flows.values():
         click.echo(f"{flow.file}: {len(flow.nodes)} nodes, languages {', '.join(catalog.settings.offered)}: OK")
     # Within budget, or loading would have failed.
-    click.echo(format_times(catalog, measure(catalog, duration_of), measured=duration_of is not None))
+    click.echo(format_findings(catalog, check(catalog, duration_of), measured=duration_of is not None))
     click.echo(f"{len(catalog.helplines)} helplines, {len(catalog.flows)} flow(s): no errors.")
 
 
@@ -111,9 +120,24 @@ def announce() -> None:
 
 
 def _announcement_settings() -> tuple[Settings, tuple[str, ...]]:
-    settings = Settings.from_env({**os.environ, "IVR_DEV_MODE": "1", "IVR_PRODUCTION": ""})  # no token needed here
-    catalog = load_or_exit(settings.config_dir, settings.flows_dir)
+    settings, catalog = _announcement_catalog()
     return settings, catalog.settings.offered
+
+
+def _announcement_catalog() -> tuple[Settings, Catalog]:
+    settings = Settings.from_env({**os.environ, "IVR_DEV_MODE": "1", "IVR_PRODUCTION": ""})  # no token needed here
+    return settings, load_or_exit(settings.config_dir, settings.flows_dir)
+
+
+def _too_long(catalog: Catalog, text: Mapping[str, str]) -> list[str]:
+    """The languages whose text lasts longer than the announcement budget (the caller checker counts on it)."""
+    cap = catalog.settings.budgets.announcement
+    found = []
+    for lang, said in text.items():
+        seconds = word_count(said) / catalog.settings.languages[lang].words_per_second
+        if seconds > cap:
+            found.append(f"the {lang} text lasts about {seconds:.1f} s said, longer than the {cap:g} s an announcement may")
+    return found
 
 
 @announce.command("set")
@@ -125,12 +149,15 @@ def _announcement_settings() -> tuple[Settings, tuple[str, ...]]:
 )
 def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str, path: Path | None) -> None:
     """Check an announcement and write it to the file the service reads (or print it for IVR_ANNOUNCEMENT)."""
-    settings, languages = _announcement_settings()
+    settings, catalog = _announcement_catalog()
     raw = json.dumps({"text": dict(texts), "start": start, "end": end}, ensure_ascii=False)
     try:
-        announcement = parse_announcement(raw, languages)
+        announcement = parse_announcement(raw, catalog.settings.offered)
     except AnnouncementError as exc:
         fail(ExitCode.ERROR, f"error: {exc}")
+    too_long = _too_long(catalog, announcement.text)
+    if too_long:
+        fail(ExitCode.ERROR, f"error: {'; '.join(too_long)} (budgets.announcement): shorten it")
     target = path or settings.announcement_file
     if target is None:
         click.echo("No IVR_ANNOUNCEMENT_FILE: on a PaaS, set this config variable (the app restarts, no build):")
