@@ -69,8 +69,8 @@ def test_a_whole_menu_is_played_when_everything_is_built(mini_settings: Settings
     caller = TwilioClient(create_app(mini_settings).test_client())
     welcome = caller.post("/voice")
     menu = valid_twiml(caller.follow(welcome.gather_action(), "1"))  # type: ignore[operator]
-    assert [el.tag for el in menu.root.find("Gather")] == ["Play"]
-    info = valid_twiml(caller.follow(menu.gather_action(), "1"))  # type: ignore[operator]
+    assert [el.tag for el in menu.root.find("Gather")] == ["Play", "Play"]
+    info = valid_twiml(caller.follow(menu.gather_action(), "3"))  # type: ignore[operator]
     assert [el.tag for el in info.root.find("Gather")] == ["Play", "Pause", "Play", "Play"]
 
 
@@ -218,7 +218,8 @@ def test_a_hostile_manifest_means_say_and_the_service_starts(
     assert [tag for tag, _ in welcome_children(caller, valid_twiml)] == ["Say", "Say"]
     # `ivr validate` warns too, times prompts from estimates, and passes the flows.
     result = CliRunner().invoke(
-        main, ["validate", "--config", str(DATA / "config"), "--flows", str(DATA / "flows"), "--audio-dir", str(audio_dir)]
+        main,
+        ["validate", "--audio", "--config", str(DATA / "config"), "--flows", str(DATA / "flows"), "--audio-dir", str(audio_dir)],
     )
     assert result.exit_code == 0, result.output
     assert "warning:" in result.output and "estimated from words per second" in result.output

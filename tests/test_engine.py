@@ -135,10 +135,12 @@ def test_a_turn_is_worked_out_once_per_question_and_moment_and_follows_the_hour_
 
     start, end = datetime(2026, 11, 30, 18, 0, tzinfo=UTC), datetime(2026, 11, 30, 20, 0, tzinfo=UTC)
     notice[0] = Announcement({"nl": "Vanavond beantwoordt een kleinere ploeg de oproepen."}, start, end)
-    announced = engine.on_input(talk_now, "0", "")
-    assert announced != evening and said(announced).startswith("Vanavond beantwoordt")
+    assert engine.on_input(talk_now, "0", "") == evening  # a transfer starts at once: nothing is said before it
+    last = claim(State("mini", "line", "nl", target=2))  # the day PBX, the last target open at 20:00
+    announced = engine.on_dial(last, "no-answer", "")
+    assert said(announced).index("Vanavond beantwoordt") > said(announced).index("1 0 6")  # after the number
     instant[0] = end  # the announcement is over
-    assert engine.on_input(talk_now, "0", "") == evening
+    assert "Vanavond" not in said(engine.on_dial(last, "no-answer", ""))
 
 
 def test_speech_is_made_a_key_before_a_turn_is_kept(tmp_path: Path) -> None:

@@ -88,22 +88,29 @@ def first_menu(twilio: TwilioClient, key: str, valid_twiml: Callable[[TwiML], Tw
     return valid_twiml(twilio.follow(welcome.gather_action(), key)).spoken()
 
 
-def test_without_transfer_targets_0_is_offered_as_the_number(settings: Settings, tmp_path: Path, valid_twiml) -> None:
+def test_without_transfer_targets_0_is_offered_at_any_time_and_the_number_follows(
+    settings: Settings, tmp_path: Path, valid_twiml
+) -> None:
     twilio = app_for(settings, tmp_path)
     heard = {key: first_menu(twilio, key, valid_twiml) for key in "1234"}
-    assert "Druk op 0 voor het nummer van Tele-Onthaal" in heard["1"] and "verbinden" not in heard["1"]
-    assert "appuyez sur 0 pour le numéro de Télé-Accueil" in heard["2"] and "relation" not in heard["2"]
-    assert "hören Sie die Nummer der Telefonhilfe" in heard["3"] and "verbinden" not in heard["3"]
-    assert "press 0 for a helpline number" in heard["4"] and "put you through" not in heard["4"]
+    assert heard["1"].startswith("Om nu met iemand te praten, druk op 0. Of bel zelf Tele-Onthaal")
+    assert heard["2"].startswith("Pour parler à quelqu'un, appuyez sur 0. Ou appelez vous-même Télé-Accueil")
+    assert heard["3"].startswith("Um mit jemandem zu sprechen, drücken Sie die 0. Oder rufen Sie selbst die Telefonhilfe")
+    assert heard["4"].startswith("To talk to someone, press 0. Or call the Community Help Service yourself")
+    for key, text in heard.items():
+        assert "verbinden" not in text and "relation" not in text and "put you through" not in text
+        line = LINE_OF["nlfrdeen"[2 * int(key) - 2 : 2 * int(key)]]
+        # the line's number and 112 come before the options (F6)
+        assert digits_in(text).index(line) < digits_in(text).index("112") < digits_in(text).index("5")
 
 
 def test_with_transfer_targets_0_is_offered_as_a_try_to_connect(settings: Settings, tmp_path: Path, valid_twiml) -> None:
     twilio = app_for(settings, tmp_path, config_copy(tmp_path, with_transfer_targets))
     heard = {key: first_menu(twilio, key, valid_twiml) for key in "1234"}
-    assert "dan proberen we je door te verbinden" in heard["1"] and "voor het nummer" not in heard["1"]
-    assert "nous essaierons de vous mettre en relation" in heard["2"]
-    assert "dann versuchen wir, Sie zu verbinden" in heard["3"]
-    assert "we'll try to put you through" in heard["4"]
+    assert heard["1"].startswith("Om te proberen iemand te bereiken, druk op 0")
+    assert heard["2"].startswith("Pour essayer de joindre quelqu'un, appuyez sur 0")
+    assert heard["3"].startswith("Um zu versuchen, jemanden zu erreichen, drücken Sie die 0")
+    assert heard["4"].startswith("To try to reach someone, press 0")
 
 
 def test_a_flow_without_the_wording_for_a_reachable_mode_is_refused(tmp_path: Path) -> None:
@@ -118,7 +125,7 @@ def test_a_flow_without_the_wording_for_a_reachable_mode_is_refused(tmp_path: Pa
     with pytest.raises(ConfigErrors) as caught:
         load_catalog(DATA / "config", flows)  # Tele-Onthaal has targets here: Dutch callers would hear it
     (error,) = caught.value.errors
-    assert error.mark.line == 24 and error.path == "nodes.main.prompt[0].connect"
+    assert error.mark.line == 25 and error.path == "nodes.main.prompt[0].connect"
     assert "no wording for when the talk-now key tries to connect, which nl callers hear" in error.message
 
 
@@ -144,8 +151,15 @@ def test_the_german_suicide_sentence_gives_the_telefonhilfe_number(shipped: Cata
 SELF_HARM_AND_OVERDOSE = {
     "nl": ("jezelf verwond", "overdosis"),
     "fr": ("fait du mal", "surdose"),
-    "de": ("verletzt", "Überdosis"),
-    "en": ("hurt yourself", "overdose"),
+    "de": ("sich selbst verletzt", "Überdosis"),
+    "en": ("harmed yourself", "overdose"),
+}
+# Wherever 112 is said after the first menu, with its conditions too (F10).
+CONDITIONS = {
+    "nl": "Bij levensgevaar, zelfverwonding of een overdosis",
+    "fr": "Vie en danger, blessure volontaire ou surdose",
+    "de": "Bei Lebensgefahr, Selbstverletzung oder Überdosis",
+    "en": "For danger to life, self-harm or an overdose",
 }
 HANG_UP_AND_CALL_NOW = {
     "nl": "Je kan nu ophangen en bellen.",
@@ -166,8 +180,10 @@ def test_112_is_named_for_self_harm_and_overdoses_and_again_after_the_number(
     assert all(word in danger for word in SELF_HARM_AND_OVERDOSE[lang]), danger
     line = valid_twiml(twilio.follow(menu.gather_action(), "0"))
     texts = [s.text or "" for s in line.root.iter("Say")]
-    last = texts[-2]  # before "press 9 to hear it again"
-    assert last.startswith(HANG_UP_AND_CALL_NOW[lang]) and last.endswith("1 1 2.")
+    (again,) = [text for text in texts if "1 1 2" in text]
+    assert again.startswith(HANG_UP_AND_CALL_NOW[lang]) and CONDITIONS[lang] in again and again.endswith("1 1 2.")
+    every_line = valid_twiml(twilio.follow(welcome.gather_action(), "0"))
+    assert CONDITIONS[lang] in every_line.spoken()
 
 
 # --- 5, 6. nothing untrue, nothing that presumes ---------------------------------------------------
@@ -209,17 +225,51 @@ def test_talking_to_someone_comes_first_and_the_exercise_can_stop(shipped: Catal
 def test_wording_fixes(shipped: Catalog) -> None:
     everything = {lang: " ".join(said(shipped, lang)) for lang in ("nl", "fr", "de", "en")}
     assert "schauen Sie sich" in everything["de"]
-    for phrase in ("één op één", "niet alleen uit te zoeken"):
+    for phrase in ("één op één", "niet alleen uit te zoeken", "brengt je terug"):
         assert phrase not in everything["nl"]
-    for phrase in ("en solitaire", "ne mène nulle part"):
-        assert phrase not in everything["fr"]
+    for phrase in ("en solitaire", "ne mène nulle part", "écoutera", "tapez", "Personne ne devrait"):
+        assert phrase not in everything["fr"]  # F4: no certain future; one verb for keys
+    for phrase in ("Auch wenn", "Stern-Taste", "hilft Ihnen,"):
+        assert phrase not in everything["de"]  # F13; "Sterntaste"; "kann helfen" like the others
+    for phrase in ("commit", "Service too.", "is online at", "c h s belgium dot org", "brings you back"):
+        assert phrase not in everything["en"]  # F15; F1; F7: no written channel for the Community Help Service
     # English voices mangle Dutch and French names, and "in Brussels" would turn callers elsewhere away
     for phrase in ("Brussels", "Onthaal", "Accueil"):
         assert phrase not in everything["en"]
     # web addresses are said in words, never spelt as ".be" or ".org"
     for lang, text in everything.items():
         assert not re.search(r"\w\.(be|org)\b", text), lang
-    assert "tele onthaal punt b e" in everything["nl"] and "c h s belgium dot org" in everything["en"]
+    assert "tele onthaal punt b e" in everything["nl"]
+
+
+CHATS = {  # F8: the chat with its hours, on the crisis path, for callers who cannot talk
+    "nl": "Als je nu niet kan praten: Tele-Onthaal heeft ook een chat, 's avonds, op tele onthaal punt b e.",
+    "fr": "Si vous ne pouvez pas parler maintenant, Télé-Accueil a aussi un tchat, l'après-midi et le soir, "
+    "sur télé accueil point b e.",
+    "de": "Wenn Sie gerade nicht sprechen können: Die Telefonhilfe hat auch einen Chat, zu bestimmten Zeiten, "
+    "auf telefonhilfe punkt b e.",
+}
+BUSY = {  # F4: what to do when a line is busy or nobody answers, with the paired line
+    "nl": "Is het bezet, of neemt niemand op, bel dan gerust opnieuw, of bel de Zelfmoordlijn op 1 8 1 3.",
+    "fr": "Si c'est occupé ou si personne ne répond, rappelez, ou appelez le Centre de Prévention du Suicide "
+    "au 0 8 0 0, 3 2, 1 2 3.",
+    "de": "Wenn besetzt ist oder niemand abnimmt, rufen Sie bitte später noch einmal an.",
+    "en": "If it's busy or nobody answers, try again, or call the Dutch-language line on 1 0 6 "
+    "or the French-language line on 1 0 7, free, day and night.",
+}
+
+
+@pytest.mark.parametrize("lang", ["nl", "fr", "de", "en"])
+def test_the_line_says_what_to_do_when_busy_and_where_to_write(shipped: Catalog, lang: str) -> None:
+    line = [text.text for text in script(shipped, shipped.flows["helpline"], lang) if text.node == "listening_line"]
+    assert BUSY[lang] in line
+    if lang in CHATS:
+        assert CHATS[lang] in line
+    else:
+        assert not any("chat" in text for text in line)
+    # F1: the English suicide sentence carries the Community Help Service's number
+    suicide = [text for text in said(shipped, lang) if re.search("zelfdoding|suicide|Suizid", text)]
+    assert suicide and all(re.search(r"[0-9] [0-9]", text) for text in suicide), suicide
 
 
 def test_the_english_line_is_never_called_free(shipped: Catalog) -> None:
@@ -279,7 +329,9 @@ def test_the_review_script_in_docs_is_what_ivr_prompts_prints_now() -> None:
     dutch = result.output.split("## Nederlands")[1].split("## Français")[0].splitlines()
     rows = [row for row in dutch if row.startswith("| ") and not row.startswith("| node")]
     assert rows[0].startswith("| welcome | start of the call | prompt | Voor Nederlands, druk 1.")
-    assert rows[-1].startswith("| rescue | any error, and the Voice Fallback URL | rescue |")
+    assert any(row.startswith("| rescue | any error, and the Voice Fallback URL | rescue |") for row in rows)
+    assert rows[-1].startswith("| rescue | before the rescue rings the line | rescue | We proberen je nu door te verbinden")
+    assert any(row.startswith("| crisis | words of crisis, where speech is on | crisis |") for row in rows)
     assert any("| prompt (when 0 connects) |" in row for row in rows) and any("re-prompt after silence" in row for row in rows)
 
 
@@ -289,16 +341,16 @@ def test_ivr_prompts_writes_a_printable_page(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = page.read_text(encoding="utf-8")
     assert text.startswith("<!doctype html>") and text.count("<section lang=") == 4
-    assert "Wenn Ihr Leben in Gefahr ist" in text and "page-break-before" in text
+    assert "Bei Lebensgefahr" in text and "page-break-before" in text
 
 
-def test_every_language_hears_how_to_reach_a_person_within_15_s_with_built_espeak_audio_too(tmp_path: Path) -> None:
+def test_every_budget_holds_with_built_espeak_audio_too(tmp_path: Path) -> None:
     """The budgets hold on the real lengths of built audio (the offline voice, slower than Twilio's), not only on estimates."""
     audio = tmp_path / "audio"
     built = CliRunner().invoke(main, ["audio", "build", "--engine", "espeak", "--audio-dir", str(audio), "--jobs", "2"])
     assert built.exit_code == 0, built.output
-    result = CliRunner().invoke(main, ["validate", "--audio-dir", str(audio)])
+    result = CliRunner().invoke(main, ["validate", "--audio", "--audio-dir", str(audio)])
     assert result.exit_code == 0, result.output
-    assert "(seconds, real audio lengths where known, else words per second)" in result.output
-    rows = re.findall(r"^  \S+ \((nl|fr|de|en)\) +\d +([0-9.]+) ", result.output, re.M)
-    assert len(rows) == 4 and all(float(seconds) <= 15 for _, seconds in rows), result.output
+    assert "(built audio where there is some, else estimated from words per second)" in result.output
+    rows = re.findall(r"^    (nl|fr|de|en)(?:, no language chosen)?: .* → ([0-9.]+) s", result.output, re.M)
+    assert len(rows) == 24, result.output  # five budgets, four languages, and any_behaviour before a language too

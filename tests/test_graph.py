@@ -39,8 +39,8 @@ def test_mermaid_edges_show_keys_silence_and_wrong_keys(mini: Catalog) -> None:
         '    n_welcome -.->|"no input ×3, wrong key ×2"| n_every',
         '    n_every -->|"1 nl, 2 fr"| n_main',
         '    n_every -.->|"no input ×2"| p_call_ends',
-        '    n_main -->|"1"| n_info',
-        '    n_main -->|"2"| n_bye',
+        '    n_main -->|"3"| n_info',
+        '    n_main -->|"4"| n_bye',
         '    n_main -.->|"no input ×3, wrong key ×2"| n_line',
         '    n_info -.->|"no input, other keys"| n_main',
         '    n_line -.->|"no input"| p_call_ends',
@@ -53,11 +53,11 @@ def test_mermaid_edges_show_keys_silence_and_wrong_keys(mini: Catalog) -> None:
 
 def test_nodes_show_kind_and_first_words_in_the_chosen_language(mini: Catalog) -> None:
     french = mermaid_of(mini, "fr")
-    assert '    n_main["main · menu<br/>“Info: tapez 1. Parler: tapez 0.”"]' in french
+    assert '    n_main["main · menu<br/>“Appelez Télé-Accueil au 1 0 7. Urgence:…”"]' in french
     assert '    n_bye["bye · goodbye<br/>“Au revoir. Le 1 0 7 vous…”"]' in french  # cut after 7 words
     assert '    n_info["info · message<br/>“Inspirez. Expirez.”"]' in french  # the pause is not words
     dutch = mermaid_of(mini, "nl")
-    assert "“Info: druk 1. Praten: druk 0.”" in dutch
+    assert "“Bel Tele-Onthaal op 1 0 6. Nood:…”" in dutch
 
 
 def test_transfers_show_the_line_and_its_number(mini: Catalog) -> None:
@@ -68,21 +68,24 @@ def test_transfers_show_the_line_and_its_number(mini: Catalog) -> None:
 
 def test_mermaid_escapes_what_would_break_a_label(mini: Catalog, tmp_path: Path) -> None:
     flow = (DATA / "flows" / "mini.yaml").read_text(encoding="utf-8")
-    flow = flow.replace('options: {"1": info, "2": bye}', 'options: {"1": info, "2": bye, "#": info}')
-    flow = flow.replace('fr: "Info: tapez 1. Parler: tapez 0."', 'fr: "Info: \\"1\\" ou <#>. Parler: 0."')
+    flow = flow.replace('options: {"3": info, "4": bye}', 'options: {"3": info, "4": bye, "#": info}')
+    flow = flow.replace(
+        'fr: "Appelez {name:line} au {number:line}. Urgence: {number:emergency}."',
+        'fr: "Info: \\"3\\" ou <#>. {number:line}, urgence {number:emergency}."',
+    )
     (tmp_path / "mini.yaml").write_text(flow, encoding="utf-8")
     catalog = load_catalog(DATA / "config", tmp_path)
     text = mermaid_of(catalog, "fr")
-    assert '    n_main["main · menu<br/>“Info: #quot;1#quot; ou #lt;#35;#gt;. Parler: 0.”"]' in text
-    assert '    n_main -->|"1, #35;"| n_info' in text
+    assert '    n_main["main · menu<br/>“Info: #quot;3#quot; ou #lt;#35;#gt;. 1 0 7,…”"]' in text
+    assert '    n_main -->|"3, #35;"| n_info' in text
 
 
 def test_dot_gives_every_node_an_svg_id_and_dashes_silence(mini: Catalog) -> None:
     dot = to_dot(diagram(mini, mini.flows["mini"], "fr"))
     assert dot.startswith('digraph "mini" {')
-    assert '"main" [id="node-main", label="main · menu\\n“Info: tapez 1. Parler: tapez 0.”"' in dot
+    assert '"main" [id="node-main", label="main · menu\\n“Appelez Télé-Accueil au 1 0 7. Urgence:…”"' in dot
     assert '"main" -> "line" [label="no input ×3, wrong key ×2", style=dashed];' in dot
-    assert '"main" -> "info" [label="1"];' in dot
+    assert '"main" -> "info" [label="3"];' in dot
     assert '"any-menu" -> "line" [label="0 talk now"];' in dot
 
 

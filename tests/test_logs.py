@@ -83,7 +83,7 @@ def whole_call(caller: TwilioClient, pressed: list[str], monkeypatch: pytest.Mon
     answer = follow(answer)  # silence at the welcome
     answer = follow(answer, ODD_KEYS)  # ten keys at once: a wrong key
     answer = follow(answer, "1")  # Nederlands
-    answer = follow(answer, "1", SpeechResult=SPEECH)  # the breathing message (and speech Twilio transcribed)
+    answer = follow(answer, "3", SpeechResult=SPEECH)  # the breathing message (and speech Twilio transcribed)
     answer = follow(answer, "9")  # again
     answer = follow(answer)  # silence: back to the menu
     answer = follow(answer, "7")  # a wrong key

@@ -154,12 +154,12 @@ def test_workers_dying_and_reloads_with_broken_files_keep_the_last_good_flows(tm
         assert gunicorn_processes(port)[0] == master
 
         shutil.copytree(DATA / "config", config, dirs_exist_ok=True)
-        (flows / "mini.yaml").write_text(mini.replace("Info: druk 1.", "Informatie: druk 1."), encoding="utf-8")
+        (flows / "mini.yaml").write_text(mini.replace("Info: druk 3.", "Informatie: druk 3."), encoding="utf-8")
         taken = subprocess.run([*ivr, str(master)], env=env, capture_output=True, text=True, timeout=60)
         assert taken.returncode == 0, taken.stderr
         wait_for_workers(port, 2, workers)
         after = welcome_and_menu(base)
-        assert after[0] == before[0] and after[1] != before[1] and "Informatie: druk 1." in after[1]
+        assert after[0] == before[0] and after[1] != before[1] and "Informatie: druk 3." in after[1]
 
     printed = output.read_text(encoding="utf-8")
     assert printed.count("reload refused") == 1 and "settings.yaml" in printed

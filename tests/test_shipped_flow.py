@@ -31,11 +31,11 @@ from conftest import (
     digits_in,
     with_transfer_targets,
 )
+from ivr.checker import check, format_findings
 from ivr.loader import load_catalog
 from ivr.model import Catalog, LanguageNode, MenuNode, MessageNode, Prompt, Speech, TransferNode
 from ivr.settings import Settings
 from ivr.simulate import Listen, Ring, query_of
-from ivr.timing import format_times, measure
 
 KEYS = tuple("0123456789*#")
 DIAL_STATUSES = ("completed", "answered", "busy", "no-answer", "failed", "canceled")
@@ -251,8 +251,8 @@ def test_a_language_switched_off_in_config_leaves_a_working_flow(
     walk = walk_every_path(twilio, valid_twiml)
     assert {lang for _, lang, *_ in walk.states} == {"nl", "fr"}
     assert all(heard_the_line(end) for end in walk.ended)
-    wrong = twilio.follow(welcome.gather_action(), "3")  # Deutsch is no choice any more
-    assert wrong.state()["wk"] == "1"
+    wrong = twilio.follow(welcome.gather_action(), "3")  # Deutsch is no choice any more: a wrong key, so every line
+    assert wrong.state()["node"] == "every_line"
 
 
 def test_a_silent_caller_on_a_french_number_hears_107_first_then_every_other_line(
@@ -345,7 +345,7 @@ def test_the_readme_shows_the_menu_tree_and_links_every_language_script(catalog:
 
 
 def test_the_readme_shows_the_figures_ivr_validate_prints(catalog: Catalog) -> None:
-    printed = format_times(catalog, measure(catalog)).splitlines()
+    printed = format_findings(catalog, check(catalog)).splitlines()
     section = readme_section("The shipped flow")
-    for row in printed[1:]:  # the first line names the flow file, which depends on the working directory
+    for row in printed:
         assert f"\n{row}\n" in section, row

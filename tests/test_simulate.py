@@ -50,12 +50,13 @@ def test_keys_2_0_reach_tele_accueil_in_french() -> None:
         "  > key 2",
     ]
     assert "[main · menu · fr]" in lines
-    assert "  fr  2.4 s say: Info: tapez 1. Parler: tapez 0." in lines
+    assert "  fr  4.0 s say: Appelez Télé-Accueil au 1 0 7. Urgence: 1 1 2." in lines
+    assert "  fr  2.4 s say: Info: tapez 3. Parler: tapez 0." in lines
     assert "[line · transfer · fr]" in lines
     assert "  fr  2.0 s say: Appelez Télé-Accueil: 1 0 7." in lines
     assert "Path: welcome → main → line" in lines
-    # 2.5 s of welcome + 2.4 s of menu + the whole sentence that ends with the number
-    assert "Heard 6.9 s of audio; reached Télé-Accueil's number after 6.9 s of it." in lines
+    # 2.5 s of welcome, then the menu's first sentence, which says the number
+    assert "Heard 10.9 s of audio; reached Télé-Accueil's number after 4.9 s of it." in lines
     assert lines[-1] == "Call ended: the caller hung up."
 
 
@@ -102,7 +103,7 @@ def test_transfers_follow_the_dial_status() -> None:
     assert "Bel Tele-Onthaal: 1 0 6." in busy.output  # both failed: the number is said
     answered = simulate("--keys", "1,0")
     assert "ringing +3290000002" not in answered.output
-    assert "reached a transfer to +3290000001 after 6.8 s" in answered.output
+    assert "reached Tele-Onthaal's number after 5.1 s" in answered.output  # the menu says it before 0 is pressed
     assert answered.output.rstrip().endswith("Call ended: the transfer connected.")
 
 
@@ -134,7 +135,7 @@ def test_the_answer_is_parsed_like_twilio_reads_it(settings: Settings) -> None:
     listen, redirect = welcome.verbs
     assert isinstance(listen, Listen) and isinstance(redirect, Redirect)
     assert listen.timeout == 5 and redirect.url == listen.action
-    info = call.press(call.press(listen.action, "1").verbs[0].action, "1")  # type: ignore[union-attr]
+    info = call.press(call.press(listen.action, "1").verbs[0].action, "3")  # type: ignore[union-attr]
     heard = list(info.heard())
     assert [h.verb for h in heard] == ["say", "pause", "say", "say"]
     assert heard[1] == Heard("pause", "", "", 3.0)
@@ -181,10 +182,11 @@ class Script:
 
 def test_run_call_reports_the_path_and_time_to_the_line(settings: Settings) -> None:
     app: Flask = create_app(replace(settings, config_dir=DATA / "config", flows_dir=DATA / "flows"))
-    caller = Script("2", "1", "*", "0")
+    caller = Script("2", "3", "*", "0")
     report = run_call(InProcessCaller(app), caller)
     assert report.path == ["welcome", "main", "info", "main", "line"]
-    assert report.to_human == round(sum(h.seconds for h in caller.heard), 1)
+    # the welcome up to the French key (2.5 s), then the main menu's first words, up to the number (2.4 s)
+    assert report.to_human == 4.9 and report.seconds_heard == round(sum(h.seconds for h in caller.heard), 1)
     assert report.human == "Télé-Accueil's number" and report.ended_by == "caller"
 
 
@@ -206,7 +208,7 @@ def test_play_speaks_say_text_with_espeak_through_the_player(tmp_path: Path, mon
     result = simulate("--keys", "2,0", "--play")
     assert result.exit_code == 0, result.output
     played = log.read_text(encoding="utf-8").splitlines()
-    assert len(played) == 4  # two welcome parts, the menu, the line's number
+    assert len(played) == 5  # two welcome parts, the menu's two, the line's number
     assert all(line.endswith("prompt.wav") for line in played)
 
 
@@ -221,7 +223,7 @@ def test_play_without_a_player_says_so_and_goes_on(tmp_path: Path, monkeypatch: 
 def test_speech_index_finds_the_node_of_a_goodbye(settings: Settings) -> None:
     call = InProcessCaller(create_app(replace(settings, config_dir=DATA / "config", flows_dir=DATA / "flows")))
     menu = call.press(call.start().verbs[0].action, "2")  # type: ignore[union-attr]
-    bye = call.press(menu.verbs[0].action, "2")  # type: ignore[union-attr]
+    bye = call.press(menu.verbs[0].action, "4")  # type: ignore[union-attr]
     assert bye.node == "bye"  # no URL in a goodbye's TwiML: the node is found from its words
     assert isinstance(call.index.by_text[("fr", "Rien entendu.")][0], Speech)
 

@@ -105,16 +105,16 @@ def test_talk_to_someone_in_each_language(
 
 @pytest.mark.parametrize(
     ("words", "confidence"),
-    [("banana", "0.95"), ("respiration", "0.2"), ("respiration", None), ("respiration", "nan"), ("parler respiration", "0.9")],
-    ids=["no match", "low confidence", "no confidence", "not a number", "two options at once"],
+    [("banana", "0.95"), ("respiration", "0.2"), ("respiration", None), ("respiration", "nan"), ("parler retour", "0.9")],
+    ids=["no match", "low confidence", "no confidence", "not a number", "two keys, phrases as long"],
 )
-def test_unclear_speech_counts_as_a_wrong_key(
+def test_unclear_speech_gets_its_own_reprompt_counted_as_a_wrong_key(
     speaking: TwilioClient, valid_speech_twiml: Callable[[TwiML], TwiML], words: str, confidence: str | None
 ) -> None:
     menu = french_menu(speaking, valid_speech_twiml)
     answer = valid_speech_twiml(said(speaking, menu, words, confidence))
     assert (answer.state()["node"], answer.state()["wk"], answer.state()["ni"]) == ("first_menu", "1", "0")
-    assert answer.texts()[0] == "Cette touche n'est pas utilisée ici. Ce n'est pas grave."
+    assert answer.texts()[0] == "Désolé, ce n'était pas clair."  # neither a key nor "it doesn't matter"
 
 
 def test_silence_stays_silence(speaking: TwilioClient, valid_speech_twiml: Callable[[TwiML], TwiML]) -> None:

@@ -30,10 +30,11 @@ JOURNEYS = {
     "fr, then 0": (("2", "0"), "fr", True, "listening_line"),
     "de, then 0": (("3", "0"), "de", True, "listening_line"),
     "en, then 0": (("4", "0"), "en", True, "listening_line"),
-    "fr, hangs up at the menu": (("2",), "fr", False, "first_menu"),
-    "nl, breathing": (("1", "3"), "nl", False, "breathing"),
+    # The first menu says the line's number itself: a caller who hears it has reached the line.
+    "fr, hangs up at the menu": (("2",), "fr", True, "first_menu"),
+    "nl, breathing": (("1", "7"), "nl", True, "breathing"),
     "0 at the welcome": (("0",), "-", True, "every_line"),
-    "en, first step": (("4", "2"), "en", False, "first_step"),
+    "en, first step": (("4", "6"), "en", True, "first_step"),
 }
 
 

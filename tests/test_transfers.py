@@ -138,11 +138,14 @@ def test_the_wording_of_0_follows_whether_a_target_is_open_now(settings: Setting
     app = create_app(replace(settings, config_dir=config_copy(tmp_path, office_hours)))
     monday_morning = at(app, utc(2026, 11, 30, 9, 0))  # 10:00 in Brussels
     welcome = valid_twiml(monday_morning.post("/voice"))
-    assert "dan proberen we je door te verbinden" in valid_twiml(monday_morning.follow(welcome.gather_action(), "1")).spoken()
+    assert (
+        "Om te proberen iemand te bereiken, druk op 0."
+        in valid_twiml(monday_morning.follow(welcome.gather_action(), "1")).spoken()
+    )
     monday_evening = at(app, utc(2026, 11, 30, 19, 0))  # 20:00: closed
     welcome = valid_twiml(monday_evening.post("/voice"))
     said = valid_twiml(monday_evening.follow(welcome.gather_action(), "1")).spoken()
-    assert "Druk op 0 voor het nummer van Tele-Onthaal" in said and "verbinden" not in said
+    assert "Om nu met iemand te praten, druk op 0." in said and "bereiken" not in said
 
 
 # --- the whisper ------------------------------------------------------------------------------------
@@ -181,14 +184,26 @@ BUSY = {
 }
 
 
-def test_an_announcement_is_said_before_the_line_while_it_is_on(settings: Settings, tmp_path: Path, valid_twiml) -> None:
+def test_an_announcement_is_said_after_the_number_and_never_before_a_transfer(
+    settings: Settings, tmp_path: Path, valid_twiml
+) -> None:
     file = tmp_path / "announcement.json"
     file.write_text(json.dumps(BUSY), encoding="utf-8")
     app = app_at(settings, transfers_config(tmp_path), announcement_file=file)
-    during = talk_now(at(app, utc(2026, 11, 30, 20, 0)), valid_twiml)
-    assert during.texts()[0] == "Tele-Onthaal is vanavond erg druk. Blijf proberen."
-    before = talk_now(at(app, utc(2026, 11, 30, 16, 0)), valid_twiml)  # 17:00: not yet
-    assert "druk" not in before.spoken()
+    twilio = at(app, utc(2026, 11, 30, 20, 0))
+    during = talk_now(twilio, valid_twiml)
+    assert dialled(during) and "druk" not in during.spoken()  # the transfer starts at once
+    while during.root.find("Dial") is not None:  # every target busy: then the number, then the announcement
+        during = valid_twiml(twilio.follow(during.root.find("Dial").attrib["action"], DialCallStatus="busy"))  # type: ignore[union-attr]
+    texts = during.texts()
+    assert texts.index("Tele-Onthaal is vanavond erg druk. Blijf proberen.") > next(
+        i for i, t in enumerate(texts) if "1 0 6" in t
+    )
+    before = at(app, utc(2026, 11, 30, 16, 0))  # 17:00: not yet
+    answer = talk_now(before, valid_twiml)
+    while answer.root.find("Dial") is not None:
+        answer = valid_twiml(before.follow(answer.root.find("Dial").attrib["action"], DialCallStatus="busy"))  # type: ignore[union-attr]
+    assert "druk" not in answer.spoken()
 
 
 def test_a_broken_announcement_is_no_announcement_and_a_warning(

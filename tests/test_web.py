@@ -170,7 +170,7 @@ def test_a_transfer_that_connected_ends_the_call(mini: TwilioClient, valid_twiml
 
 
 def test_message_plays_pauses_and_offers_repeat_menu_and_talk(mini: TwilioClient, valid_twiml) -> None:
-    info = valid_twiml(mini.follow(choose(mini, "1").gather_action(), "1"))
+    info = valid_twiml(mini.follow(choose(mini, "1").gather_action(), "3"))
     gather = info.root.find("Gather")
     assert gather is not None
     assert [el.tag for el in gather] == ["Say", "Pause", "Say", "Say"]
@@ -186,7 +186,7 @@ def test_message_plays_pauses_and_offers_repeat_menu_and_talk(mini: TwilioClient
 
 
 def test_goodbye_repeats_the_number_then_hangs_up(mini: TwilioClient, valid_twiml) -> None:
-    bye = valid_twiml(mini.follow(choose(mini, "2").gather_action(), "2"))
+    bye = valid_twiml(mini.follow(choose(mini, "2").gather_action(), "4"))
     assert bye.verbs() == ["Say", "Hangup"]
     assert "1 0 7" in bye.spoken()
 
@@ -234,7 +234,7 @@ def test_unsigned_and_forged_requests_get_403(twilio: TwilioClient) -> None:
 def test_garbage_digits_never_give_a_5xx(twilio: TwilioClient, valid_twiml, digits: str) -> None:
     menu = choose(twilio, "1")
     answer = valid_twiml(twilio.follow(menu.gather_action(), digits))
-    assert answer.verbs() == ["Gather", "Redirect"]
+    assert answer.verbs()[-2:] == ["Gather", "Redirect"]  # silence ("") reaches the line: its number, then a <Gather>
 
 
 @pytest.mark.parametrize(
