@@ -43,6 +43,24 @@ def test_the_probe_sees_indirect_imports() -> None:
     assert {"flask", "twilio", "yaml"} <= reached("ivr.app")
 
 
+def loaded_by_ivr(*args: str) -> set[str]:
+    """Every module ``ivr ARGS`` loads, in a fresh interpreter (its output goes first, the list last)."""
+    run = f"from ivr.cli import main; main({list(args)!r}, standalone_mode=False)"
+    code = f"import json, sys; {run}; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
+    return set(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_ivr_help_loads_no_web_telephony_or_database_library() -> None:
+    # Each command's module is imported when that command runs: `ivr --help` stays quick (bench/cli_startup.py).
+    loaded = loaded_by_ivr("--help")
+    assert "ivr.cli" in loaded  # the probe saw the command line
+    heavy = {"flask", "werkzeug", "jinja2", "twilio", "sqlalchemy", "alembic", "prometheus_client", "yaml", "gtts", "requests"}
+    assert not {name.split(".")[0] for name in loaded} & heavy
+    assert not {name for name in loaded if name.endswith("_cli")}
+    assert "ivr.tools_cli" in loaded_by_ivr("graph", "--help")  # a command asked for its own help is imported
+
+
 # Each of these libraries is imported in exactly one module (the README's "How it works" names them).
 ONE_PLACE = {
     "yaml": "ivr/yamlio.py",
