@@ -292,6 +292,7 @@ def test_ivr_prompts_writes_a_printable_page(tmp_path: Path) -> None:
     assert "Wenn Ihr Leben in Gefahr ist" in text and "page-break-before" in text
 
 
+@pytest.mark.slow
 def test_every_language_hears_how_to_reach_a_person_within_15_s_with_built_espeak_audio_too(tmp_path: Path) -> None:
     """The budgets hold on the real lengths of built audio (the offline voice, slower than Twilio's), not only on estimates."""
     audio = tmp_path / "audio"
