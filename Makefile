@@ -5,7 +5,10 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test check lint typecheck system-deps validate clean bench
+PY_FILES := ivr tests $(wildcard bench scripts/*.py)
+FAST   := not browser and not postgres and not serving and not slow
+
+.PHONY: run test test-fast check lint typecheck system-deps validate clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,20 +30,32 @@ run: validate
 	@scripts/serve-locally "$(BIN)" "$(HOST)" "$(PORT)"
 
 ## Set up (Python and Debian packages) and run every check and test.
-test: system-deps $(VENV)/.test
-	$(BIN)/ruff check ivr tests $(wildcard bench scripts/*.py)
-	$(BIN)/ruff format --check ivr tests $(wildcard bench scripts/*.py)
-	$(BIN)/mypy
+test: system-deps check
 	$(BIN)/python -m pytest
+
+## The inner loop, no root needed: `make check` (lint and types), `make test-fast` (the tests that need no
+## browser, PostgreSQL or server process and are not slow: the markers in pyproject.toml; under a minute).
+check: lint typecheck
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check $(PY_FILES)
+	$(BIN)/ruff format --check $(PY_FILES)
+
+typecheck: $(VENV)/.test
+	$(BIN)/mypy
+
+test-fast: $(VENV)/.test
+	$(BIN)/python -m pytest -m "$(FAST)"
 
 system-deps:
 	@scripts/install-system-deps
 
 ## Benchmarks, not part of `make test`: the app as the Procfile runs it against the idiomatic peer and a
-## bare Flask floor, then an unsigned flood against signed calls.
+## bare Flask floor, then an unsigned flood against signed calls, then how long `ivr --help` takes.
 bench: $(VENV)/.runtime
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/flood.py
+	$(BIN)/python bench/cli_startup.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

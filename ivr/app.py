@@ -17,6 +17,7 @@ from ivr.logs import configure_logging, get_logger
 from ivr.settings import Settings
 from ivr.simulator import STATE as SIMULATOR_STATE
 from ivr.simulator import SimulatorState, install_simulator
+from ivr.stats.admin import bp as admin_bp
 from ivr.stats.web import install_stats, reload_stats
 from ivr.web import EXTENSION, Service, bp, build_service, refuse_other_methods
 
@@ -41,7 +42,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions[EXTENSION] = svc
     app.register_blueprint(bp)
     install_simulator(app)  # /simulator: open in dev mode, else behind IVR_ADMIN_PASSWORD, else 404
-    install_stats(app, settings, catalog)  # counts each webhook request; /voice/status, /metrics, /admin
+    install_stats(app, settings, catalog)  # counts each webhook request; /voice/status, /metrics
+    app.register_blueprint(admin_bp)  # /admin: open in dev mode, else behind IVR_ADMIN_PASSWORD, else 404
 
     app.register_error_handler(405, refuse_other_methods)  # routing errors never reach a blueprint's handlers
 

@@ -1,22 +1,21 @@
 """What every ``ivr`` subcommand module shares: the exit codes, the one way to exit with one, common options.
 
-Subcommand modules import this module, never :mod:`ivr.cli`; ``ivr.cli`` imports them and adds
-their commands to the ``ivr`` group. So the command line has no import cycle.
+Subcommand modules import this module, never :mod:`ivr.cli`; ``ivr.cli`` names their commands and imports
+each module when its command runs. So the command line has no import cycle, and ``ivr --help`` loads little.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from ivr.errors import ConfigErrors
-from ivr.loader import default_config_dir, default_flows_dir, load_catalog
-from ivr.model import Catalog
-from ivr.timing import DurationOf
-from ivr.voices import SpeechEngines
+if TYPE_CHECKING:  # the loader is imported by the commands that load, not by `ivr --help`
+    from ivr.model import Catalog
+    from ivr.timing import DurationOf
+    from ivr.voices import SpeechEngines
 
 
 class ExitCode(IntEnum):
@@ -88,6 +87,9 @@ def load_or_exit(
     config_dir: Path | None, flows_dir: Path | None, duration_of: DurationOf | None = None, engines: SpeechEngines | None = None
 ) -> Catalog:
     """Load everything, or print every error and exit with :attr:`ExitCode.ERROR`."""
+    from ivr.errors import ConfigErrors
+    from ivr.loader import default_config_dir, default_flows_dir, load_catalog
+
     try:
         return load_catalog(config_dir or default_config_dir(), flows_dir or default_flows_dir(), duration_of, engines)
     except ConfigErrors as exc:

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
@@ -28,13 +29,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
-from playwright.sync_api import Browser, sync_playwright
 
 from ivr.app import create_app
 from ivr.logs import JsonFormatter, configure_logging
 from ivr.security import sign
 from ivr.settings import Settings
 from ivr.simulate import Document, Listen, Redirect, Ring, query_of, read_twiml
+
+if TYPE_CHECKING:  # Playwright is imported by the browser tests only: the others start quicker without it
+    from playwright.sync_api import Browser
 
 pytest_plugins = ["stats_db"]  # the statistics tests' databases: SQLite, and a PostgreSQL server of their own
 
@@ -56,6 +59,18 @@ hypothesis_settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# The markers (pyproject.toml) of tests that take one of these fixtures, so that `make test-fast` leaves them out
+# even when they were not marked by hand.
+MARKER_OF_FIXTURE = {"browser": "browser", "postgres": "postgres", "own_postgres": "postgres"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in set(getattr(item, "fixturenames", ())) & MARKER_OF_FIXTURE.keys():
+            item.add_marker(MARKER_OF_FIXTURE[fixture])
+
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -375,6 +390,8 @@ def chromium_path() -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         yield launched

@@ -132,7 +132,7 @@ def own_postgres(_postgres_folder: Path) -> Iterator[Postgres]:
     yield from _cluster(_postgres_folder / f"own{next(_counter)}")
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty, migrated statistics database: a SQLite file, then a PostgreSQL database."""
     if request.param == "sqlite":

@@ -32,6 +32,7 @@ def test_create_app_reads_the_environment_by_default(monkeypatch: pytest.MonkeyP
     assert app.extensions["ivr"].settings.auth_token == "env-token"
 
 
+@pytest.mark.serving
 def test_procfile_web_line_serves_signed_calls(tmp_path: Path) -> None:
     # The line exactly as written (0.0.0.0:$PORT), with nothing but PORT and the token set.
     env = procfile_env(free_port(), TWILIO_AUTH_TOKEN="procfile-token")

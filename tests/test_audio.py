@@ -450,6 +450,7 @@ def is_mp3(data: bytes) -> bool:
     return data[:3] == b"ID3" or (data[0] == 0xFF and data[1] & 0xE0 == 0xE0)
 
 
+@pytest.mark.slow
 def test_espeak_build_makes_playable_mp3_for_every_prompt(tmp_path: Path) -> None:
     args = ["audio", "build", "--engine", "espeak", "--config", str(DATA / "config"), "--flows", str(DATA / "flows")]
     result = CliRunner().invoke(main, [*args, "--audio-dir", str(tmp_path), "--jobs", "2"])
@@ -463,6 +464,7 @@ def test_espeak_build_makes_playable_mp3_for_every_prompt(tmp_path: Path) -> Non
         assert soxi_seconds(path) == pytest.approx(entry.duration, abs=0.05)  # measured independently
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("converter", ["sox", "ffmpeg"])
 def test_espeak_speaks_each_language_with_either_converter(converter: str) -> None:
     languages = shipped_languages()
@@ -492,6 +494,7 @@ def release_command() -> str:
     raise AssertionError("no release: line in the Procfile")
 
 
+@pytest.mark.slow
 def test_the_release_step_fails_for_invalid_flows_before_building_anything(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
@@ -509,6 +512,7 @@ def test_the_release_step_fails_for_invalid_flows_before_building_anything(tmp_p
     assert not (tmp_path / "audio").exists()  # no request was made for a flow that cannot be served
 
 
+@pytest.mark.slow
 def test_a_failed_audio_build_does_not_fail_the_release(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("", encoding="utf-8")
     not_a_folder = tmp_path / "file" / "audio"  # the build cannot write: it fails before any request

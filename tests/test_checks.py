@@ -112,6 +112,7 @@ JOINS = st.lists(
 )
 
 
+@pytest.mark.slow
 @given(
     digits=st.text(alphabet="0123456789", min_size=2, max_size=10),
     data=st.data(),

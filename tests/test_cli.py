@@ -8,11 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
 from conftest import DATA, ROOT
-from ivr.cli import main
+from ivr.cli import COMMANDS, main
 from ivr.cli_support import ExitCode
 
 
@@ -68,7 +69,7 @@ def test_subcommand_modules_never_import_the_group_back() -> None:
     command = "import sys, ivr.audio_cli, ivr.ops_cli, ivr.tools_cli; print(sorted(m for m in sys.modules if m == 'ivr.cli'))"
     done = subprocess.run([sys.executable, "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
-    assert sorted(main.commands) == [
+    assert main.list_commands(click.Context(main)) == [
         "announce",
         "audio",
         "fallback",
@@ -80,6 +81,24 @@ def test_subcommand_modules_never_import_the_group_back() -> None:
         "twilio",
         "validate",
     ]
+
+
+def test_help_lists_each_command_with_its_own_first_line_as_click_would_having_imported_them_all() -> None:
+    ctx = click.Context(main)
+    commands = [main.get_command(ctx, name) for name in main.list_commands(ctx)]
+    assert [command.name for command in commands if command is not None] == sorted(COMMANDS)
+    for command in filter(None, commands):
+        assert COMMANDS[str(command.name)].help == command.get_short_help_str(limit=1000), command.name
+    eager = click.Group(main.name, commands=list(filter(None, commands)), params=main.params, help=main.help, epilog=main.epilog)
+    lazy_help, eager_help = CliRunner().invoke(main, ["--help"]), CliRunner().invoke(eager, ["--help"])
+    assert lazy_help.exit_code == eager_help.exit_code == 0
+    assert lazy_help.output == eager_help.output
+
+
+def test_an_unknown_command_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["valdiate"])
+    assert result.exit_code == ExitCode.USAGE
+    assert "No such command 'valdiate'" in result.output
 
 
 def test_a_missing_program_has_its_own_exit_status_not_the_failed_prompts_one(tmp_path: Path) -> None:

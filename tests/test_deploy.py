@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -53,6 +54,7 @@ def run(command: list[str], **options: object) -> subprocess.CompletedProcess[st
     return subprocess.run(command, capture_output=True, text=True, check=False, **options)  # type: ignore[call-overload, no-any-return]
 
 
+@pytest.mark.serving
 def test_a_fresh_install_from_the_requirements_releases_within_bounds_and_serves_a_signed_call(tmp_path: Path) -> None:
     """As a buildpack does: the checkout's files, a new venv, ``pip install -r requirements.txt``; then the
     Procfile's ``release:`` with Google's TTS unreachable (it must end, within its bound, and succeed),

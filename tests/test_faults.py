@@ -230,6 +230,7 @@ def test_an_invalid_helplines_file_stops_create_app_with_where_and_how_to_fix(se
     assert "fix:" in message and "will not start" in message
 
 
+@pytest.mark.serving
 def test_the_procfile_process_refuses_to_start_with_an_invalid_helplines_file(tmp_path: Path) -> None:
     config = tmp_path / "config"
     shutil.copytree(ROOT / "config", config)

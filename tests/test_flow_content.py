@@ -344,6 +344,7 @@ def test_ivr_prompts_writes_a_printable_page(tmp_path: Path) -> None:
     assert "Bei Lebensgefahr" in text and "page-break-before" in text
 
 
+@pytest.mark.slow
 def test_every_budget_holds_with_built_espeak_audio_too(tmp_path: Path) -> None:
     """The budgets hold on the real lengths of built audio (the offline voice, slower than Twilio's), not only on estimates."""
     audio = tmp_path / "audio"

@@ -31,6 +31,8 @@ from ivr.security import sign
 from ivr.settings import Settings
 from ivr.simulate import Listen, Redirect, Ring, query_of
 
+pytestmark = pytest.mark.slow  # hundreds of Hypothesis examples per property
+
 ROUTES = ("/voice", "/voice/step", "/voice/dial", "/voice/fallback")
 FALLBACK = "/voice/fallback"
 WHISPER = "/voice/whisper"

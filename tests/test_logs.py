@@ -179,6 +179,7 @@ def test_exception_messages_and_unknown_fields_never_reach_a_line() -> None:
     assert ODD_KEYS not in line and CALLER["From"] not in line
 
 
+@pytest.mark.serving
 def test_the_procfile_process_writes_only_json_lines_without_caller_data(tmp_path: Path) -> None:
     """The real thing: gunicorn as the Procfile runs it, a whole call over HTTP, then all it printed."""
     port = free_port()

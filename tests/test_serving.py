@@ -15,8 +15,12 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+import pytest
+
 from conftest import CALL, DATA, TwiML, free_port, procfile_env, procfile_web
 from ivr.security import sign
+
+pytestmark = pytest.mark.serving  # the Procfile's own process, under load
 
 TOKEN = "serving-token"
 

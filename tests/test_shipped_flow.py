@@ -219,6 +219,7 @@ def test_after_choosing_a_language_everything_is_said_in_it(walked: Walk) -> Non
             assert _said_languages(answer.twiml) == {answer.lang}, answer.twiml.body
 
 
+@pytest.mark.slow
 def test_every_dial_outcome_is_followed(settings: Settings, tmp_path: Path, valid_twiml: Callable[[TwiML], TwiML]) -> None:
     config = config_copy(tmp_path, with_transfer_targets)
     walk = walk_every_path(app_for(settings, tmp_path, config), valid_twiml)
@@ -237,6 +238,7 @@ def test_every_dial_outcome_is_followed(settings: Settings, tmp_path: Path, vali
     assert failed and all(LISTENING_LINES[a.lang] in digits_in(a.twiml.spoken()) for a in failed)
 
 
+@pytest.mark.slow
 def test_a_language_switched_off_in_config_leaves_a_working_flow(
     settings: Settings, tmp_path: Path, valid_twiml: Callable[[TwiML], TwiML]
 ) -> None:
@@ -293,6 +295,7 @@ def numbers_said(text: str) -> list[str]:
     return [re.sub(r"[^0-9]", "", m.group(0)) for m in SPOKEN_DIGITS.finditer(text) if len(re.sub(r"[^0-9]", "", m.group(0))) > 1]
 
 
+@pytest.mark.slow
 def test_every_number_said_or_dialled_comes_from_helplines_yaml(
     settings: Settings, tmp_path: Path, valid_twiml: Callable[[TwiML], TwiML], catalog: Catalog
 ) -> None:

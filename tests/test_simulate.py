@@ -60,6 +60,7 @@ def test_keys_2_0_reach_tele_accueil_in_french() -> None:
     assert lines[-1] == "Call ended: the caller hung up."
 
 
+@pytest.mark.slow
 def test_the_shipped_flow_says_tele_accueils_number_with_keys_2_0() -> None:
     """What a new user runs after cloning (README): the console script, the shipped flow and config."""
     done = subprocess.run(

@@ -27,6 +27,8 @@ from ivr.app import create_app
 from ivr.model import Speech
 from ivr.settings import Settings
 
+pytestmark = pytest.mark.browser
+
 
 @contextmanager
 def serving(app: Flask) -> Iterator[str]:

@@ -6,11 +6,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Browser, expect
 
 from ivr.settings import Settings
 from stats_week import week_of_calls
 from test_simulator_browser import serving
+
+pytestmark = pytest.mark.browser
 
 
 def test_the_dashboard_shows_a_week_of_calls(browser: Browser, settings: Settings, tmp_path: Path) -> None:

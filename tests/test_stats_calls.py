@@ -102,6 +102,7 @@ class Day:
         return text
 
 
+@pytest.mark.slow
 def test_a_simulated_day_of_calls_gives_the_report_of_what_was_sent(settings: Settings, database_url: str) -> None:
     day = Day(settings, database_url)
     rng = random.Random(17)

@@ -14,6 +14,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from flask import Flask
 
 from conftest import TwilioClient
@@ -61,6 +62,7 @@ def app_on(settings: Settings, server: Postgres) -> tuple[Flask, TwilioClient]:
     return app, TwilioClient(app.test_client())
 
 
+@pytest.mark.postgres
 def test_a_refused_database_drops_statistics_not_calls(settings: Settings, own_postgres: Postgres, valid_twiml: object) -> None:
     app, client = app_on(settings, own_postgres)
     recorder = app.extensions[STATS].recorder
@@ -73,6 +75,7 @@ def test_a_refused_database_drops_statistics_not_calls(settings: Settings, own_p
     assert dropped(client) >= before + 60  # 20 calls of 3 turns
 
 
+@pytest.mark.postgres
 def test_a_hanging_database_drops_statistics_not_calls(settings: Settings, own_postgres: Postgres, valid_twiml: object) -> None:
     app, client = app_on(settings, own_postgres)
     recorder = app.extensions[STATS].recorder

@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT
 from ivr.stats.store import migrate
 from stats_db import Postgres
@@ -70,6 +72,7 @@ def run(url: str) -> dict[str, object]:
     return result
 
 
+@pytest.mark.slow
 def test_a_locked_sqlite_database_never_blocks_other_greenlets(tmp_path: Path) -> None:
     """SQLite waits for a lock inside its C library, which no monkey-patching reaches."""
     url = f"sqlite:///{tmp_path / 'stats.sqlite3'}"
@@ -85,6 +88,7 @@ def test_a_locked_sqlite_database_never_blocks_other_greenlets(tmp_path: Path) -
     assert isinstance(result["longest_gap"], float) and result["longest_gap"] < 0.5, result
 
 
+@pytest.mark.postgres
 def test_a_paused_postgresql_never_blocks_other_greenlets(own_postgres: Postgres) -> None:
     url = own_postgres.new_database()
     migrate(url)

@@ -9,12 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pytest
 from click.testing import CliRunner
 
 from conftest import CALL, free_port, procfile_env, procfile_web
 from ivr.cli import main
 from ivr.security import sign
 from ivr.stats.store import migrate
+
+pytestmark = pytest.mark.serving
 
 CALLS = 60
 

@@ -7,6 +7,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
@@ -31,6 +32,7 @@ def alternatives(count: int) -> list[int]:
     return [n for n in range(0, count + 5) if report.shown(n) == report.shown(count)]
 
 
+@pytest.mark.slow
 @given(st.lists(st.integers(0, 60), min_size=1, max_size=8), st.data())
 def test_nothing_shown_changes_when_a_hidden_count_does(counts: list[int], data: st.DataObject) -> None:
     """Cells, total and rates are the same for every table whose cells show the same: so no hidden count

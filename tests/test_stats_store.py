@@ -76,7 +76,7 @@ def test_a_database_never_migrated_is_a_clear_error(tmp_path: Path) -> None:
     assert store.migrate(url) == (store.head_revision(), store.head_revision())
 
 
-@pytest.mark.parametrize("dialect", ["sqlite", "postgresql"])
+@pytest.mark.parametrize("dialect", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_calls_in_progress_keep_their_turns_through_the_migration_to_one_row_per_call(
     dialect: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:

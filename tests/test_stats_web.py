@@ -55,6 +55,7 @@ def test_a_signed_status_callback_gets_204_and_an_unsigned_one_403(status_client
 text = st.text(st.characters(codec="utf-8"), max_size=40)
 
 
+@pytest.mark.slow
 @given(
     status=st.one_of(st.sampled_from(STATUSES), text),
     duration=st.one_of(st.integers(-5, 10**9).map(str), text),

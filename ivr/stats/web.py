@@ -86,7 +86,7 @@ def close_stats(app: Flask) -> None:
 
 
 def install_stats(app: Flask, settings: Settings, catalog: Catalog) -> Stats:
-    """Count every webhook request of ``app``, and add ``/voice/status`` and ``/metrics``."""
+    """Count every webhook request of ``app``, and add ``/voice/status`` and ``/metrics`` (the app factory adds ``/admin``)."""
     timing, no_language = _catalog_facts(app, catalog)
     result = Stats(settings, catalog, timing, None, metrics.Alerts(), no_language)
     if settings.database_url is not None:
@@ -95,9 +95,6 @@ def install_stats(app: Flask, settings: Settings, catalog: Catalog) -> Stats:
     app.extensions[STATS] = result
     app.after_request(_count)
     app.register_blueprint(status_bp)
-    from ivr.stats.admin import bp as admin_bp
-
-    app.register_blueprint(admin_bp)  # /admin: open in dev mode, else behind IVR_ADMIN_PASSWORD, else 404
     app.add_url_rule("/metrics", "metrics", _metrics)
     return result
 
