@@ -17,6 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 
+from ivr.characters import HINT as CHARACTER_HINT
+from ivr.characters import forbidden
+
 MAX_CHARS = 200  # a sentence or two: it is said before the line's number, whose budget it shares
 DIGIT = re.compile(r"\d")  # every number a caller hears comes from config/helplines.yaml, never from here
 
@@ -70,6 +73,9 @@ def parse(raw: str, languages: tuple[str, ...]) -> Announcement:
             raise AnnouncementError(f"'text' has language {lang!r}, which is not offered ({', '.join(languages)})")
         if not isinstance(text, str) or not text.strip() or len(text) > MAX_CHARS:
             raise AnnouncementError(f"the {lang} text must be 1 to {MAX_CHARS} characters")
+        problem = forbidden(text)
+        if problem is not None:
+            raise AnnouncementError(f"the {lang} text: {problem}; {CHARACTER_HINT}")
         if DIGIT.search(text):
             raise AnnouncementError(
                 f"the {lang} text has a digit: numbers callers hear come only from config/helplines.yaml, "
