@@ -14,13 +14,14 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 
 from ivr.characters import HINT as CHARACTER_HINT
 from ivr.characters import forbidden
+from ivr.number_guard import typed_numbers
 
 MAX_CHARS = 200  # a sentence or two: it is said before the line's number, whose budget it shares
 MAX_FILE_BYTES = 64 * 1024  # far more than 200 characters in every language, escaped as JSON
@@ -60,8 +61,12 @@ def _instant(raw: object, name: str) -> datetime:
     return value
 
 
-def parse(raw: str, languages: tuple[str, ...]) -> Announcement:
-    """An announcement from its JSON text; raises :class:`AnnouncementError` saying what is wrong."""
+def parse(raw: str, languages: tuple[str, ...], numbers: Mapping[str, str] = MappingProxyType({})) -> Announcement:
+    """An announcement from its JSON text; raises :class:`AnnouncementError` saying what is wrong.
+
+    ``numbers``: each line's number as digits, to its id (see :func:`ivr.checks.line_numbers`), which the
+    text may not spell either.
+    """
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError) as exc:
@@ -83,6 +88,11 @@ def parse(raw: str, languages: tuple[str, ...]) -> Announcement:
             raise AnnouncementError(
                 f"the {lang} text has a digit: numbers callers hear come only from config/helplines.yaml, "
                 "and the line's number follows the announcement anyway"
+            )
+        for message, _ in typed_numbers([(text, False)], numbers, lang):
+            raise AnnouncementError(
+                f"the {lang} text: {message.replace('the prompt', 'it')}: numbers callers hear come only from "
+                "config/helplines.yaml, and the line's number follows the announcement anyway"
             )
     start, end = _instant(data["start"], "start"), _instant(data["end"], "end")
     if end <= start:
@@ -128,6 +138,7 @@ class AnnouncementSource:
     languages: tuple[str, ...]
     value: str | None = None
     file: Path | None = None
+    numbers: Mapping[str, str] = field(default_factory=dict)  # the lines' numbers (see parse)
     _seen: object = None
     _current: Announcement | None = None
 
@@ -158,7 +169,7 @@ class AnnouncementSource:
         if not raw or not raw.strip():
             return None, None
         try:
-            self._current = parse(raw, self.languages)
+            self._current = parse(raw, self.languages, self.numbers)
         except AnnouncementError as exc:
             return None, f"announcement ignored: {exc}"
         return self._current, None

@@ -18,6 +18,7 @@ from ivr.announcements import parse as parse_announcement
 from ivr.audio import AudioManifest, ManifestError, load_manifest, speech_engines
 from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 from ivr.fallback import export, file_name
+from ivr.number_guard import line_numbers
 from ivr.settings import Settings
 from ivr.timing import format_times, measure
 
@@ -110,10 +111,11 @@ def announce() -> None:
     """
 
 
-def _announcement_settings() -> tuple[Settings, tuple[str, ...]]:
+def _announcement_settings() -> tuple[Settings, tuple[str, ...], dict[str, str]]:
+    """The settings, the languages offered, and the lines' numbers (which an announcement may not spell)."""
     settings = Settings.from_env({**os.environ, "IVR_DEV_MODE": "1", "IVR_PRODUCTION": ""})  # no token needed here
     catalog = load_or_exit(settings.config_dir, settings.flows_dir)
-    return settings, catalog.settings.offered
+    return settings, catalog.settings.offered, line_numbers(catalog.helplines.values())
 
 
 @announce.command("set")
@@ -125,10 +127,10 @@ def _announcement_settings() -> tuple[Settings, tuple[str, ...]]:
 )
 def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str, path: Path | None) -> None:
     """Check an announcement and write it to the file the service reads (or print it for IVR_ANNOUNCEMENT)."""
-    settings, languages = _announcement_settings()
+    settings, languages, numbers = _announcement_settings()
     raw = json.dumps({"text": dict(texts), "start": start, "end": end}, ensure_ascii=False)
     try:
-        announcement = parse_announcement(raw, languages)
+        announcement = parse_announcement(raw, languages, numbers)
     except AnnouncementError as exc:
         fail(ExitCode.ERROR, f"error: {exc}")
     target = path or settings.announcement_file
@@ -145,8 +147,8 @@ def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str, path:
 @announce.command("show")
 def announce_show() -> None:
     """Show the announcement the service would read now, and whether it is on."""
-    settings, languages = _announcement_settings()
-    found, warning = AnnouncementSource(languages, settings.announcement, settings.announcement_file).current()
+    settings, languages, numbers = _announcement_settings()
+    found, warning = AnnouncementSource(languages, settings.announcement, settings.announcement_file, numbers).current()
     if warning is not None:
         fail(ExitCode.ERROR, f"warning: {warning}; callers hear no announcement")
     if found is None:
@@ -164,7 +166,7 @@ def announce_show() -> None:
 )
 def announce_clear(path: Path | None) -> None:
     """Remove the announcement file (on a PaaS: unset IVR_ANNOUNCEMENT)."""
-    settings, _ = _announcement_settings()
+    settings, _, _ = _announcement_settings()
     target = path or settings.announcement_file
     if target is None:
         click.echo("No IVR_ANNOUNCEMENT_FILE: on a PaaS, unset the IVR_ANNOUNCEMENT config variable.")
