@@ -64,7 +64,7 @@ def _instant(raw: object, name: str) -> datetime:
 def parse(raw: str, languages: tuple[str, ...], numbers: Mapping[str, str] = MappingProxyType({})) -> Announcement:
     """An announcement from its JSON text; raises :class:`AnnouncementError` saying what is wrong.
 
-    ``numbers``: each line's number as digits, to its id (see :func:`ivr.checks.line_numbers`), which the
+    ``numbers``: each line's number as digits, to its id (see :func:`ivr.number_guard.line_numbers`), which the
     text may not spell either.
     """
     try:
@@ -89,9 +89,10 @@ def parse(raw: str, languages: tuple[str, ...], numbers: Mapping[str, str] = Map
                 f"the {lang} text has a digit: numbers callers hear come only from config/helplines.yaml, "
                 "and the line's number follows the announcement anyway"
             )
-        for message, _ in typed_numbers([(text, False)], numbers, lang):
+        spelled = typed_numbers([(text, False)], numbers, lang)  # numbers in words: "één nul zes", "honderdvijf"
+        if spelled:
             raise AnnouncementError(
-                f"the {lang} text: {message.replace('the prompt', 'it')}: numbers callers hear come only from "
+                f"the {lang} text: {spelled[0][0].replace('the prompt', 'it')}: numbers callers hear come only from "
                 "config/helplines.yaml, and the line's number follows the announcement anyway"
             )
     start, end = _instant(data["start"], "start"), _instant(data["end"], "end")
