@@ -1,5 +1,6 @@
 """The announcement file is read only when it is a regular file of a sane size: a FIFO or a huge file in its place
-is no announcement and one warning, and never holds back a call (the Procfile's own process, and the real CLI)."""
+is no announcement and one warning, and never holds back a call (the Procfile's own process, and the real CLI); nor
+does a character no TwiML document may carry."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
+from xml.etree import ElementTree
 
 from test_serving import TOKEN, signed_call
 
@@ -31,7 +33,7 @@ def to_the_line(base: str) -> tuple[TwiML, float]:
     return answer, time.monotonic() - started
 
 
-def test_a_fifo_or_a_huge_file_is_no_announcement_one_warning_and_no_wait(tmp_path: Path) -> None:
+def test_a_fifo_a_huge_file_or_a_forbidden_character_is_no_announcement_one_warning_and_no_wait(tmp_path: Path) -> None:
     file = tmp_path / "announcement.json"
     os.mkfifo(file)  # opened for reading, it would wait for a writer for ever
     env = procfile_env(
@@ -54,10 +56,19 @@ def test_a_fifo_or_a_huge_file_is_no_announcement_one_warning_and_no_wait(tmp_pa
             answer, took = to_the_line(base)
             assert answer.status == 200 and took < 1 and "druk" not in answer.spoken()
         file.unlink()
+        for text in ("Tele-Onthaal is \x01vanavond erg druk.", "Tele-Onthaal is \ud800vanavond erg druk."):
+            file.write_text(json.dumps({**ON, "text": {"nl": text}}), encoding="ascii")  # row 37: written by hand
+            for _ in range(2):
+                answer, _ = to_the_line(base)
+                ElementTree.fromstring(answer.body)  # well-formed: Twilio takes it
+                assert "druk" not in answer.spoken() and "Ik verbind je door." in answer.texts()
+            file.unlink()
         file.write_text(json.dumps(ON), encoding="utf-8")
         answer, _ = to_the_line(base)
         assert answer.texts()[0] == "Tele-Onthaal is vanavond erg druk."
     printed = output.read_text(encoding="utf-8")
+    assert printed.count("character 17 of the text is U+0001 (a control character)") == 1, printed
+    assert printed.count("character 17 of the text is U+D800 (half of a surrogate pair, alone)") == 1, printed
     assert printed.count("is not a regular file (a FIFO, a device or a folder)") == 1, printed
     assert printed.count(f"holds {HUGE:,} bytes; an announcement takes at most {MAX_FILE_BYTES:,}") == 1, printed
 
