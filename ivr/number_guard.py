@@ -246,7 +246,7 @@ class _Number:
 
     @property
     def compound(self) -> bool:
-        """A number in words that is more than one digit word: "tien", "honderd vijf", "vingt et un"."""
+        """A number in words that is no single digit word: "tien", "honderd vijf", "vingt et un"."""
         return self.value is not None and (self.value >= 10 or self.last > self.first)
 
 
