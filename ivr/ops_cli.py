@@ -21,6 +21,7 @@ from ivr.checker import check, format_findings
 from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 from ivr.fallback import export, file_name
 from ivr.model import Catalog
+from ivr.number_guard import line_numbers
 from ivr.settings import Settings
 from ivr.timing import word_count
 
@@ -119,9 +120,10 @@ def announce() -> None:
     """
 
 
-def _announcement_settings() -> tuple[Settings, tuple[str, ...]]:
+def _announcement_settings() -> tuple[Settings, tuple[str, ...], dict[str, str]]:
+    """The settings, the languages offered, and the lines' numbers (which an announcement may not spell)."""
     settings, catalog = _announcement_catalog()
-    return settings, catalog.settings.offered
+    return settings, catalog.settings.offered, line_numbers(catalog.helplines.values())
 
 
 def _announcement_catalog() -> tuple[Settings, Catalog]:
@@ -152,7 +154,7 @@ def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str, path:
     settings, catalog = _announcement_catalog()
     raw = json.dumps({"text": dict(texts), "start": start, "end": end}, ensure_ascii=False)
     try:
-        announcement = parse_announcement(raw, catalog.settings.offered)
+        announcement = parse_announcement(raw, catalog.settings.offered, line_numbers(catalog.helplines.values()))
     except AnnouncementError as exc:
         fail(ExitCode.ERROR, f"error: {exc}")
     too_long = _too_long(catalog, announcement.text)
@@ -172,8 +174,8 @@ def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str, path:
 @announce.command("show")
 def announce_show() -> None:
     """Show the announcement the service would read now, and whether it is on."""
-    settings, languages = _announcement_settings()
-    found, warning = AnnouncementSource(languages, settings.announcement, settings.announcement_file).current()
+    settings, languages, numbers = _announcement_settings()
+    found, warning = AnnouncementSource(languages, settings.announcement, settings.announcement_file, numbers).current()
     if warning is not None:
         fail(ExitCode.ERROR, f"warning: {warning}; callers hear no announcement")
     if found is None:
@@ -191,7 +193,7 @@ def announce_show() -> None:
 )
 def announce_clear(path: Path | None) -> None:
     """Remove the announcement file (on a PaaS: unset IVR_ANNOUNCEMENT)."""
-    settings, _ = _announcement_settings()
+    settings, _, _ = _announcement_settings()
     target = path or settings.announcement_file
     if target is None:
         click.echo("No IVR_ANNOUNCEMENT_FILE: on a PaaS, unset the IVR_ANNOUNCEMENT config variable.")

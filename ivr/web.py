@@ -26,6 +26,7 @@ from ivr.announcements import Announcement, AnnouncementSource
 from ivr.engine import Action, Dial, Engine, Gather, Heard, Say, Turn
 from ivr.logs import call_ref, get_logger
 from ivr.model import SIP_VARIABLES, Catalog, Speech
+from ivr.number_guard import line_numbers
 from ivr.security import SIGNATURE_HEADER, is_signed_by_twilio, signed_url
 from ivr.settings import Settings, SettingsError
 from ivr.state import State, read_state
@@ -145,7 +146,9 @@ def build_service(settings: Settings, catalog: Catalog, audio_url: Callable[[Spe
             "SIP transfer targets name credentials that are not in the environment: set "
             + "; ".join(SIP_VARIABLES.format(name=name) for name in missing)
         )
-    source = AnnouncementSource(catalog.settings.offered, settings.announcement, settings.announcement_file)
+    source = AnnouncementSource(
+        catalog.settings.offered, settings.announcement, settings.announcement_file, line_numbers(catalog.helplines.values())
+    )
 
     def notice() -> Announcement | None:
         found, warning = source.current()

@@ -23,6 +23,9 @@ from typing import Protocol
 
 import yaml
 
+from ivr.characters import HINT as CHARACTER_HINT
+from ivr.characters import describe, forbidden
+
 # Far beyond any flow (the shipped one nests 7 deep and expands to about 16,000), far below
 # what costs a worker noticeable time or memory, or Python's recursion limit.
 MAX_DEPTH = 50
@@ -201,6 +204,11 @@ def _convert(node: yaml.Node, file: str, problems: list[YamlProblem], path: list
     if isinstance(node, yaml.ScalarNode):
         quoted = node.style in ("'", '"', "|", ">")
         implicit = None if quoted else _SURPRISING_TAGS.get(node.tag)
+        # An escape in quotes ("\x01", "\ud800") writes what the file itself cannot hold: checked once here, for
+        # every value and key, so that no flow or config text can make a TwiML document that is not well-formed.
+        problem = forbidden(str(node.value))
+        if problem is not None:
+            problems.append(YamlProblem(mark, problem, CHARACTER_HINT, format_path(path)))
         return YScalar(str(node.value), quoted, mark, implicit)
     if isinstance(node, yaml.SequenceNode):
         return YSeq(tuple(_convert(n, file, problems, [*path, i]) for i, n in enumerate(node.value)), mark)
@@ -238,13 +246,24 @@ def read_yaml(path: Path, display_name: str | None = None) -> tuple[YNode | None
     file = display_name or str(path)
     problems: list[YamlProblem] = []
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        data = path.read_bytes()
+        text = data.decode("utf-8")
+    except OSError as exc:
         return None, [YamlProblem(Mark(file, 1, 1), f"cannot read the file: {exc}", "check it exists and is UTF-8")]
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = len(data[data.rfind(b"\n", 0, exc.start) + 1 : exc.start].decode("utf-8", "replace")) + 1
+        return None, [YamlProblem(Mark(file, line, column), f"not UTF-8: {exc.reason} at byte {exc.start}", "save it as UTF-8")]
     try:
         root = yaml.compose(text, Loader=_BoundedLoader)
     except _Refused as exc:
         return None, [YamlProblem(_mark(file, exc.mark), exc.message, exc.hint)]
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow in a file, written as it is
+        position = exc.position
+        line, column = text.count("\n", 0, position) + 1, position - text.rfind("\n", 0, position)
+        what = describe(text[position]) if position < len(text) else f"#x{exc.character:04x}"
+        message = f"the file holds {what}, which no YAML or TwiML document may carry"
+        return None, [YamlProblem(Mark(file, line, column), message, CHARACTER_HINT)]
     except yaml.MarkedYAMLError as exc:
         mark = _mark(file, exc.problem_mark or exc.context_mark)
         what = " ".join(p for p in (exc.context, exc.problem) if p)

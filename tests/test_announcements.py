@@ -68,3 +68,14 @@ def test_a_value_from_the_environment_is_read_once(tmp_path: Path) -> None:
     assert first[0] is not None and source.current() == (first[0], None)
     broken = AnnouncementSource(LANGS, value='{"text": {}}')
     assert broken.current()[1] is not None and broken.current() == (None, None)
+
+
+def test_a_file_that_cannot_be_read_warns_once_until_it_changes(tmp_path: Path) -> None:
+    file = tmp_path / "announcement.json"
+    file.write_bytes(BUSY.replace("très", "tr\xe8s").encode("latin-1"))  # saved as Latin-1, not UTF-8
+    source = AnnouncementSource(LANGS, file=file)
+    found, warning = source.current()
+    assert found is None and warning is not None and "not UTF-8" in warning
+    assert source.current() == (None, None)  # not once per call
+    file.write_text(BUSY, encoding="utf-8")
+    assert source.current()[0] is not None

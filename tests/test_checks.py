@@ -6,7 +6,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from ivr.checks import ARTICLES, DIGIT_WORDS, SEPARATORS, typed_numbers
+from ivr.number_guard import ARTICLES, DIGIT_WORDS, SEPARATORS, typed_numbers
 
 LINES = {"106": "tele_onthaal", "107": "tele_accueil", "112": "emergency", "1813": "zelfmoordlijn", "2023": "test_line"}
 
@@ -125,4 +125,60 @@ def test_any_run_of_digits_in_any_form_is_refused(digits: str, data: st.DataObje
     assume(not (len(forms) == 2 and any(len(f) == 1 for f in forms) and any(f in ARTICLES for f in forms)))
     joins = ["".join(data.draw(JOINS)) for _ in forms[1:]]
     text = before + forms[0] + "".join(j + f for j, f in zip(joins, forms[1:], strict=True)) + after
+    assert problems(text), text
+
+
+# Numbers spelled in words, in the text's own language: runs, values of 100 or more, a line's number.
+SPELLED_REFUSED = [
+    ("nl", "Bel honderdvijf."),
+    ("nl", "Bel honderd vijf."),
+    ("nl", "Bel honderd en vijf."),
+    ("nl", "Bel tien-vijf."),
+    ("nl", "Bel tweehonderd."),
+    ("nl", "Bel honderdenzes."),
+    ("nl", "Bel twaalf 3."),
+    ("fr", "Appelez cent sept."),
+    ("fr", "Appelez le cent six."),
+    ("fr", "Appelez dix, sept."),
+    ("de", "Rufen Sie hundertfünf an."),
+    ("de", "Wählen Sie zehn fünf."),
+    ("en", "Call one hundred and six."),
+    ("en", "Call one oh six."),
+    ("en", "Call twenty-one twelve."),
+]
+SPELLED_ACCEPTED = [
+    ("nl", "Vier ogen zien meer dan twee."),
+    ("nl", "Het kost je geen cent."),
+    ("nl", "De eerste twee minuten zijn het moeilijkst."),
+    ("nl", "Vierentwintig uur op vierentwintig."),
+    ("fr", "Vos cinq sens vous aident."),
+    ("fr", "Vingt-quatre heures sur vingt-quatre, avec dix-sept bénévoles."),
+    ("fr", "Les deux premières minutes. Près de treize pour cent."),
+    ("de", "Fünf Dinge, die Sie sehen."),
+    ("en", "One last time."),
+    ("en", "Oh, one more thing."),
+    ("en", "Twenty-five minutes."),
+]
+
+
+@pytest.mark.parametrize(("lang", "text"), SPELLED_REFUSED)
+def test_a_number_spelled_in_words_is_refused(lang: str, text: str) -> None:
+    assert typed_numbers([(text, False)], LINES, lang), text
+
+
+@pytest.mark.parametrize(("lang", "text"), SPELLED_ACCEPTED)
+def test_a_single_number_word_stays_allowed(lang: str, text: str) -> None:
+    assert typed_numbers([(text, False)], LINES, lang) == []
+
+
+def test_a_spelled_line_number_is_named_with_its_placeholder() -> None:
+    assert typed_numbers([("Appelez cent sept.", False)], LINES, "fr") == [
+        ("the prompt spells 'cent sept', the number of tele_accueil", "write {number:tele_accueil}")
+    ]
+    ((message, hint),) = typed_numbers([("Bel honderdvijf.", False)], LINES, "nl")
+    assert message == "the prompt spells the number 'honderdvijf' (105)" and "{number:ID}" in hint
+
+
+@pytest.mark.parametrize("text", ["Bel 1️⃣0️⃣5️⃣.", "Bel 1 o 5.", "Bel 1 Ｏ 5."])
+def test_keycaps_and_o_for_zero_join_a_run(text: str) -> None:
     assert problems(text), text

@@ -67,6 +67,7 @@ ONE_PLACE = {
     "gtts": "ivr/audio/engines.py",
     "twilio.twiml": "ivr/twiml.py",
     "twilio.rest": "ivr/twilio_connect.py",
+    "text_to_num": "ivr/spelled.py",
 }
 
 

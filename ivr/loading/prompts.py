@@ -9,7 +9,6 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ivr.checks import typed_numbers
 from ivr.loading.document import (
     Document,
     Number,
@@ -32,6 +31,7 @@ from ivr.model import (
     phrase,
     spoken_key,
 )
+from ivr.number_guard import line_numbers, typed_numbers
 from ivr.yamlio import Mark, YMap, YNode, YSeq
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+):([a-z0-9_]+)\}")
@@ -91,8 +91,7 @@ class FlowContext:
             pieces += [(text[done : m.start()], False), (sub(m), True)]
             done = m.end()
         pieces.append((text[done:], False))
-        numbers = {re.sub(r"[^0-9]", "", line.number): line.id for line in self.helplines.values()}
-        for message, hint in typed_numbers(pieces, numbers):
+        for message, hint in typed_numbers(pieces, line_numbers(self.helplines.values()), lang):
             self.doc.error(mark, message, hint)
         return "".join(piece for piece, _ in pieces)
 
