@@ -394,7 +394,7 @@ def fallback() -> Response:
             logging.WARNING,
             "fallback URL called without a valid signature; answered anyway, without dialling",
             node="rescue",
-            outcome="fallback",
+            outcome="fallback_unsigned",
             error=problem,
         )
     return _twiml(svc.rescue(called, signed=at.signed))
