@@ -211,8 +211,12 @@ def test_a_signed_request_that_fails_gets_the_rescue_that_rings(
 # --- what operators see ---------------------------------------------------------------------------------
 
 
-def test_the_simulator_shows_targets_masked_and_never_a_sip_credential(app: Flask) -> None:
-    app = create_app(replace(app.extensions["ivr"].settings, admin_password=ADMIN))
+def test_the_simulator_shows_targets_masked_and_never_a_sip_credential(settings: Settings, tmp_path: Path) -> None:
+    credentials = {"TO_NIGHT": (USERNAME, PASSWORD)}
+    config = config_with_targets(tmp_path)
+    app = create_app(
+        replace(settings, config_dir=config, flows_dir=DATA / "flows", sip_credentials=credentials, admin_password=ADMIN)
+    )
     app.extensions["ivr"].engine.clock = lambda: datetime(2026, 3, 29, 0, 30, tzinfo=UTC)  # Sunday 01:30: the night PBX
     client = app.test_client()
     auth = {"Authorization": basic(ADMIN)}
