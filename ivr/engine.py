@@ -386,14 +386,18 @@ class Engine:
         # busy, no-answer, failed, canceled or anything unexpected: try the next number.
         return self.enter(flow, state.at(node.id, target=state.target + 1), "transfer_failed", now)
 
-    def rescue(self, called: str) -> Turn:
-        """What to say when anything went wrong: every offered language, the caller's first."""
+    def rescue(self, called: str, *, dials: bool = True) -> Turn:
+        """What to say when anything went wrong: every offered language, the caller's first.
+
+        With ``dials`` False it only speaks (the lines' public numbers and 112): the rescue for
+        a request that may not be Twilio's, which must learn no transfer target.
+        """
         serving = self.catalog.serving(called)
         flow = self.catalog.flows[serving.flow]
         langs = self._first_and_offered(serving.default_language)
         line = self.catalog.line_for(serving.default_language)
         actions: list[Action] = [Say(_parts(flow.rescue, langs))]
-        targets = tuple(line.transfer_to[i] for i in self._open(line, self.now()))
+        targets = tuple(line.transfer_to[i] for i in self._open(line, self.now())) if dials else ()
         if targets:
             # Said before the ring, so that the caller stays on the line instead of hanging up to dial.
             actions.append(Say(flow.rescue_connecting.parts(serving.default_language)))

@@ -89,14 +89,14 @@ def _times(what: str, retry: Retry) -> str:
     return f"{what} ×{retry.retries + 1}" if retry.retries else what
 
 
-def _transfer_detail(catalog: Catalog, node: TransferNode, lang: str) -> str:
+def _transfer_detail(catalog: Catalog, node: TransferNode, lang: str, masked: bool) -> str:
     if node.helpline == EVERY_LINE:
         every = ", ".join(f"{catalog.line_for(code).name} {catalog.line_for(code).number}" for code in catalog.settings.offered)
         return f"says every language's line: {every}"
     line = catalog.line_for(lang) if node.helpline == LANGUAGE_LINE else catalog.helplines[node.helpline]
 
-    def shown(target: Target) -> str:  # never the credentials: only the address, and its hours
-        return target.address + ("" if target.hours.always else f" ({target.hours.describe()})")
+    def shown(target: Target) -> str:  # never the credentials: only the address (or its end), and its hours
+        return (target.masked if masked else target.address) + ("" if target.hours.always else f" ({target.hours.describe()})")
 
     hours = "" if line.hours_open.always else f" ({line.hours_open.describe()})"
     dials = ", ".join(shown(target) for target in line.transfer_to)
@@ -104,7 +104,7 @@ def _transfer_detail(catalog: Catalog, node: TransferNode, lang: str) -> str:
     return f"{line.name} {line.number} · {how}"
 
 
-def _box(catalog: Catalog, node: Node, lang: str) -> Box:
+def _box(catalog: Catalog, node: Node, lang: str, masked: bool) -> Box:
     if isinstance(node, LanguageNode):
         return Box(node.id, "language", f"{node.id} · language", first_words(node.prompt, lang))
     if isinstance(node, MenuNode):
@@ -112,7 +112,7 @@ def _box(catalog: Catalog, node: Node, lang: str) -> Box:
     if isinstance(node, MessageNode):
         return Box(node.id, "message", f"{node.id} · message", first_words(node.prompt, lang))
     if isinstance(node, TransferNode):
-        return Box(node.id, "transfer", f"{node.id} · transfer", _transfer_detail(catalog, node, lang))
+        return Box(node.id, "transfer", f"{node.id} · transfer", _transfer_detail(catalog, node, lang, masked))
     return Box(node.id, "goodbye", f"{node.id} · goodbye", first_words(node.prompt, lang))
 
 
@@ -151,15 +151,16 @@ def _merged(arrows: Iterator[Arrow]) -> tuple[Arrow, ...]:
     return tuple(merged.values())
 
 
-def diagram(catalog: Catalog, flow: Flow, lang: str) -> Diagram:
-    """The boxes and arrows of ``flow``, with texts in ``lang``.
+def diagram(catalog: Catalog, flow: Flow, lang: str, *, masked: bool = False) -> Diagram:
+    """The boxes and arrows of ``flow``, with texts in ``lang``; transfer targets shown by their
+    last two characters when ``masked`` (on a web page).
 
     Raises:
         ValueError: ``lang`` is not one of the offered languages.
     """
     if lang not in catalog.settings.offered:
         raise ValueError(f"language {lang!r} is not offered; choose one of: {', '.join(catalog.settings.offered)}")
-    boxes = [_box(catalog, node, lang) for node in flow.nodes.values()]
+    boxes = [_box(catalog, node, lang, masked) for node in flow.nodes.values()]
     keys = flow.keys
     boxes.append(Box(KEYS_NODE, "keys", "any menu after the language choice", f"{keys.repeat} repeats what was said"))
     arrows = [arrow for node in flow.nodes.values() for arrow in _arrows(flow, node)]

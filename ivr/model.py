@@ -59,6 +59,19 @@ class Target:
     def is_sip(self) -> bool:
         return self.address.startswith(("sip:", "sips:"))
 
+    @property
+    def masked(self) -> str:
+        return masked_address(self.address)
+
+
+def masked_address(address: str) -> str:
+    """A transfer target as operator pages show it: its last two characters ("…01", "sip:…le").
+
+    Targets are private to the lines that gave them; a page needs only to tell them apart.
+    """
+    scheme = address.split(":", 1)[0] + ":" if address.startswith(("sip:", "sips:")) else ""
+    return f"{scheme}…{address[-2:]}"
+
 
 @dataclass(frozen=True, slots=True)
 class Helpline:

@@ -19,7 +19,7 @@ from ivr.announcements import parse as parse_announcement
 from ivr.audio import AudioManifest, ManifestError, load_manifest, speech_engines
 from ivr.checker import check, format_findings
 from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
-from ivr.fallback import export, file_name
+from ivr.fallback import export, file_name, unexported
 from ivr.model import Catalog
 from ivr.number_guard import line_numbers
 from ivr.settings import Settings
@@ -89,20 +89,32 @@ def fallback() -> None:
 
 @fallback.command("export")
 @click.argument("folder", type=click.Path(path_type=Path, file_okay=False))
+@click.option(
+    "--with-private-targets",
+    "with_targets",
+    is_flag=True,
+    help="Also ring the line's transfer targets (numbers, and SIP addresses without credentials): "
+    "anyone who can read the files learns them.",
+)
 @CONFIG_OPTION
 @FLOWS_OPTION
-def fallback_export(folder: Path, config_dir: Path | None, flows_dir: Path | None) -> None:
+def fallback_export(folder: Path, with_targets: bool, config_dir: Path | None, flows_dir: Path | None) -> None:
     """Write the fallback TwiML into FOLDER as static files: one per called number, and fallback.xml.
 
-    Each says the lines' numbers and 112 in every offered language (the called number's first);
-    none dials, and none holds a credential or a URL. Serve them from another host (a TwiML Bin,
-    an object store), then: ivr twilio connect NUMBER --fallback-url URL-OF-ITS-FILE.
+    Each says the lines' numbers and 112 in every offered language (the called number's first),
+    and holds no URL and no credential: the host that serves it checks nobody. None dials
+    unless --with-private-targets; a SIP target that needs credentials is never in a file.
+    Serve them from another host (a TwiML Bin, an object store), then:
+    ivr twilio connect NUMBER --fallback-url URL-OF-ITS-FILE.
     """
     catalog = load_or_exit(config_dir, flows_dir)
-    written = export(catalog, folder)
+    written = export(catalog, folder, with_targets=with_targets)
     for name, path in written.items():
         number = next((n for n in catalog.settings.called_numbers if file_name(n) == name), None)
         click.echo(f"{path}: for {number or 'any other number'}")
+    left_out = unexported(catalog) if with_targets else ()
+    if left_out:
+        click.echo(f"not rung by these files (SIP targets with credentials): {', '.join(t.address for t in left_out)}")
 
 
 ANNOUNCEMENT_FILE_OPTION = click.option(

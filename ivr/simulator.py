@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import hmac
 import math
-import re
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from xml.etree import ElementTree
 
 from flask import Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request
 from markupsafe import Markup
 
 from ivr.graph import GraphvizMissing, diagram, to_dot, to_svg
 from ivr.logs import get_logger
-from ivr.model import Catalog
+from ivr.model import Catalog, masked_address
 from ivr.settings import Settings
 from ivr.simulate import (
     CALL_SID,
@@ -64,7 +64,7 @@ log = get_logger()
 STATE = "ivr.simulator"
 REALM = 'Basic realm="helpline-ivr simulator", charset="UTF-8"'
 MAX_DIGITS = 20  # the webhook treats anything but one key as a wrong key; this only bounds the request
-SIP_PASSWORD = re.compile(r'password="[^"]*"')
+SIP_SECRET = "(set in the environment)"
 MAX_SPEECH = 200  # a spoken answer to a menu; this only bounds the request
 MAX_HOSTS = 8  # speech indexes kept (one per host name the page was opened on)
 # Wrong admin passwords: at most AUTH_FAILURES per client address in each AUTH_WINDOW seconds
@@ -207,7 +207,7 @@ def _diagram_html(catalog: Catalog, flow_name: str, lang: str) -> str:
         cached = state.svgs.get((flow_name, lang))
     if cached is not None:
         return cached
-    chart = diagram(catalog, catalog.flows[flow_name], lang)
+    chart = diagram(catalog, catalog.flows[flow_name], lang, masked=True)
     try:
         html = _inline_svg(to_svg(to_dot(chart)))
     except (GraphvizMissing, RuntimeError) as exc:
@@ -255,7 +255,8 @@ def _verb_json(verb: Verb, numbers: dict[str, str], whisper: str = "") -> dict[s
     if isinstance(verb, Redirect):
         return {"verb": "redirect", "url": verb.url}
     if isinstance(verb, Ring):
-        return {"verb": "dial", "number": verb.number, "action": verb.action, "timeout": verb.timeout, "whisper": whisper}
+        number = ", ".join(masked_address(n) for n in verb.numbers)
+        return {"verb": "dial", "number": number, "action": verb.action, "timeout": verb.timeout, "whisper": whisper}
     assert isinstance(verb, Hangup)
     return {"verb": "hangup"}
 
@@ -272,9 +273,23 @@ def _answer_json(call: InProcessCaller, answer: Answer, called: str) -> dict[str
         "lang": answer.lang,
         "request": answer.url,
         "verbs": [_verb_json(verb, numbers, call.whisper(verb) if isinstance(verb, Ring) else "") for verb in answer.verbs],
-        # A SIP target's password goes to Twilio in the TwiML, never to a page.
-        "twiml": SIP_PASSWORD.sub('password="(set in the environment)"', answer.twiml),
+        "twiml": _shown_twiml(answer.twiml),
     }
+
+
+def _shown_twiml(twiml: str) -> str:
+    """The TwiML as the page shows it: transfer targets masked, SIP credentials replaced by a note.
+
+    They go to Twilio in the TwiML, never to a page: an operator needs only to see which target rings.
+    """
+    root = ElementTree.fromstring(twiml)  # the webhook's own answer, just read by ivr.simulate
+    for dial in root.iter("Dial"):
+        for target in dial:
+            target.text = masked_address((target.text or "").strip())
+            for secret in ("username", "password"):
+                if secret in target.attrib:
+                    target.attrib[secret] = SIP_SECRET
+    return twiml[: max(twiml.find("<Response"), 0)] + ElementTree.tostring(root, encoding="unicode")
 
 
 def _bad(message: str) -> tuple[Response, int]:

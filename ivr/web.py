@@ -24,6 +24,7 @@ from werkzeug.exceptions import HTTPException
 
 from ivr.announcements import Announcement, AnnouncementSource
 from ivr.engine import Action, Dial, Engine, Gather, Heard, Say, Turn
+from ivr.fallback import Rescue, rescues
 from ivr.logs import call_ref, get_logger
 from ivr.model import SIP_VARIABLES, Catalog, Speech
 from ivr.number_guard import line_numbers
@@ -80,8 +81,7 @@ class Service:
     catalog: Catalog
     engine: Engine
     audio_url: Callable[[Speech], str | None]  # <Play> when the prompt's audio is built, else <Say>
-    rescue_by_number: Mapping[str, str]  # the rescue TwiML per called number, rendered at start
-    rescue_default: str
+    rescue_by_number: Mapping[str, Rescue]  # the rescue TwiML per called number ("": any other), rendered at start
     # Caller ID for a transfer when the request does not give our number (the loader insists on
     # one when any line has transfer targets), so that the line never sees the caller's.
     own_number: str | None
@@ -118,8 +118,11 @@ class Service:
         )
         return render(turn.actions, self.catalog.settings.languages, links, caller_id)
 
-    def rescue(self, called: str) -> str:
-        return self.rescue_by_number.get(called, self.rescue_default)
+    def rescue(self, called: str, *, signed: bool) -> str:
+        """The rescue for ``called``: the one that dials only for a request signed by Twilio (it names
+        the transfer targets and holds their SIP credentials); anyone else hears the numbers and 112."""
+        found = self.rescue_by_number.get(called) or self.rescue_by_number[""]
+        return found.dials if signed else found.speaks
 
     def caller_id(self, called: str) -> str | None:
         """What a transfer shows the line: the number called when it is ours (see ``_called``), else our first.
@@ -156,21 +159,14 @@ def build_service(settings: Settings, catalog: Catalog, audio_url: Callable[[Spe
             log.warning(warning)  # once per change; callers hear no announcement, never a broken call
         return found
 
-    # The rescue documents are rendered once, so the error path cannot fail on flow data. They ring
-    # every target the line gave us, whatever the hour (an engine with no clock): a target that is
-    # closed rings out after ring_timeout, then the numbers are said again.
-    links = Links(
-        step_url=lambda s: "", dial_url=lambda s: "", audio_url=lambda s: None, sip_credentials=settings.sip_credentials.get
-    )
-    languages, anytime = catalog.settings.languages, Engine(catalog)
     own_number = next(iter(catalog.settings.called_numbers), None)
     return Service(
         settings=settings,
         catalog=catalog,
         engine=Engine(catalog, lambda: datetime.now(UTC), notice),
         audio_url=audio_url,
-        rescue_by_number={n: render(anytime.rescue(n).actions, languages, links, n) for n in catalog.settings.called_numbers},
-        rescue_default=render(anytime.rescue("").actions, languages, links, own_number),
+        # Rendered once, so the error path cannot fail on flow data.
+        rescue_by_number=rescues(catalog, settings.sip_credentials.get),
         own_number=own_number,
     )
 
@@ -374,9 +370,11 @@ FALLBACK_BODY_LIMIT = 8 * 1024
 def fallback() -> Response:
     """Twilio's Voice Fallback URL: says the lines' numbers and 112, and never refuses.
 
-    Its content is public and takes no input, so a wrong or missing signature (a rotated
-    auth token, a host other than IVR_PUBLIC_URL) is a warning, not a 403: when the main
-    URL fails, this is what stands between a caller and Twilio's "application error".
+    It takes no input, so a wrong or missing signature (a rotated auth token, a host other
+    than IVR_PUBLIC_URL) is a warning, not a 403: when the main URL fails, this is what
+    stands between a caller and Twilio's "application error". Only a signed request gets
+    the rescue that also rings the line's targets; any other gets the one that only speaks,
+    which is public.
     It reads no flow state; the rescue documents were rendered at start-up. GET is
     accepted (the number may be set up that way) and its query string is never read.
     """
@@ -397,12 +395,12 @@ def fallback() -> Response:
         _log(
             at,
             logging.WARNING,
-            "fallback URL called without a valid signature; answered anyway",
+            "fallback URL called without a valid signature; answered anyway, without dialling",
             node="rescue",
-            outcome="fallback",
+            outcome="fallback_unsigned",
             error=problem,
         )
-    return _twiml(svc.rescue(called))
+    return _twiml(svc.rescue(called, signed=at.signed))
 
 
 def refuse_other_methods(exc: HTTPException) -> HTTPException:
@@ -435,4 +433,4 @@ def rescue_on_error(exc: Exception) -> Response | HTTPException:
         called = _called(svc, _sent()) if at.signed else ""
     except Exception:  # noqa: BLE001 - the request itself is what broke: the default rescue
         called = ""
-    return _twiml(svc.rescue(called))
+    return _twiml(svc.rescue(called, signed=at.signed))

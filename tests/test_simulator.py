@@ -135,9 +135,9 @@ def test_transfers_ask_for_the_outcome_and_follow_it(dev: FlaskClient) -> None:
     menu = step(dev, welcome, url=gather(welcome)["action"], digits="1")
     dialling = step(dev, menu, url=gather(menu)["action"], digits="0")
     ring = next(verb for verb in dialling["verbs"] if verb["verb"] == "dial")
-    assert ring["number"] == "+3290000001" and ring["timeout"] == 15
+    assert ring["number"] == "…01" and ring["timeout"] == 15  # +3290000001: a page shows a target's last two digits
     second = step(dev, dialling, url=ring["action"], dial_status="busy")
-    assert next(v for v in second["verbs"] if v["verb"] == "dial")["number"] == "+3290000002"
+    assert next(v for v in second["verbs"] if v["verb"] == "dial")["number"] == "…02"
     done = step(dev, dialling, url=ring["action"], dial_status="completed")
     assert done["verbs"] == [{"verb": "hangup"}]
 

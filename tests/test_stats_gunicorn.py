@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import re
+import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -68,3 +70,57 @@ def test_two_workers_count_as_one_service(tmp_path: Path) -> None:
 
             time.sleep(0.2)
         assert f"{CALLS} of them still in progress" in deadline_report, deadline_report
+
+
+ROTATED = "alert: the fallback URL is called without a valid signature while calls are refused for theirs"
+
+
+def test_unsigned_fallback_hits_are_counted_apart_and_page_only_with_refused_calls(tmp_path: Path) -> None:
+    """Anyone can call the fallback URL (it must answer them): 25 such hits page nobody, and the dashboard
+    does not count them as Twilio's; with a call refused for its signature, they are a rotated token: a page."""
+    url = f"sqlite:///{tmp_path / 'stats.sqlite3'}"
+    migrate(url)
+    env = procfile_env(
+        free_port(),
+        TWILIO_AUTH_TOKEN="procfile-token",
+        IVR_ADMIN_PASSWORD="admin-password",
+        DATABASE_URL=url,
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+    )
+    output = tmp_path / "output.log"
+    auth = {"Authorization": "Basic " + base64.b64encode(b"ops:admin-password").decode()}
+
+    def get(path: str, headers: dict[str, str] | None = None) -> str:
+        with urllib.request.urlopen(urllib.request.Request(base + path, headers=headers or {}), timeout=10) as response:
+            return str(response.read().decode())
+
+    def post(path: str, signature: str) -> int:
+        form = urlencode(CALL).encode()
+        request = urllib.request.Request(base + path, data=form, method="POST", headers={"X-Twilio-Signature": signature})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as refused:
+            return int(refused.code)
+
+    with procfile_web(env, output) as base:
+        for _ in range(25):
+            assert "1 1 2" in get("/voice/fallback")
+        metrics = get("/metrics", auth)
+        assert 'ivr_fallback_hits_total{signed="false"} 25.0' in metrics and 'signed="true"' not in metrics
+        csv = ""
+        for _ in range(50):  # the worker writes its batch within a second
+            csv = get("/admin/stats.csv?days=1", auth)
+            if "fallback URL (unsigned),25" in csv:
+                break
+            time.sleep(0.2)
+        assert "fallback URL (unsigned),25" in csv and "fallback URL,0" in csv, csv
+        log = output.read_text(encoding="utf-8")
+        assert log.count('"outcome":"fallback_unsigned"') == 25 and '"level":"error"' not in log
+        assert post("/voice", "forged-by-a-rotated-token=") == 403
+        log = output.read_text(encoding="utf-8")
+        (alert,) = [line for line in log.splitlines() if ROTATED in line]
+        assert '"level":"error"' in alert
+        form = {**CALL}
+        assert post("/voice/fallback", sign("procfile-token", base + "/voice/fallback", form)) == 200
+        assert 'ivr_fallback_hits_total{signed="true"} 1.0' in get("/metrics", auth)

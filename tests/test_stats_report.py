@@ -116,7 +116,7 @@ def test_alert_conditions_are_warning_lines_once_per_quiet_period(json_log: io.S
     alerts.transfer(True)  # 2 of 4 failed
     alerts.transfer(True)
     for _ in range(25):
-        alerts.forbidden()
+        alerts.forbidden("start")
     alerts.dropped(12, "database error: OperationalError")
     events = [(line["level"], line["event"]) for line in lines(json_log)]
     assert events == [
@@ -127,3 +127,27 @@ def test_alert_conditions_are_warning_lines_once_per_quiet_period(json_log: io.S
     now[0] += 301
     alerts.dropped(1, "x")
     assert len(lines(json_log)) == 4
+
+
+ROTATED = "alert: the fallback URL is called without a valid signature while calls are refused for theirs"
+
+
+def test_unsigned_fallback_hits_page_only_with_refused_signatures_on_a_calls_webhooks(json_log: io.StringIO) -> None:
+    now = [0.0]
+    alerts = Alerts(clock=lambda: now[0])
+    for _ in range(50):
+        alerts.fallback(signed=False)  # anyone can send these: their own warning lines are enough
+    alerts.fallback(signed=True)  # Twilio's: its own line ("fallback URL called") is the page
+    for route in ("status", "whisper"):
+        alerts.forbidden(route)  # not a caller's request
+    assert lines(json_log) == []
+    now[0] += 599
+    alerts.forbidden("start")  # within 10 minutes of the last unsigned hit: a rotated token
+    assert [(line["level"], line["event"].startswith(ROTATED), line["count"]) for line in lines(json_log)] == [
+        ("error", True, 50)
+    ]
+    now[0] += 301  # another quiet period, but the hits are now older than 10 minutes
+    alerts.forbidden("step")
+    assert len(lines(json_log)) == 1
+    alerts.fallback(signed=False)  # the other order: refused first, then the unsigned hit
+    assert len(lines(json_log)) == 2 and lines(json_log)[-1]["level"] == "error"

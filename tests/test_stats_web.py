@@ -147,17 +147,40 @@ def test_the_example_alert_rules_use_metrics_the_service_exports(status_client: 
     from conftest import ROOT
 
     rules = yaml.safe_load((ROOT / "docs" / "alerts.yml").read_text(encoding="utf-8"))["groups"][0]["rules"]
+    status_client.post("/voice/fallback")
+    status_client.post("/voice/fallback", signature="forged")
+    status_client.post("/voice", signature="forged")
     body = status_client.client.get("/metrics", headers=basic("admin-password")).get_data(as_text=True)
     exported = set(re.findall(r"^# TYPE (\w+) counter$", body, re.M))
-    assert {rule["alert"] for rule in rules} >= {
-        "FallbackUrlCalled",
-        "RescueAnswered",
-        "TransfersFailing",
-        "RefusedSignaturesBurst",
+    series = set(re.findall(r"^(ivr_\w+_total)\{(.*)\} ", body, re.M))
+    severity = {rule["alert"]: rule["labels"]["severity"] for rule in rules}
+    assert severity.items() >= {
+        ("FallbackUrlCalled", "page"),
+        ("FallbackUnsignedWhileCallsRefused", "page"),
+        ("FallbackUrlCalledUnsigned", "warning"),
+        ("RescueAnswered", "page"),
+        ("TransfersFailing", "page"),
+        ("RefusedSignaturesBurst", "warning"),
     }
     for rule in rules:
         for name in re.findall(r"\bivr_\w+_total\b", rule["expr"]):
             assert name in exported, (rule["alert"], name)
+        # Each label a rule selects on is one the service writes, with a value it writes.
+        for name, selector in re.findall(r"\b(ivr_\w+_total)\{([^}]*)\}", rule["expr"]):
+            for label, op, value in re.findall(r'(\w+)(=~|=)"([^"]*)"', selector):
+                pattern = value if op == "=~" else re.escape(value)
+                written = [
+                    v
+                    for metric, labels in series
+                    if metric == name
+                    for k, v in re.findall(r'(\w+)="([^"]*)"', labels)
+                    if k == label
+                ]
+                assert any(re.fullmatch(pattern, v) for v in written), (rule["alert"], label, written)
+    paging = [
+        rule["expr"] for rule in rules if rule["labels"]["severity"] == "page" and "ivr_fallback_hits_total" in rule["expr"]
+    ]
+    assert all('signed="true"' in expr or "ivr_refused_signatures_total" in expr for expr in paging), paging
 
 
 def test_calls_made_in_the_simulator_show_up_in_ivr_stats_and_on_admin(settings: Settings, database_url: str) -> None:

@@ -9,6 +9,7 @@ live in the process.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -35,11 +36,21 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
     registry=REGISTRY,
 )
+# signed="true": Twilio could not use our answer; "false": anyone can send it (or Twilio, with a rotated token).
 FALLBACKS = Counter(
-    "ivr_fallback_hits", "Requests to the Voice Fallback URL (Twilio could not use our answer)", registry=REGISTRY
+    "ivr_fallback_hits",
+    "Requests to the Voice Fallback URL, by whether Twilio's signature was valid",
+    ["signed"],
+    registry=REGISTRY,
 )
 RESCUES = Counter("ivr_rescues", "Requests answered with the rescue TwiML after an error", registry=REGISTRY)
-REFUSED = Counter("ivr_refused_signatures", "Requests refused (403) for a missing or wrong Twilio signature", registry=REGISTRY)
+REFUSED = Counter(
+    "ivr_refused_signatures",
+    "Requests refused (403) for a missing or wrong Twilio signature, by route",
+    ["route"],
+    registry=REGISTRY,
+)
+CALL_ROUTES = ("start", "step", "dial")  # the webhooks of a call (ivr.web's route names): /voice, its steps and dials
 TRANSFERS = Counter("ivr_transfers", "Transfers started, and how each attempt ended", ["result"], registry=REGISTRY)
 TRANSFER_FAILURES = Counter(
     "ivr_transfer_failures", "Transfer attempts that did not connect, by result", ["result"], registry=REGISTRY
@@ -97,7 +108,9 @@ class Alerts:
     """The conditions of docs/alerts.yml, checked in each process, as warning log lines.
 
     For operators without Prometheus: a transfer failure rate of 50% or more over at least 4
-    attempts in 15 minutes, 20 refused requests in 5 minutes, statistics dropped; each at
+    attempts in 15 minutes, 20 refused requests in 5 minutes, statistics dropped, and (an
+    error: a page) fallback hits without a valid signature in the same 10 minutes as refused
+    signatures on a call's webhooks, which is what a rotated auth token looks like; each at
     most once per ``quiet`` seconds. A fallback or rescue hit has its own line already
     (``fallback URL called``, ``webhook failed; rescue TwiML sent``: see ivr.web).
     """
@@ -107,16 +120,18 @@ class Alerts:
     transfers: Window = field(default_factory=lambda: Window(900))
     failures: Window = field(default_factory=lambda: Window(900))
     refused: Window = field(default_factory=lambda: Window(300))
+    refused_calls: Window = field(default_factory=lambda: Window(600))  # refused on CALL_ROUTES
+    unsigned_fallbacks: Window = field(default_factory=lambda: Window(600))
     _last: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def _warn(self, name: str, message: str, **fields: object) -> None:
+    def _warn(self, name: str, message: str, level: int = logging.WARNING, **fields: object) -> None:
         now = self.clock()
         with self._lock:
             if now - self._last.get(name, -1e18) < self.quiet:
                 return
             self._last[name] = now
-        log.warning(f"alert: {message}", extra=fields)
+        log.log(level, f"alert: {message}", extra=fields)
 
     def transfer(self, failed: bool) -> None:
         now = self.clock()
@@ -128,13 +143,38 @@ class Alerts:
         if failed and attempts >= 4 and failures * 2 >= attempts:
             self._warn("transfers", f"transfers are failing: {failures} of the last {attempts} attempts in 15 minutes")
 
-    def forbidden(self) -> None:
+    def forbidden(self, route: str) -> None:
         now = self.clock()
         with self._lock:
             self.refused.add(now)
             refused = self.refused.count(now)
+            if route in CALL_ROUTES:
+                self.refused_calls.add(now)
         if refused >= 20:
             self._warn("refused", "a burst of requests refused for their signature", count=refused)
+        self._rotated_token(now)
+
+    def fallback(self, signed: bool) -> None:
+        """A hit on the fallback URL. Unsigned alone is anyone's (its warning line is enough); with
+        refused signatures on a call's webhooks, callers are failing: both signatures are wrong."""
+        if signed:
+            return
+        now = self.clock()
+        with self._lock:
+            self.unsigned_fallbacks.add(now)
+        self._rotated_token(now)
+
+    def _rotated_token(self, now: float) -> None:
+        with self._lock:
+            unsigned, refused = self.unsigned_fallbacks.count(now), self.refused_calls.count(now)
+        if unsigned and refused:
+            self._warn(
+                "rotated",
+                "the fallback URL is called without a valid signature while calls are refused for theirs: "
+                "a rotated TWILIO_AUTH_TOKEN or a wrong IVR_PUBLIC_URL? callers hear only the numbers",
+                logging.ERROR,
+                count=unsigned,
+            )
 
     def dropped(self, count: int, reason: str) -> None:
         self._warn("dropped", "statistics dropped; calls are not affected", count=count, error=reason)

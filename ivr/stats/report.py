@@ -115,7 +115,14 @@ class Report:
             Table("Reached the line, per language", tuple(sorted(self.reached.items()))),
             Table("Where callers hung up before reaching a line (last node)", tuple(self.drop_off.most_common())),
             Table("Transfers", tuple(sorted(self.transfers.items()))),
-            Table("Fallback and rescue", (("fallback URL", self.outcomes["fallback"]), ("rescue", self.outcomes["rescue"]))),
+            Table(
+                "Fallback and rescue",
+                (
+                    ("fallback URL", self.outcomes["fallback"]),
+                    ("fallback URL (unsigned)", self.outcomes["fallback_unsigned"]),  # anyone's, or a rotated token
+                    ("rescue", self.outcomes["rescue"]),
+                ),
+            ),
             Table("Call length", tuple(sorted(self.durations.items()))),
         ]
 

@@ -117,8 +117,8 @@ def _count(response: Response) -> Response:
 def _count_webhook(s: Stats, at: Answering, params: Mapping[str, str], status: int) -> None:
     route = at.route
     if status == 403:
-        metrics.REFUSED.inc()
-        s.alerts.forbidden()
+        metrics.REFUSED.labels(route).inc()
+        s.alerts.forbidden(route)
         return
     if at.started is not None:
         metrics.latency(route, time.perf_counter() - at.started)
@@ -126,9 +126,15 @@ def _count_webhook(s: Stats, at: Answering, params: Mapping[str, str], status: i
     if route == "whisper":
         return  # a volunteer's whisper before a transfer: no caller's turn, and never a rescue
     if turn is None:  # the fallback URL, or the rescue after an error
-        outcome = "fallback" if route == "fallback" else "rescue"
-        # Their warning and error lines are written by the webhook itself (ivr.web).
-        (metrics.FALLBACKS if outcome == "fallback" else metrics.RESCUES).inc()
+        # Their warning and error lines are written by the webhook itself (ivr.web). An unsigned fallback
+        # hit may be anyone's: counted apart, so that it pages nobody alone and is no caller on /admin.
+        if route == "fallback":
+            outcome = "fallback" if at.signed else "fallback_unsigned"
+            metrics.FALLBACKS.labels("true" if at.signed else "false").inc()
+            s.alerts.fallback(signed=at.signed)
+        else:
+            outcome = "rescue"
+            metrics.RESCUES.inc()
         metrics.turn(route, outcome)
         if s.recorder is not None:
             facts = s.timing.facts(Turn((), "rescue", NO_LANGUAGE, outcome))
@@ -173,8 +179,8 @@ def call_status_callback() -> Response:
     """The end of a call (``CallStatus`` completed, busy, failed, no-answer, canceled): 204, always."""
     s = stats()
     if not _signed(s.settings):
-        metrics.REFUSED.inc()
-        s.alerts.forbidden()
+        metrics.REFUSED.labels("status").inc()
+        s.alerts.forbidden("status")
         log.warning(
             "request refused: missing or wrong Twilio signature", extra={"route": "status", "outcome": "forbidden", "status": 403}
         )
