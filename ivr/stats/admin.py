@@ -8,13 +8,12 @@ the app: it takes longer to import than the app takes to start.
 
 from __future__ import annotations
 
-import hmac
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 
-from ivr.logs import get_logger
+from ivr.guard import require_operator
 from ivr.stats.events import NO_LANGUAGE
 from ivr.stats.svg import bars
 from ivr.stats.web import STATS, Stats
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
     from ivr.stats import report as reports
 
 bp = Blueprint("admin", __name__, template_folder="../templates")
-log = get_logger()
 REALM = 'Basic realm="helpline-ivr admin"'
 
 
@@ -33,17 +31,7 @@ def _stats() -> Stats:
 
 @bp.before_request
 def require_admin() -> Response | None:
-    settings = _stats().settings
-    if settings.dev_mode:
-        return None
-    if settings.admin_password is None:
-        abort(404)
-    auth = request.authorization
-    given = (auth.password or "") if auth is not None and auth.type == "basic" else ""
-    if given and hmac.compare_digest(given.encode(), settings.admin_password.encode()):
-        return None
-    log.warning("admin: missing or wrong admin password", extra={"route": request.path, "status": 401})
-    return Response("Authentication required\n", 401, {"WWW-Authenticate": REALM, "Content-Type": "text/plain; charset=utf-8"})
+    return require_operator(REALM)  # wrong passwords limited per client: see ivr.guard
 
 
 def _load() -> reports.Report | str:
