@@ -37,10 +37,11 @@ system-deps:
 	@scripts/install-system-deps
 
 ## Benchmarks, not part of `make test`: the app as the Procfile runs it against the idiomatic peer and a
-## bare Flask floor, then an unsigned flood against signed calls.
+## bare Flask floor, then an unsigned flood against signed calls, then eight dashboards of a year against them.
 bench: $(VENV)/.runtime
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/flood.py
+	$(BIN)/python bench/dashboard.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
