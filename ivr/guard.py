@@ -17,8 +17,8 @@ how fast the answer comes says nothing about the guess. A long random password i
 guessing hopeless; the limit makes each guess cost a second per connection.
 
 **State** is in each worker's memory: a client that reaches several workers has a count in each,
-and a restart starts afresh. At most ``clients`` clients are tracked per bucket; the oldest windows
-are forgotten first, so a flood from many addresses cannot grow memory.
+and a restart starts afresh. At most ``clients`` windows (a client's, in one bucket) are kept; the
+oldest are forgotten first, so a flood from many addresses cannot grow memory.
 
 **Log lines.** A :class:`Tally` writes the first event of its window at once (a mistyped password, a
 rotated auth token show up right away) and, when there were more, one line at the window's end with
@@ -52,7 +52,7 @@ class Limits:
     failures: int = 10  # wrong attempts a client may make in a window before it is slowed and refused
     window: float = 60.0  # seconds of a client's window, from its first wrong attempt
     delay: float = 1.0  # seconds each attempt of a client over the limit waits before it is compared
-    clients: int = 10_000  # clients tracked per bucket
+    clients: int = 10_000  # windows kept, all buckets together
     summary: float = 60.0  # seconds between two summary lines
 
 
@@ -116,7 +116,9 @@ class Guard:
     settings: Settings
     limits: Limits = field(default_factory=Limits)
     clock: Callable[[], float] = time.monotonic
-    sleep: Callable[[float], None] = time.sleep  # cooperative under gevent (monkey-patched)
+    sleep: Callable[[float], None] = field(
+        default=lambda seconds: time.sleep(seconds)
+    )  # looked up at each call: gevent's once patched
     windows: dict[tuple[str, str], _Window] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     attempts: Tally = field(init=False)

@@ -219,3 +219,15 @@ def test_thousands_of_guesses_on_admin_leave_the_right_password_working_and_a_sh
     assert summaries["operator"]["count"] == GUESSES + 1 and summaries["operator"]["refused"] == GUESSES - Limits().failures
     assert summaries["requests"]["count"] == GUESSES
     assert PASSWORD not in output.read_text() and "guess-" not in output.read_text()
+
+
+def test_guesses_from_many_addresses_keep_a_bounded_count(settings: Settings) -> None:
+    app = guarded_app(settings, Limits(failures=3, delay=0.0, clients=50))
+    client = app.test_client()
+    for i in range(500):
+        assert (
+            client.get("/admin", headers=basic("guess"), environ_base={"REMOTE_ADDR": f"10.0.{i // 250}.{i % 250}"}).status_code
+            == 401
+        )
+    assert len(app.extensions[GUARD].windows) <= 50
+    assert client.get("/admin", headers=basic(PASSWORD)).status_code == 200
