@@ -51,10 +51,12 @@ system-deps:
 	@scripts/install-system-deps
 
 ## Benchmarks, not part of `make test`: the app as the Procfile runs it against the idiomatic peer and a
-## bare Flask floor, then an unsigned flood against signed calls, then how long `ivr --help` takes.
+## bare Flask floor, then an unsigned flood against signed calls, then eight dashboards of a year against them,
+## then how long `ivr --help` takes.
 bench: $(VENV)/.runtime
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/flood.py
+	$(BIN)/python bench/dashboard.py
 	$(BIN)/python bench/cli_startup.py
 
 clean:

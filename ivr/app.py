@@ -12,6 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from ivr.audio_web import EXTENSION as AUDIO_EXTENSION
 from ivr.audio_web import install_audio, load_prompt_audio
 from ivr.errors import ConfigErrors
+from ivr.guard import install_guard
 from ivr.loader import load_catalog
 from ivr.logs import configure_logging, get_logger
 from ivr.settings import Settings
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
     svc = build_service(settings, catalog, install_audio(app, settings, catalog).url_for)  # <Play> when built
     app.extensions[EXTENSION] = svc
+    install_guard(app, settings)  # the operator pages' guard, and the summary of refused signatures
     app.register_blueprint(bp)
     install_simulator(app)  # /simulator: open in dev mode, else behind IVR_ADMIN_PASSWORD, else 404
     install_stats(app, settings, catalog)  # counts each webhook request; /voice/status, /metrics

@@ -7,30 +7,24 @@ what it says and waits for, as JSON. So the browser drives exactly what Twilio d
 
 Access: open when ``IVR_DEV_MODE`` is on; otherwise only with HTTP basic auth against
 ``IVR_ADMIN_PASSWORD`` (any user name); with neither, the simulator does not exist (404).
-Wrong passwords are counted per client address: past a few a minute, the address gets 429
-until its minute is over, and the log gets a line per address and minute, not per guess.
-
-(Just over 400 lines: the page, its JSON API and the guard on its password are one feature.)
+Wrong passwords are limited by the guard of every operator page (:mod:`ivr.guard`).
 """
 
 from __future__ import annotations
 
-import hmac
-import math
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from xml.etree import ElementTree
 
-from flask import Blueprint, Flask, Response, abort, current_app, jsonify, render_template, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request
 from markupsafe import Markup
 
 from ivr.graph import GraphvizMissing, diagram, to_dot, to_svg
+from ivr.guard import require_operator
 from ivr.logs import get_logger
 from ivr.model import Catalog, masked_address
-from ivr.settings import Settings
 from ivr.simulate import (
     CALL_SID,
     DIAL_STATUSES,
@@ -67,66 +61,6 @@ MAX_DIGITS = 20  # the webhook treats anything but one key as a wrong key; this 
 SIP_SECRET = "(set in the environment)"
 MAX_SPEECH = 200  # a spoken answer to a menu; this only bounds the request
 MAX_HOSTS = 8  # speech indexes kept (one per host name the page was opened on)
-# Wrong admin passwords: at most AUTH_FAILURES per client address in each AUTH_WINDOW seconds
-# (per worker), then 429 until the window ends. Enough for a person who mistypes, not for guessing.
-AUTH_FAILURES = 10
-AUTH_WINDOW = 60.0
-MAX_CLIENTS = 10_000  # addresses tracked; the oldest windows are forgotten first
-
-
-@dataclass
-class _Window:
-    started: float
-    failures: int = 0  # wrong passwords, and attempts refused once over the limit
-
-
-@dataclass
-class FailedLogins:
-    """Wrong admin passwords per client address, in fixed windows; in memory, per worker."""
-
-    clock: Callable[[], float] = time.monotonic
-    windows: dict[str, _Window] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def retry_after(self, client: str) -> int:
-        """Seconds until ``client`` may try again (0: now), for a request with a password."""
-        with self.lock:
-            window = self._window(client)
-            if window.failures < AUTH_FAILURES:
-                return 0
-            window.failures += 1  # counted for the summary, never checked
-            return max(1, math.ceil(window.started + AUTH_WINDOW - self.clock()))
-
-    def failed(self, client: str) -> None:
-        """Count a wrong password; log the first of a window and the one that reaches the limit."""
-        with self.lock:
-            window = self._window(client)
-            window.failures += 1
-            count = window.failures
-        if count == 1:
-            log.warning("simulator: wrong admin password (more from this address are counted)", extra={"count": 1, "status": 401})
-        elif count == AUTH_FAILURES:
-            log.warning(
-                "simulator: too many wrong admin passwords from one address; refused until its minute is over",
-                extra={"count": count, "status": 429},
-            )
-
-    def _window(self, client: str) -> _Window:
-        now = self.clock()
-        window = self.windows.get(client)
-        if window is not None and now - window.started < AUTH_WINDOW:
-            return window
-        if window is not None and window.failures > AUTH_FAILURES:
-            log.warning(
-                "simulator: wrong admin passwords and refused attempts from one address in its last minute",
-                extra={"count": window.failures, "status": 429},
-            )
-        self.windows.pop(client, None)
-        if len(self.windows) >= MAX_CLIENTS:  # a flood from many addresses must not grow memory
-            for old in sorted(self.windows, key=lambda c: self.windows[c].started)[: MAX_CLIENTS // 10]:
-                del self.windows[old]
-        window = self.windows[client] = _Window(now)
-        return window
 
 
 @dataclass
@@ -136,7 +70,6 @@ class SimulatorState:
     svgs: dict[tuple[str, str], str] = field(default_factory=dict)
     indexes: dict[str, SpeechIndex] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    logins: FailedLogins = field(default_factory=FailedLogins)
 
 
 def install_simulator(app: Flask) -> None:
@@ -151,41 +84,7 @@ def _state() -> SimulatorState:
 
 @bp.before_request
 def require_access() -> Response | None:
-    settings = service().settings
-    if settings.dev_mode:
-        return None
-    if settings.admin_password is None:
-        abort(404)  # never open in production without a password
-    auth = request.authorization
-    given = (auth.password or "") if auth is not None and auth.type == "basic" else ""
-    if given:
-        # Refused before the password is compared: over the limit, even the right one must wait.
-        logins, client = _state().logins, _client_address(settings)
-        wait = logins.retry_after(client)
-        if wait:
-            return Response(
-                f"Too many wrong passwords: try again in {wait} s\n",
-                429,
-                {"Retry-After": str(wait), "Content-Type": "text/plain; charset=utf-8"},
-            )
-        if hmac.compare_digest(given.encode(), settings.admin_password.encode()):
-            return None
-        logins.failed(client)
-    # No password (a browser's first request) is not a guess: asked for, not counted or logged.
-    return Response("Authentication required\n", 401, {"WWW-Authenticate": REALM, "Content-Type": "text/plain; charset=utf-8"})
-
-
-def _client_address(settings: Settings) -> str:
-    """Who is guessing: the peer, or behind a proxy (IVR_TRUST_PROXY) the address that proxy saw.
-
-    The proxy appends the address it saw to X-Forwarded-For: the last entry is that one; any
-    earlier entry came from the client, which could vary it to escape the limit.
-    """
-    if settings.trust_proxy:
-        hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",") if hop.strip()]
-        if hops:
-            return hops[-1]
-    return request.remote_addr or "-"
+    return require_operator(REALM)  # wrong passwords limited per client: see ivr.guard
 
 
 # --- the diagram -------------------------------------------------------------------------------

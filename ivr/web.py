@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException
 from ivr.announcements import Announcement, AnnouncementSource
 from ivr.engine import Action, Dial, Engine, Gather, Heard, Say, Turn
 from ivr.fallback import Rescue, rescues
+from ivr.guard import guard
 from ivr.logs import call_ref, get_logger
 from ivr.model import SIP_VARIABLES, Catalog, Speech
 from ivr.number_guard import line_numbers
@@ -300,7 +301,8 @@ def require_twilio_signature() -> Response | None:
         _signed(at, svc)
         return None
     refused = "request refused: missing or wrong Twilio signature"
-    _log(at, logging.WARNING, refused, outcome="forbidden", status=403, error=problem)
+    # The first of a window is logged with why, then a count (ivr.guard): a flood writes two lines, not one each.
+    guard().signatures.add("refused", lambda: _log(at, logging.WARNING, refused, outcome="forbidden", status=403, error=problem))
     return Response("Forbidden: missing or invalid X-Twilio-Signature\n", status=403, content_type="text/plain; charset=utf-8")
 
 

@@ -31,6 +31,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from ivr.app import create_app
+from ivr.guard import flush_all
 from ivr.logs import JsonFormatter, configure_logging
 from ivr.security import sign
 from ivr.settings import Settings
@@ -255,6 +256,7 @@ def valid_twiml(twiml_schema: xmlschema.XMLSchema) -> Iterator[Callable[..., Twi
 @pytest.fixture
 def json_log() -> Iterator[io.StringIO]:
     """What the service's JSON log handler writes during the test, instead of stderr."""
+    flush_all(quiet=True)  # no summary of an earlier test's refusals (ivr.guard) lands in this test's log
     logger = configure_logging()
     handler = next(h for h in logger.handlers if isinstance(h, logging.StreamHandler) and isinstance(h.formatter, JsonFormatter))
     buffer = io.StringIO()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import io
-import json
 from dataclasses import replace
 from html import unescape
 from typing import Any
@@ -16,7 +14,6 @@ from flask.testing import FlaskClient
 from conftest import DATA
 from ivr.app import create_app
 from ivr.settings import Settings
-from ivr.simulator import AUTH_FAILURES, AUTH_WINDOW, STATE
 
 
 def mini_app(settings: Settings, **changes: Any) -> Flask:
@@ -210,70 +207,4 @@ def test_a_deeply_nested_json_body_is_a_400_with_a_json_error(dev: FlaskClient, 
     assert response.get_json() == {"error": "send a JSON object"}
 
 
-# --- guessing the admin password -----------------------------------------------------------------
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def guarded(settings: Settings) -> tuple[FlaskClient, Clock]:
-    """The simulator behind a password, with the clock of its count of wrong passwords in the test's hands."""
-    app = mini_app(settings, admin_password="correct horse")
-    clock = Clock()
-    app.extensions[STATE].logins.clock = clock
-    return app.test_client(), clock
-
-
-def warnings_in(log: io.StringIO) -> list[dict[str, Any]]:
-    return [line for line in map(json.loads, log.getvalue().splitlines()) if line["level"] == "warning"]
-
-
-def test_wrong_passwords_are_limited_per_address_then_429_with_retry_after(
-    guarded: tuple[FlaskClient, Clock], json_log: io.StringIO
-) -> None:
-    client, clock = guarded
-    for _ in range(AUTH_FAILURES):
-        assert client.get("/simulator", headers=basic("guess")).status_code == 401
-    clock.now += 15
-    for password in ("guess", "correct horse"):  # over the limit, even the right password waits
-        refused = client.get("/simulator", headers=basic(password))
-        assert refused.status_code == 429 and refused.headers["Retry-After"] == str(int(AUTH_WINDOW) - 15)
-    assert client.post("/simulator/api/call", json={}, headers=basic("guess")).status_code == 429
-    # Another address is not held back by this one.
-    other = client.get("/simulator", headers=basic("correct horse"), environ_base={"REMOTE_ADDR": "192.0.2.7"})
-    assert other.status_code == 200
-    # One line for the first wrong password, one when the limit is reached: not one per guess.
-    assert [(w["count"], w["status"]) for w in warnings_in(json_log)] == [(1, 401), (AUTH_FAILURES, 429)]
-    assert "127.0.0.1" not in json_log.getvalue()
-    clock.now += AUTH_WINDOW
-    assert client.get("/simulator", headers=basic("correct horse")).status_code == 200
-    summary = warnings_in(json_log)[-1]
-    assert summary["count"] == AUTH_FAILURES + 3 and "last minute" in summary["event"]
-
-
-def test_asking_for_the_password_is_not_a_guess(guarded: tuple[FlaskClient, Clock], json_log: io.StringIO) -> None:
-    client, _ = guarded
-    for _ in range(3 * AUTH_FAILURES):  # a browser's first request carries no password
-        assert client.get("/simulator").status_code == 401
-    assert client.get("/simulator", headers=basic("correct horse")).status_code == 200
-    assert warnings_in(json_log) == []
-
-
-@pytest.mark.parametrize("trust_proxy", [True, False])
-def test_behind_a_trusted_proxy_the_address_is_the_one_it_forwarded(settings: Settings, trust_proxy: bool) -> None:
-    client = mini_app(settings, admin_password="correct horse", trust_proxy=trust_proxy).test_client()
-
-    def guess(forwarded: str) -> int:
-        return client.get("/simulator", headers={**basic("guess"), "X-Forwarded-For": forwarded}).status_code
-
-    # The client may write anything before the address our proxy appends: it does not escape the limit.
-    assert [guess(f"198.51.100.{i}, 203.0.113.9") for i in range(AUTH_FAILURES + 1)] == [401] * AUTH_FAILURES + [429]
-    # Another address as seen by the proxy is another client, but only when the proxy is trusted;
-    # without IVR_TRUST_PROXY the header is anyone's to write, and the peer's address counts.
-    assert guess("203.0.113.10") == (401 if trust_proxy else 429)
+# Wrong passwords (limited per client, never refusing the right one): tests/test_guard.py.

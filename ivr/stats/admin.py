@@ -1,21 +1,23 @@
 """``/admin``: the statistics dashboard, behind ``IVR_ADMIN_PASSWORD`` (HTTP basic auth, as ``/simulator``).
 
 Charts are inline SVG made here (:mod:`ivr.stats.svg`); every figure goes through the
-report's rules for small counts (:mod:`ivr.stats.report`). The database is read in the
-request (an operator's page, not a call). SQLAlchemy is imported by the first page, not with
-the app: it takes longer to import than the app takes to start.
+report's rules for small counts (:mod:`ivr.stats.report`). The database is read and summed up
+off the event loop that answers calls, in a thread of its own per worker (a year of counts is
+seconds of work; under gevent it would hold every call of the worker), one page at a time, and
+never for more days than the statistics keep (``IVR_STATS_RETENTION_DAYS``). SQLAlchemy is
+imported by the first page, not with the app: it takes longer to import than the app takes to start.
 """
 
 from __future__ import annotations
 
-import hmac
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request
 
-from ivr.logs import get_logger
+from ivr.guard import require_operator
 from ivr.stats.events import NO_LANGUAGE
+from ivr.stats.recorder import OffLoop
 from ivr.stats.svg import bars
 from ivr.stats.web import STATS, Stats
 
@@ -23,8 +25,11 @@ if TYPE_CHECKING:
     from ivr.stats import report as reports
 
 bp = Blueprint("admin", __name__, template_folder="../templates")
-log = get_logger()
 REALM = 'Basic realm="helpline-ivr admin"'
+# One thread per worker reads the dashboard's statistics: pages queue behind each other there, and
+# the event loop that answers calls only shares the interpreter with that one thread.
+_READER = OffLoop()
+READ_TIMEOUT = 120.0  # a page still waiting then says so; its reading goes on and is dropped
 
 
 def _stats() -> Stats:
@@ -33,31 +38,38 @@ def _stats() -> Stats:
 
 @bp.before_request
 def require_admin() -> Response | None:
-    settings = _stats().settings
-    if settings.dev_mode:
-        return None
-    if settings.admin_password is None:
-        abort(404)
-    auth = request.authorization
-    given = (auth.password or "") if auth is not None and auth.type == "basic" else ""
-    if given and hmac.compare_digest(given.encode(), settings.admin_password.encode()):
-        return None
-    log.warning("admin: missing or wrong admin password", extra={"route": request.path, "status": 401})
-    return Response("Authentication required\n", 401, {"WWW-Authenticate": REALM, "Content-Type": "text/plain; charset=utf-8"})
+    return require_operator(REALM)  # wrong passwords limited per client: see ivr.guard
+
+
+def days() -> int:
+    """?days= (default 7), at most the days the statistics keep: older counts are gone, asking costs only time."""
+    given = request.args.get("days", "7")
+    count = int(given) if given.isascii() and given.isdigit() and 1 <= int(given) <= 3660 else 7
+    return min(count, _stats().settings.stats_retention_days)
 
 
 def _load() -> reports.Report | str:
-    """The report for ?days= (default 7), or why there is none."""
+    """The report for :func:`days`, or why there is none."""
+    from ivr.stats import report as reports
+
+    url = _stats().settings.database_url
+    if url is None:
+        return "No statistics database is configured (DATABASE_URL or IVR_STATS_DB)."
+    start, end = reports.period(days())
+    found: list[reports.Report | str] = []
+    try:
+        if not _READER.run(lambda: found.append(_read(url, start, end)), READ_TIMEOUT):
+            return f"The statistics took more than {READ_TIMEOUT:.0f} s to read; try a shorter period."
+    except Exception as exc:  # noqa: BLE001 - a page that says so, not a 500
+        return f"The statistics database cannot be read ({type(exc).__name__})."
+    return found[0]
+
+
+def _read(url: str, start: date, end: date) -> reports.Report | str:
+    """In the reader's thread: everything about the period, summed up."""
     from ivr.stats import report as reports
     from ivr.stats import store
 
-    stats = _stats()
-    days = request.args.get("days", "7")
-    count = int(days) if days.isascii() and days.isdigit() and 1 <= int(days) <= 3660 else 7
-    start, end = reports.period(count)
-    url = stats.settings.database_url
-    if url is None:
-        return "No statistics database is configured (DATABASE_URL or IVR_STATS_DB)."
     engine = store.make_engine(url)
     try:
         with engine.connect() as conn:
@@ -65,8 +77,6 @@ def _load() -> reports.Report | str:
             return reports.load(conn, start, end)
     except store.StatsNotMigrated as exc:
         return str(exc)
-    except Exception as exc:  # noqa: BLE001 - a page that says so, not a 500
-        return f"The statistics database cannot be read ({type(exc).__name__})."
     finally:
         engine.dispose()
 
@@ -120,7 +130,7 @@ def dashboard() -> str | tuple[str, int]:
         "admin/dashboard.html",
         problem=None,
         report=result,
-        days=request.args.get("days", "7"),
+        days=days(),
         calls_chart=calls_chart,
         welcome=welcome,
         funnel_charts=funnel_charts,

@@ -4,7 +4,8 @@
   ``PROMETHEUS_MULTIPROC_DIR`` is set before it is imported: this module, which gunicorn
   loads before the app, points it at an empty folder (a new temporary one unless the
   platform names one). ``child_exit`` tells the library a worker is gone.
-- **The last second of statistics.** ``worker_exit`` writes what a stopping worker counted.
+- **The last second of statistics.** ``worker_exit`` writes what a stopping worker counted, and its
+  last summary lines of refused requests.
 
 To serve with other gunicorn settings, import these hooks into that configuration module.
 """
@@ -46,10 +47,13 @@ def child_exit(server: Any, worker: Any) -> None:
 
 
 def worker_exit(server: Any, worker: Any) -> None:
-    """In a worker that stops: write what it counted since the last write."""
+    """In a worker that stops: write what it counted since the last write, and the summary lines
+    of refusals whose window is still open (:mod:`ivr.guard`)."""
+    from ivr.guard import flush_all
     from ivr.stats.recorder import close_all
 
     close_all()
+    flush_all()
 
 
 def on_exit(server: Any) -> None:

@@ -60,7 +60,8 @@ def gevent_patched() -> bool:
 class OffLoop:
     """Runs blocking calls in a real OS thread and waits for them without blocking other requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 1) -> None:
+        self._threads = threads  # under gevent, calls run at most this many at once; the others wait their turn
         self._gevent = gevent_patched()
         self._executor: ThreadPoolExecutor | None = None
         self._pool: Any = None  # gevent's ThreadPool, under gevent
@@ -75,7 +76,7 @@ class OffLoop:
             if self._pool is None:
                 # A thread of our own (not the hub's shared pool): the writes always run in the
                 # same thread, whose memory is reused from one write to the next.
-                self._pool = ThreadPool(1)
+                self._pool = ThreadPool(self._threads)
             failed: list[BaseException] = []
 
             def call() -> None:
@@ -93,7 +94,7 @@ class OffLoop:
                 raise failed[0]
             return True
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ivr-stats-db")
+            self._executor = ThreadPoolExecutor(max_workers=self._threads + 1, thread_name_prefix="ivr-stats-db")
         future: Future[object] = self._executor.submit(fn)
         try:
             future.result(timeout=timeout)

@@ -9,7 +9,6 @@ gets is the one the webhook made; the event is counted as dropped.
 
 from __future__ import annotations
 
-import hmac
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from werkzeug.exceptions import HTTPException
 from ivr.audio_web import EXTENSION as AUDIO_EXTENSION
 from ivr.audio_web import PromptAudio
 from ivr.engine import Turn
+from ivr.guard import guard, require_operator
 from ivr.logs import call_ref, get_logger
 from ivr.model import EVERY_LINE, Catalog, LanguageNode, TransferNode
 from ivr.settings import Settings
@@ -181,8 +181,12 @@ def call_status_callback() -> Response:
     if not _signed(s.settings):
         metrics.REFUSED.labels("status").inc()
         s.alerts.forbidden("status")
-        log.warning(
-            "request refused: missing or wrong Twilio signature", extra={"route": "status", "outcome": "forbidden", "status": 403}
+        guard().signatures.add(  # the first of a window is logged, then a count: a flood writes two lines
+            "refused",
+            lambda: log.warning(
+                "request refused: missing or wrong Twilio signature",
+                extra={"route": "status", "outcome": "forbidden", "status": 403},
+            ),
         )
         return Response(
             "Forbidden: missing or invalid X-Twilio-Signature\n", status=403, content_type="text/plain; charset=utf-8"
@@ -208,29 +212,10 @@ def status_error(exc: Exception) -> Response | HTTPException:
 # --- /metrics ------------------------------------------------------------------------------------------
 
 
-def _allowed(settings: Settings) -> bool:
-    """The metrics token as a bearer token, or the admin password with HTTP basic auth."""
-    header = request.headers.get("Authorization", "")
-    if settings.metrics_token and header.startswith("Bearer "):
-        return hmac.compare_digest(header[7:].strip().encode(), settings.metrics_token.encode())
-    auth = request.authorization
-    given = (auth.password or "") if auth is not None and auth.type == "basic" else ""
-    return bool(settings.admin_password and given) and hmac.compare_digest(
-        given.encode(), (settings.admin_password or "").encode()
-    )
-
-
 def _metrics() -> Response:
-    settings = stats().settings
-    if settings.admin_password is None and settings.metrics_token is None and not settings.dev_mode:
-        return Response("Not Found\n", status=404, content_type="text/plain; charset=utf-8")
-    if not settings.dev_mode and not _allowed(settings):
-        log.warning("metrics: missing or wrong credentials", extra={"route": "/metrics", "status": 401})
-        return Response(
-            "Authentication required\n",
-            401,
-            {"WWW-Authenticate": 'Basic realm="helpline-ivr admin"', "Content-Type": "text/plain; charset=utf-8"},
-        )
+    refused = require_operator('Basic realm="helpline-ivr admin"', token=True)  # the token has its own bucket
+    if refused is not None:
+        return refused
     from prometheus_client import CONTENT_TYPE_LATEST
 
     return Response(metrics.exposition(), status=200, content_type=CONTENT_TYPE_LATEST)
