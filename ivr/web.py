@@ -129,9 +129,18 @@ class Service:
         return called or self.own_number
 
 
-def build_service(settings: Settings, catalog: Catalog, audio_url: Callable[[Speech], str | None]) -> Service:
-    """The blueprint's service for ``catalog``, complete: an engine on the real clock with the operators'
-    announcement, and the rescue documents rendered once.
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_service(
+    settings: Settings,
+    catalog: Catalog,
+    audio_url: Callable[[Speech], str | None],
+    clock: Callable[[], datetime | None] = now_utc,
+) -> Service:
+    """The blueprint's service for ``catalog``, complete: an engine on ``clock`` (the real one, or the
+    moment ``ivr simulate --at`` names) with the operators' announcement, and the rescue documents rendered once.
 
     Raises:
         SettingsError: a SIP target names credentials that are not in the environment.
@@ -164,7 +173,7 @@ def build_service(settings: Settings, catalog: Catalog, audio_url: Callable[[Spe
     return Service(
         settings=settings,
         catalog=catalog,
-        engine=Engine(catalog, lambda: datetime.now(UTC), notice),
+        engine=Engine(catalog, clock, notice),
         audio_url=audio_url,
         rescue_by_number={n: render(anytime.rescue(n).actions, languages, links, n) for n in catalog.settings.called_numbers},
         rescue_default=render(anytime.rescue("").actions, languages, links, own_number),
