@@ -5,6 +5,9 @@ time in Brussels. Working on the wall clock of a real instant is what makes the 
 safe: 02:30 on the last Sunday of March never happens, so no instant falls into a gap, and the
 hour 02:00-03:00 of the last Sunday of October happens twice, both times inside a window that
 covers 02:xx. ``zoneinfo`` takes the rules from the ``tzdata`` package where the system has none.
+
+On a holiday (:mod:`ivr.belgian_holidays`) the schedule's holiday windows replace its windows
+for that calendar day, 00:00 to 24:00; with none, it is closed all that day.
 """
 
 from __future__ import annotations
@@ -14,9 +17,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
+from ivr.belgian_holidays import Holidays
+
 BRUSSELS = ZoneInfo("Europe/Brussels")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 WINDOW_HELP = 'write a window as "DAYS HH:MM-HH:MM", e.g. "mon-fri 09:00-17:00", "sat,sun 10:00-14:00" or "sun 18:00-24:00"'
+HOLIDAY_WINDOW_HELP = 'write a holiday window as "HH:MM-HH:MM" within the day, e.g. "10:00-16:00" or "20:00-24:00"'
+HOLIDAY_WINDOW = re.compile(r"(?P<start>[0-9]{2}:[0-9]{2})-(?P<end>[0-9]{2}:[0-9]{2})")
 WINDOW = re.compile(
     r"(?P<days>[a-z]{3}(?:-[a-z]{3})?(?:,[a-z]{3}(?:-[a-z]{3})?)*) (?P<start>[0-9]{2}:[0-9]{2})-(?P<end>[0-9]{2}:[0-9]{2})"
 )
@@ -44,10 +51,15 @@ class Window:
 
 @dataclass(frozen=True, slots=True)
 class Schedule:
-    """When something is open: its windows, closed on the holidays listed in config. No windows: always open."""
+    """When something is open: its windows, and on its holidays its holiday windows (none: closed).
+
+    No windows: always open, holidays or not (the loader gives a schedule with only holiday
+    windows the whole week as its ordinary hours).
+    """
 
     windows: tuple[Window, ...] = ()
-    holidays: frozenset[date] = frozenset()
+    holidays: Holidays = Holidays()
+    on_holidays: tuple[Window, ...] = ()
 
     @property
     def always(self) -> bool:
@@ -57,17 +69,19 @@ class Schedule:
         if self.always:
             return True
         local = instant.astimezone(BRUSSELS)
-        if local.date() in self.holidays:
-            return False
+        windows = self.on_holidays if local.date() in self.holidays else self.windows
         minute = local.hour * 60 + local.minute
-        return any(window.covers(local.weekday(), minute) for window in self.windows)
+        return any(window.covers(local.weekday(), minute) for window in windows)
 
     def describe(self) -> str:
-        return (
-            "always"
-            if self.always
-            else "; ".join(w.text for w in self.windows) + (", closed on holidays" if self.holidays else "")
-        )
+        if self.always:
+            return "always"
+        text = "; ".join(w.text for w in self.windows)
+        if not self.holidays:
+            return text
+        if not self.on_holidays:
+            return text + ", closed on holidays"
+        return text + ", on holidays " + ", ".join(w.text for w in self.on_holidays)
 
 
 def _minutes(text: str, *, end: bool) -> int:
@@ -100,6 +114,21 @@ def parse_window(text: str) -> Window:
     if start == end:
         raise HoursError(f"{text!r} opens and closes at the same time")
     return Window(_days(m["days"]), start, end, text.strip())
+
+
+def parse_holiday_window(text: str) -> Window:
+    """``"10:00-16:00"`` → a :class:`Window` on every day, within it; raises :class:`HoursError` with what is wrong."""
+    m = HOLIDAY_WINDOW.fullmatch(text.strip())
+    if m is None:
+        raise HoursError(f"{text!r} is not a holiday window")
+    start, end = _minutes(m["start"], end=False), _minutes(m["end"], end=True)
+    if end <= start:
+        # A holiday's hours end with its day: after midnight, the next day's own hours apply.
+        raise HoursError(f"{text!r} does not end after it starts on the same day")
+    return Window(frozenset(range(7)), start, end, text.strip())
+
+
+ALL_WEEK = Window(frozenset(range(7)), 0, 24 * 60, "mon-sun 00:00-24:00")
 
 
 def parse_date(text: str) -> date:

@@ -47,6 +47,7 @@ ONE_PLACE = {
     "gtts": "ivr/audio/engines.py",
     "twilio.twiml": "ivr/twiml.py",
     "twilio.rest": "ivr/twilio_connect.py",
+    "holidays": "ivr/belgian_holidays.py",
 }
 
 
