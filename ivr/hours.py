@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from ivr.belgian_holidays import Holidays
@@ -144,3 +144,43 @@ def parse_date(text: str) -> date:
 def at_brussels(day: date, clock: time) -> datetime:
     """The instant a Brussels wall clock shows ``clock`` on ``day`` (for tests and reports)."""
     return datetime.combine(day, clock, BRUSSELS)
+
+
+MOMENT = re.compile(r"(?P<day>[0-9]{4}-[0-9]{2}-[0-9]{2})[ T](?P<hour>[0-9]{2}):(?P<minute>[0-9]{2})")
+
+
+def brussels_moment(text: str) -> tuple[datetime, str]:
+    """``"2026-12-25 03:00"`` on a Brussels wall clock → that instant (UTC), and a note ("" if none).
+
+    An hour that happens twice (the night the clocks go back) is taken the first time, and the
+    note says so; raises :class:`HoursError` for other text, and for a time the clocks skip.
+    """
+    m = MOMENT.fullmatch(text.strip())
+    if m is None:
+        raise HoursError(f"{text!r} is not a Brussels date and time written as YYYY-MM-DD HH:MM, e.g. 2026-12-25 03:00")
+    day, hour, minute = parse_date(m["day"]), int(m["hour"]), int(m["minute"])
+    if hour > 23 or minute > 59:
+        raise HoursError(f"{m['hour']}:{m['minute']} is not a time of day (00:00 to 23:59)")
+    wall = datetime.combine(day, time(hour, minute))
+    # zoneinfo reads a skipped or repeated wall time both ways: fold=0 with the offset before the change, fold=1 after.
+    first, second = wall.replace(tzinfo=BRUSSELS, fold=0), wall.replace(tzinfo=BRUSSELS, fold=1)
+    if first.astimezone(UTC).astimezone(BRUSSELS).replace(tzinfo=None) != wall:
+        before, after = second.astimezone(UTC).astimezone(BRUSSELS), first.astimezone(UTC).astimezone(BRUSSELS)
+        raise HoursError(
+            f"{day} {hour:02}:{minute:02} does not exist in Brussels: the clocks go forward an hour that night;"
+            f" choose a time outside the hour they skip, e.g. {before:%H:%M} {before:%Z} or {after:%H:%M} {after:%Z}"
+        )
+    note = ""
+    if first.utcoffset() != second.utcoffset():
+        note = (
+            f"{day} {hour:02}:{minute:02} happens twice in Brussels (the clocks go back an hour that night):"
+            f" taking the first, {describe_moment(first)}; the second would be {describe_moment(second)}"
+        )
+    return first.astimezone(UTC), note
+
+
+def describe_moment(instant: datetime) -> str:
+    """``"Friday 25 December 2026, 03:00 CET (UTC+1)"``: the Brussels wall clock, for people."""
+    local = instant.astimezone(BRUSSELS)
+    hours = int((local.utcoffset() or timedelta()).total_seconds() // 3600)
+    return f"{local:%A} {local.day} {local:%B %Y, %H:%M %Z} (UTC{hours:+d})"
