@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -129,8 +130,13 @@ class Service:
         return called or self.own_number
 
 
+# The Brussels moment /simulator's picker chose, set around its own in-process requests only: a
+# context variable, so no other request (a caller's, on another greenlet or thread) ever sees it.
+SIMULATED_MOMENT: ContextVar[datetime | None] = ContextVar("ivr_simulated_moment", default=None)
+
+
 def now_utc() -> datetime:
-    return datetime.now(UTC)
+    return SIMULATED_MOMENT.get() or datetime.now(UTC)
 
 
 def build_service(
