@@ -36,25 +36,39 @@ def holidays_config(tmp_path: Path, edit: Callable[[str], str] = lambda text: te
     return config
 
 
+Dialled = Callable[[str, date, time], list[str]]
+
+
 @pytest.fixture
-def call_at(settings: Settings, tmp_path: Path, valid_twiml: Callable[[TwiML], TwiML]) -> Callable[[str, date, time], list[str]]:
-    """The targets rung, in turn, for a caller of one language who presses 0 at once, at a Brussels day and hour."""
-    moment: list[datetime] = []
-    app = create_app(replace(settings, config_dir=holidays_config(tmp_path), flows_dir=DATA / "flows"), clock=lambda: moment[0])
-    twilio = TwilioClient(app.test_client())
+def call_at_config(settings: Settings, tmp_path: Path, valid_twiml: Callable[[TwiML], TwiML]) -> Callable[..., Dialled]:
+    """A service on the holiday fixture (edited by ``edit``), and how to call it at a Brussels day and hour."""
 
-    def dialled(language_key: str, day: date, clock: time) -> list[str]:
-        moment[:] = [at_brussels(day, clock)]
-        welcome = valid_twiml(twilio.post("/voice"))
-        menu = valid_twiml(twilio.follow(welcome.gather_action(), language_key))
-        answer = valid_twiml(twilio.follow(menu.gather_action(), "0"))
-        rung: list[str] = []
-        while (ring := answer.read.first(Ring)) is not None and ring.action and len(rung) < 5:
-            rung.extend(ring.numbers)  # each open target in turn, each busy
-            answer = valid_twiml(twilio.follow(ring.action, DialCallStatus="busy"))
-        return rung
+    def service(edit: Callable[[str], str] = lambda text: text) -> Dialled:
+        moment: list[datetime] = []
+        config = holidays_config(tmp_path, edit)
+        app = create_app(replace(settings, config_dir=config, flows_dir=DATA / "flows"), clock=lambda: moment[0])
+        twilio = TwilioClient(app.test_client())
 
-    return dialled
+        def dialled(language_key: str, day: date, clock: time) -> list[str]:
+            """The targets rung, in turn, for a caller of one language who presses 0 at once."""
+            moment[:] = [at_brussels(day, clock)]
+            welcome = valid_twiml(twilio.post("/voice"))
+            menu = valid_twiml(twilio.follow(welcome.gather_action(), language_key))
+            answer = valid_twiml(twilio.follow(menu.gather_action(), "0"))
+            rung: list[str] = []
+            while (ring := answer.read.first(Ring)) is not None and ring.action and len(rung) < 5:
+                rung.extend(ring.numbers)  # each open target in turn, each busy
+                answer = valid_twiml(twilio.follow(ring.action, DialCallStatus="busy"))
+            return rung
+
+        return dialled
+
+    return service
+
+
+@pytest.fixture
+def call_at(call_at_config: Callable[..., Dialled]) -> Dialled:
+    return call_at_config()
 
 
 DUTCH, FRENCH_KEY = "1", "2"
@@ -137,6 +151,14 @@ def test_the_shipped_form_and_the_fixture_load(tmp_path: Path) -> None:
     old_form = holidays_config(tmp_path / "old", lambda text: text.replace("holidays:\n  national: true\n  dates:", "holidays:"))
     assert "holidays: [" in (old_form / "helplines.yaml").read_text(encoding="utf-8")
     assert validate(old_form)[0] == 0
+
+
+def test_a_line_may_list_dates_of_its_own(call_at_config) -> None:
+    dialled = call_at_config(lambda text: text.replace("    holidays: {community: flemish}\n", '    holidays: ["2026-08-14"]\n'))
+    assert dialled(DUTCH, date(2026, 8, 14), NOON) == [HOLIDAY_HOURS]
+    assert dialled(FRENCH_KEY, date(2026, 8, 14), NOON) == [FRENCH]
+    assert dialled(DUTCH, date(2026, 7, 11), NOON) == [FIRST, HOLIDAY_HOURS]  # no longer the Flemish Community's day
+    assert dialled(DUTCH, date(2026, 12, 25), NOON) == [HOLIDAY_HOURS]  # and still every line's holidays
 
 
 def located(text: str, needle: str, column_of: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Mapping
 from contextlib import nullcontext
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -123,7 +124,9 @@ def _parse_holidays(doc: Document, node: YNode | None) -> Holidays:
 
 
 def _line_holidays(doc: Document, node: YNode | None, every_line: Holidays) -> Holidays:
-    """A line's ``holidays``: ``{community, dates}`` added to every line's."""
+    """A line's ``holidays``: ``{community, dates}``, or a list of dates, added to every line's."""
+    if isinstance(node, YSeq):
+        return replace(every_line, dates=every_line.dates | _parse_dates(doc, node))
     body = doc.mapping(node, "the line's community days and dates") if node is not None else None
     if body is None:
         return every_line
