@@ -161,6 +161,8 @@ def brussels_moment(text: str) -> tuple[datetime, str]:
     day, hour, minute = parse_date(m["day"]), int(m["hour"]), int(m["minute"])
     if hour > 23 or minute > 59:
         raise HoursError(f"{m['hour']}:{m['minute']} is not a time of day (00:00 to 23:59)")
+    if not 2000 <= day.year <= 2099:  # far from now, the time zone rules and holidays are not known
+        raise HoursError(f"{day.year} is not a year from 2000 to 2099")
     wall = datetime.combine(day, time(hour, minute))
     # zoneinfo reads a skipped or repeated wall time both ways: fold=0 with the offset before the change, fold=1 after.
     first, second = wall.replace(tzinfo=BRUSSELS, fold=0), wall.replace(tzinfo=BRUSSELS, fold=1)

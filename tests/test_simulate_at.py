@@ -104,7 +104,9 @@ def test_a_time_the_clocks_skip_is_refused(tmp_path: Path) -> None:
     assert "Calling in-process" not in result.output
 
 
-@pytest.mark.parametrize("text", ["25/12/2026 20:00", "2026-12-25", "2026-12-25 24:00", "2026-12-25T20:00+01:00"])
+@pytest.mark.parametrize(
+    "text", ["25/12/2026 20:00", "2026-12-25", "2026-12-25 24:00", "2026-12-25T20:00+01:00", "0001-01-01 00:10"]
+)
 def test_a_time_that_cannot_be_read_is_refused(tmp_path: Path, text: str) -> None:
     result = simulate_at(tmp_path, "transfers", text)
     assert result.exit_code == 2
@@ -174,6 +176,7 @@ def test_the_simulator_refuses_a_time_the_clocks_skip_and_notes_one_that_happens
     refused = api(client, "call", {"at": "2026-03-29T02:30"}, status=400)
     assert refused["error"].startswith("'at': 2026-03-29 02:30 does not exist in Brussels")
     assert api(client, "call", {"at": 20261225}, status=400)["error"].startswith("'at' must be")
+    assert api(client, "call", {"at": "0001-01-01T00:10"}, status=400)["error"] == "'at': 1 is not a year from 2000 to 2099"
     twice = api(client, "call", {"at": "2026-10-25T02:30"})
     assert twice["at"] == "Sunday 25 October 2026, 02:30 CEST (UTC+2)"
     assert "happens twice in Brussels" in twice["note"] and "taking the first" in twice["note"]
