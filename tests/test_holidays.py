@@ -128,7 +128,7 @@ def test_only_the_public_category_counts(call_at) -> None:
         assert call_at(DUTCH, day, NOON) == [FIRST, HOLIDAY_HOURS], day
 
 
-def test_a_holiday_is_a_brussels_calendar_day(call_at) -> None:
+def test_holiday_hours_open_and_close_on_the_minute(call_at) -> None:
     easter_monday = date(2026, 4, 6)
     assert call_at(DUTCH, easter_monday, time(9, 59)) == []  # before its holiday hours
     assert call_at(DUTCH, easter_monday, time(10, 0)) == [HOLIDAY_HOURS]

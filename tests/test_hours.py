@@ -75,6 +75,13 @@ def test_holidays_close_a_schedule_but_not_an_always_open_line() -> None:
     assert Schedule(holidays=Holidays(dates=frozenset({christmas}))).is_open(at_brussels(christmas, time(12, 0)))
 
 
+def test_a_holiday_is_a_brussels_calendar_day_not_a_utc_one() -> None:
+    all_day = Schedule((parse_window("mon-sun 00:00-24:00"),), Holidays(national=True))
+    assert not all_day.is_open(utc(2026, 4, 30, 22, 30))  # 00:30 on 1 May in Brussels (CEST): Labour Day
+    assert all_day.is_open(utc(2026, 4, 30, 21, 59))  # 23:59 on 30 April
+    assert all_day.is_open(utc(2026, 5, 1, 22, 30))  # 00:30 on 2 May, though still 1 May in UTC
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
