@@ -6,6 +6,9 @@ from starting (so a deploy fails visibly) instead of failing a caller.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 from flask import Flask, Response, jsonify
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -20,11 +23,11 @@ from ivr.simulator import STATE as SIMULATOR_STATE
 from ivr.simulator import SimulatorState, install_simulator
 from ivr.stats.admin import bp as admin_bp
 from ivr.stats.web import install_stats, reload_stats
-from ivr.web import EXTENSION, Service, bp, build_service, refuse_other_methods
+from ivr.web import EXTENSION, Service, bp, build_service, now_utc, refuse_other_methods
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the app from ``settings`` (default: the environment).
+def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = now_utc) -> Flask:
+    """Build the app from ``settings`` (default: the environment); ``clock`` is the time its calls are at.
 
     Raises:
         SettingsError: a required setting is missing (e.g. TWILIO_AUTH_TOKEN).
@@ -39,7 +42,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(MAX_CONTENT_LENGTH=64 * 1024, MAX_FORM_MEMORY_SIZE=64 * 1024, MAX_FORM_PARTS=100)
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
-    svc = build_service(settings, catalog, install_audio(app, settings, catalog).url_for)  # <Play> when built
+    svc = build_service(settings, catalog, install_audio(app, settings, catalog).url_for, clock)  # <Play> when built
     app.extensions[EXTENSION] = svc
     install_guard(app, settings)  # the operator pages' guard, and the summary of refused signatures
     app.register_blueprint(bp)
@@ -72,7 +75,7 @@ def reload_app(app: Flask) -> bool:
     try:
         catalog = load_catalog(settings.config_dir, settings.flows_dir)
         audio = load_prompt_audio(settings, catalog)
-        svc = build_service(settings, catalog, audio.url_for)
+        svc = build_service(settings, catalog, audio.url_for, old.engine.clock)  # a moment `ivr simulate --at` chose stays
     except ConfigErrors as exc:
         log.error(
             "reload refused: the files on disk have errors; still serving what was loaded before",

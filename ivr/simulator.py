@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree
 
@@ -23,6 +24,7 @@ from markupsafe import Markup
 
 from ivr.graph import GraphvizMissing, diagram, to_dot, to_svg
 from ivr.guard import require_operator
+from ivr.hours import HoursError, brussels_moment, describe_moment
 from ivr.logs import get_logger
 from ivr.model import Catalog, masked_address
 from ivr.simulate import (
@@ -43,7 +45,7 @@ from ivr.simulate import (
     new_call_sid,
     speech_index,
 )
-from ivr.web import service
+from ivr.web import SIMULATED_MOMENT, service
 
 bp = Blueprint(
     "simulator",
@@ -60,6 +62,7 @@ REALM = 'Basic realm="helpline-ivr simulator", charset="UTF-8"'
 MAX_DIGITS = 20  # the webhook treats anything but one key as a wrong key; this only bounds the request
 SIP_SECRET = "(set in the environment)"
 MAX_SPEECH = 200  # a spoken answer to a menu; this only bounds the request
+MAX_AT = 40  # "2026-12-25 03:00"; this only bounds the request
 MAX_HOSTS = 8  # speech indexes kept (one per host name the page was opened on)
 
 
@@ -269,7 +272,7 @@ def api_call() -> Response | tuple[Response, int]:
     call = _caller({**body, "call": None})
     if isinstance(call, str):
         return _bad(call)
-    return _run(call, lambda: call.start())
+    return _run(call, lambda: call.start(), body)
 
 
 @bp.post("/api/step")
@@ -307,13 +310,34 @@ def api_step() -> Response | tuple[Response, int]:
         if status not in DIAL_STATUSES:
             return _bad(f"'dial_status' must be one of: {', '.join(DIAL_STATUSES)}")
         extra |= {"DialCallStatus": status, "DialCallDuration": "0"}
-    return _run(call, lambda: call.request(url, extra))
+    return _run(call, lambda: call.request(url, extra), body)
 
 
-def _run(call: InProcessCaller, step: Callable[[], Answer]) -> Response | tuple[Response, int]:
+def _moment(body: dict[str, Any]) -> tuple[datetime | None, str] | str:
+    """The page's "at" (a Brussels date and time; empty: now) and a note, or what is wrong with it."""
+    at = body.get("at")
+    if at is None or at == "":
+        return None, ""
+    if not isinstance(at, str) or len(at) > MAX_AT:
+        return "'at' must be a Brussels date and time, YYYY-MM-DD HH:MM"
+    try:
+        return brussels_moment(at)
+    except HoursError as exc:
+        return f"'at': {exc}"
+
+
+def _run(call: InProcessCaller, step: Callable[[], Answer], body: dict[str, Any]) -> Response | tuple[Response, int]:
+    moment = _moment(body)
+    if isinstance(moment, str):
+        return _bad(moment)
+    instant, note = moment
+    token = SIMULATED_MOMENT.set(instant)  # the webhook's engine reads it, for this request only
     try:
         answer = step()
     except SimulationError as exc:
         log.error("simulator: the webhook's answer could not be followed", extra={"error": str(exc)})
         return jsonify(error=str(exc)), 502
-    return jsonify(_answer_json(call, answer, call.fields["To"]))
+    finally:
+        SIMULATED_MOMENT.reset(token)
+    at = {"at": describe_moment(instant) if instant else None, "note": note}
+    return jsonify(_answer_json(call, answer, call.fields["To"]) | at)

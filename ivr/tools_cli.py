@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -21,7 +22,9 @@ from ivr.app import create_app
 from ivr.cli_support import CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 from ivr.errors import ConfigErrors
 from ivr.graph import FORMATS, GraphvizMissing, diagram, to_format
+from ivr.hours import BRUSSELS, HoursError, brussels_moment, describe_moment
 from ivr.logs import LOGGER_NAME
+from ivr.model import Catalog
 from ivr.prompts import to_html, to_markdown
 from ivr.settings import DEV_MODE_VARIABLE, Settings, SettingsError
 from ivr.simulate import (
@@ -39,6 +42,7 @@ from ivr.simulate import (
 )
 from ivr.stats.web import close_stats
 from ivr.twilio_connect import ConnectError, TwilioNumbers, connect, public_base
+from ivr.web import now_utc
 
 # --- ivr graph ----------------------------------------------------------------------------------
 
@@ -220,6 +224,29 @@ def _summary(report: CallReport) -> None:
     click.echo(f"Call ended: {ended.get(report.ended_by, report.ended_by)}.")
 
 
+def _moment(at: str) -> tuple[Callable[[], datetime], datetime]:
+    """``--at`` → the engine's time source, fixed at that Brussels moment (a time that does not exist: usage error)."""
+    try:
+        instant, note = brussels_moment(at)
+    except HoursError as exc:
+        fail(ExitCode.USAGE, f"error: --at: {exc}")
+    click.echo(f"At {describe_moment(instant)}, Brussels time.")
+    if note:
+        click.echo(f"Note: {note}.")
+    return (lambda: instant), instant
+
+
+def _targets_at(catalog: Catalog, instant: datetime) -> None:
+    """Each line with transfer targets: a holiday or not, and which targets are open at ``instant``."""
+    day = instant.astimezone(BRUSSELS).date()
+    for line in catalog.helplines.values():
+        if line.transfer_to:
+            open_now = line.open_targets(instant)
+            holiday = line.hours_open.holidays.name(day)
+            states = ", ".join(f"{t.address} {'open' if i in open_now else 'closed'}" for i, t in enumerate(line.transfer_to))
+            click.echo(f"  {line.name}{f' (a holiday: {holiday})' if holiday else ''}: {states}")
+
+
 @click.command()
 @click.option("--keys", default=None, help="Keys to press, comma-separated; an empty item is silence (e.g. 2,,0).")
 @click.option("--lang", default=None, help="Choose this language at the language menu (nl, fr, de, en).")
@@ -238,6 +265,12 @@ def _summary(report: CallReport) -> None:
     help="Words to say at a menu that listens for speech, after the --keys (repeat for several menus).",
 )
 @click.option("--play", is_flag=True, help="Play the audio (needs an audio player; <Say> text is spoken with espeak-ng).")
+@click.option(
+    "--at",
+    default=None,
+    metavar='"YYYY-MM-DD HH:MM"',
+    help="Call at this Brussels date and time (opening hours, holidays, announcement); default: now.",
+)
 @CONFIG_OPTION
 @FLOWS_OPTION
 def simulate(
@@ -247,19 +280,23 @@ def simulate(
     called: str,
     dial_status: str,
     play: bool,
+    at: str | None,
     config_dir: Path | None,
     flows_dir: Path | None,
 ) -> None:
     """Call the service from the terminal: the real webhook, signed requests, real TwiML."""
+    clock, instant = _moment(at) if at is not None else (now_utc, None)
     try:
         settings = _settings(config_dir, flows_dir)
         with _quiet_service_logs():
-            app = create_app(settings)
+            app = create_app(settings, clock)
     except SettingsError as exc:
         fail(ExitCode.ERROR, f"error: {exc}")
     except ConfigErrors as exc:
         fail(ExitCode.ERROR, exc.report())
     catalog = app.extensions["ivr"].catalog
+    if instant is not None:
+        _targets_at(catalog, instant)
     if lang is not None and lang not in catalog.settings.offered:
         fail(ExitCode.USAGE, f"error: --lang {lang}: not offered; choose one of: {', '.join(catalog.settings.offered)}")
     call = InProcessCaller(app, called=called)

@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import urlencode
@@ -134,9 +135,23 @@ class Service:
         return called or self.own_number
 
 
-def build_service(settings: Settings, catalog: Catalog, audio_url: Callable[[Speech], str | None]) -> Service:
-    """The blueprint's service for ``catalog``, complete: an engine on the real clock with the operators'
-    announcement, and the rescue documents rendered once.
+# The Brussels moment /simulator's picker chose, set around its own in-process requests only: a
+# context variable, so no other request (a caller's, on another greenlet or thread) ever sees it.
+SIMULATED_MOMENT: ContextVar[datetime | None] = ContextVar("ivr_simulated_moment", default=None)
+
+
+def now_utc() -> datetime:
+    return SIMULATED_MOMENT.get() or datetime.now(UTC)
+
+
+def build_service(
+    settings: Settings,
+    catalog: Catalog,
+    audio_url: Callable[[Speech], str | None],
+    clock: Callable[[], datetime | None] = now_utc,
+) -> Service:
+    """The blueprint's service for ``catalog``, complete: an engine on ``clock`` (the real one, or the
+    moment ``ivr simulate --at`` names) with the operators' announcement, and the rescue documents rendered once.
 
     Raises:
         SettingsError: a SIP target names credentials that are not in the environment.
@@ -164,7 +179,7 @@ def build_service(settings: Settings, catalog: Catalog, audio_url: Callable[[Spe
     return Service(
         settings=settings,
         catalog=catalog,
-        engine=Engine(catalog, lambda: datetime.now(UTC), notice),
+        engine=Engine(catalog, clock, notice),
         audio_url=audio_url,
         # Rendered once, so the error path cannot fail on flow data.
         rescue_by_number=rescues(catalog, settings.sip_credentials.get),

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from ivr.belgian_holidays import Holidays
 from ivr.hours import BRUSSELS, HoursError, Schedule, at_brussels, parse_date, parse_window
 
 # 2026: summer time starts on Sunday 29 March (02:00 -> 03:00), ends on Sunday 25 October (03:00 -> 02:00).
@@ -68,10 +69,17 @@ def test_a_window_past_midnight_belongs_to_the_day_it_starts() -> None:
 
 def test_holidays_close_a_schedule_but_not_an_always_open_line() -> None:
     christmas = date(2026, 12, 25)
-    daytime = Schedule((parse_window("mon-sun 09:00-17:00"),), frozenset({christmas}))
+    daytime = Schedule((parse_window("mon-sun 09:00-17:00"),), Holidays(dates=frozenset({christmas})))
     assert not daytime.is_open(at_brussels(christmas, time(12, 0)))
     assert daytime.is_open(at_brussels(christmas + timedelta(days=1), time(12, 0)))
-    assert Schedule(holidays=frozenset({christmas})).is_open(at_brussels(christmas, time(12, 0)))
+    assert Schedule(holidays=Holidays(dates=frozenset({christmas}))).is_open(at_brussels(christmas, time(12, 0)))
+
+
+def test_a_holiday_is_a_brussels_calendar_day_not_a_utc_one() -> None:
+    all_day = Schedule((parse_window("mon-sun 00:00-24:00"),), Holidays(national=True))
+    assert not all_day.is_open(utc(2026, 4, 30, 22, 30))  # 00:30 on 1 May in Brussels (CEST): Labour Day
+    assert all_day.is_open(utc(2026, 4, 30, 21, 59))  # 23:59 on 30 April
+    assert all_day.is_open(utc(2026, 5, 1, 22, 30))  # 00:30 on 2 May, though still 1 May in UTC
 
 
 @pytest.mark.parametrize(

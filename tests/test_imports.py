@@ -68,6 +68,7 @@ ONE_PLACE = {
     "twilio.twiml": "ivr/twiml.py",
     "twilio.rest": "ivr/twilio_connect.py",
     "text_to_num": "ivr/spelled.py",
+    "holidays": "ivr/belgian_holidays.py",
 }
 
 

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import nullcontext
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+from ivr.belgian_holidays import COMMUNITY_DAYS, COMMUNITY_HELP, Holidays, prepare
 from ivr.errors import ConfigError
-from ivr.hours import WINDOW_HELP, HoursError, Schedule, Window, parse_date, parse_window
+from ivr.hours import (
+    ALL_WEEK,
+    HOLIDAY_WINDOW_HELP,
+    WINDOW_HELP,
+    HoursError,
+    Schedule,
+    Window,
+    parse_date,
+    parse_holiday_window,
+    parse_window,
+)
 from ivr.loading.document import (
     E164,
     NODE_ID,
     Document,
+    boolean,
     did_you_mean,
     load_document,
 )
@@ -23,7 +36,7 @@ from ivr.model import (
     LanguageSettings,
     Target,
 )
-from ivr.yamlio import Mark, YMap, YNode
+from ivr.yamlio import Mark, YMap, YNode, YSeq
 
 # --- helplines.yaml --------------------------------------------------------------------
 
@@ -45,28 +58,113 @@ SIP_ADDRESS = re.compile(r"sips?:[A-Za-z0-9._~+-]+@[A-Za-z0-9.-]+(:[0-9]{1,5})?(
 CREDENTIALS_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
 
 
-def _parse_schedule(doc: Document, node: YNode | None, holidays: set[date]) -> Schedule:
-    """``["mon-fri 09:00-17:00", …]`` → a Schedule (closed on ``holidays``); nothing: always open."""
-    if node is None:
-        return Schedule()
+def _windows(doc: Document, node: YNode | None, what: str, parse: Callable[[str], Window], fix: str) -> tuple[Window, ...]:
     windows: list[Window] = []
-    for index, item in enumerate(doc.sequence(node, 'opening windows, like ["mon-fri 09:00-17:00"]')):
+    for index, item in enumerate(doc.sequence(node, what)):
         with doc.at(index):
             text = doc.text(item, "an opening window")
             if text is None:
                 continue
             try:
-                windows.append(parse_window(text))
+                windows.append(parse(text))
             except HoursError as exc:
-                doc.error(item.mark, str(exc), WINDOW_HELP)
-    return Schedule(tuple(windows), frozenset(holidays))
+                doc.error(item.mark, str(exc), fix)
+    return tuple(windows)
 
 
-def _parse_target(doc: Document, item: YNode, holidays: set[date]) -> Target | None:
+def _parse_schedule(doc: Document, fields: Mapping[str, YNode], holidays: Holidays) -> Schedule:
+    """``hours_open`` and ``hours_on_holidays`` → a Schedule; neither: always open, holidays or not."""
+    with doc.at("hours_open"):
+        windows = _windows(
+            doc, fields.get("hours_open"), 'opening windows, like ["mon-fri 09:00-17:00"]', parse_window, WINDOW_HELP
+        )
+    if "hours_on_holidays" not in fields:
+        return Schedule(windows, holidays)
+    node = fields["hours_on_holidays"]
+    with doc.at("hours_on_holidays"):
+        on_holidays = _windows(doc, node, 'holiday windows, like ["10:00-16:00"]', parse_holiday_window, HOLIDAY_WINDOW_HELP)
+        if not holidays:
+            doc.error(
+                node.mark,
+                "hours on holidays, but this line has no holidays",
+                "add national: true under the top-level holidays:, or this line's community days or dates under its holidays:",
+            )
+    # Only hours for holidays: open all week on ordinary days.
+    return Schedule(windows or (ALL_WEEK,), holidays, on_holidays)
+
+
+def _parse_dates(doc: Document, node: YNode | None) -> frozenset[date]:
+    dates: set[date] = set()
+    for index, item in enumerate(doc.sequence(node, "dates, like 2026-12-25")):
+        with doc.at(index):
+            text = doc.text(item, "a date")
+            try:
+                dates.add(parse_date(text or ""))
+            except HoursError as exc:
+                if text is not None:
+                    doc.error(item.mark, str(exc), "write each holiday as YYYY-MM-DD")
+    return frozenset(dates)
+
+
+def _parse_holidays(doc: Document, node: YNode | None) -> Holidays:
+    """The top-level ``holidays``: a list of dates (closed on them), or ``{national, dates}``."""
+    if node is None or isinstance(node, YSeq):
+        return Holidays(dates=_parse_dates(doc, node))
+    body = doc.mapping(node, "Belgium's national holidays and dates, or a list of dates")
+    if body is None:
+        return Holidays()
+    f = doc.fields(body, (), ("national", "dates"))
+    with doc.at("national"):
+        national = boolean(doc, f["national"]) if "national" in f else False
+    if national:
+        prepare()
+    with doc.at("dates"):
+        dates = _parse_dates(doc, f.get("dates"))
+    return Holidays(bool(national), dates=dates)
+
+
+def _line_holidays(doc: Document, node: YNode | None, every_line: Holidays) -> Holidays:
+    """A line's ``holidays``: ``{community, dates}``, or a list of dates, added to every line's."""
+    if isinstance(node, YSeq):
+        return replace(every_line, dates=every_line.dates | _parse_dates(doc, node))
+    body = doc.mapping(node, "the line's community days and dates") if node is not None else None
+    if body is None:
+        return every_line
+    f = doc.fields(body, (), ("community", "dates"))
+    communities: set[str] = set()
+    with doc.at("community"):
+        chosen = f.get("community")
+        # One community, or a list of them (a line that serves two).
+        items = (
+            doc.sequence(chosen, "communities, like [flemish]")
+            if isinstance(chosen, YSeq)
+            else (chosen,)
+            if chosen is not None
+            else ()
+        )
+        for index, item in enumerate(items):
+            with doc.at(index) if isinstance(chosen, YSeq) else nullcontext():
+                name = doc.text(item, "a community")
+                if name is None:
+                    continue
+                if name in COMMUNITY_DAYS:
+                    communities.add(name)
+                else:
+                    doc.error(
+                        item.mark,
+                        f"{name!r} is not a community with a day of its own",
+                        f"{did_you_mean(name, tuple(COMMUNITY_DAYS))} ({COMMUNITY_HELP})",
+                    )
+    with doc.at("dates"):
+        dates = _parse_dates(doc, f.get("dates"))
+    return Holidays(every_line.national, every_line.communities | communities, every_line.dates | dates)
+
+
+def _parse_target(doc: Document, item: YNode, holidays: Holidays) -> Target | None:
     """A transfer target: an E.164 number as a string, or ``{address, credentials, hours_open}``."""
     fields: dict[str, YNode] = {}
     if isinstance(item, YMap):
-        fields = doc.fields(item, ("address",), ("credentials", "hours_open"))
+        fields = doc.fields(item, ("address",), ("credentials", "hours_open", "hours_on_holidays"))
         node: YNode | None = fields.get("address")
     else:
         node = item
@@ -104,9 +202,7 @@ def _parse_target(doc: Document, item: YNode, holidays: set[date]) -> Target | N
                     f"{credentials!r} must be capital letters, digits and _",
                     f"e.g. TELE_ONTHAAL: the service then reads {SIP_VARIABLES.format(name='TELE_ONTHAAL')}",
                 )
-    with doc.at("hours_open"):
-        hours = _parse_schedule(doc, fields.get("hours_open"), holidays)
-    return Target(raw, hours, credentials)
+    return Target(raw, _parse_schedule(doc, fields, holidays), credentials)
 
 
 def parse_helplines(
@@ -124,16 +220,8 @@ def parse_helplines(
     lines: dict[str, Helpline] = {}
     dialled: dict[str, str] = {}  # each transfer target, and the line it belongs to
     f = doc.fields(root, ("helplines",), ("holidays",))
-    holidays: set[date] = set()
     with doc.at("holidays"):
-        for index, item in enumerate(doc.sequence(f.get("holidays"), "dates, like 2026-12-25")):
-            with doc.at(index):
-                text = doc.text(item, "a date")
-                try:
-                    holidays.add(parse_date(text or ""))
-                except HoursError as exc:
-                    if text is not None:
-                        doc.error(item.mark, str(exc), "write each holiday as YYYY-MM-DD")
+        every_line = _parse_holidays(doc, f.get("holidays"))
     with doc.at("helplines"):
         body = doc.mapping(f.get("helplines"), "the helplines")
         for key, value in body.items if body else ():
@@ -151,7 +239,17 @@ def parse_helplines(
                 ef = doc.fields(
                     entry,
                     ("name", "number", "hours", "source"),
-                    ("language", "chat", "chat_spoken", "chat_hours", "transfer_to", "hours_open", "whisper"),
+                    (
+                        "language",
+                        "chat",
+                        "chat_spoken",
+                        "chat_hours",
+                        "transfer_to",
+                        "hours_open",
+                        "hours_on_holidays",
+                        "holidays",
+                        "whisper",
+                    ),
                 )
                 name, number, hours, source = (
                     doc.text(ef.get(n)) if n in ef else None for n in ("name", "number", "hours", "source")
@@ -165,8 +263,9 @@ def parse_helplines(
                             'write it as published, e.g. "0800 32 123"',
                         )
                     number = None
-                with doc.at("hours_open"):
-                    line_hours = _parse_schedule(doc, ef.get("hours_open"), holidays)
+                with doc.at("holidays"):
+                    holidays = _line_holidays(doc, ef.get("holidays"), every_line)
+                line_hours = _parse_schedule(doc, ef, holidays)
                 targets: list[Target] = []
                 with doc.at("transfer_to"):
                     for index, item in enumerate(doc.sequence(ef.get("transfer_to"), "numbers or SIP addresses to transfer to")):

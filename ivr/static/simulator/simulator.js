@@ -196,7 +196,7 @@
     if (!call) return;
     const gen = generation;
     try {
-      const answer = await post(api.step, { call: call.sid, to: call.to, ...payload });
+      const answer = await post(api.step, { call: call.sid, to: call.to, at: call.at, ...payload });
       if (gen === generation && call) await handle(answer);
     } catch (error) {
       end(`Error: ${error.message}`);
@@ -270,11 +270,14 @@
     hangupButton.disabled = false;
     statusLine.textContent = "Calling…";
     const to = toSelect ? toSelect.value : "";
+    const at = byId("at").value; // each request carries the moment: the server keeps no call state
     const gen = generation;
     try {
-      const answer = await post(api.call, { to });
+      const answer = await post(api.call, { to, at });
       if (gen !== generation) return; // hung up while calling
-      call = { sid: answer.call, to };
+      call = { sid: answer.call, to, at };
+      if (answer.at) line(`At ${answer.at}, Brussels time.`, "event");
+      if (answer.note) line(`Note: ${answer.note}.`, "event");
       keyButtons.forEach((b) => (b.disabled = false)); // keys work once the call is answered
       await handle(answer);
     } catch (error) {
