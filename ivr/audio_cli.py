@@ -101,6 +101,8 @@ def _print_report(report: BuildReport, audio_dir: Path) -> None:
         click.echo(f"Failed (callers hear these with <Say> until a build succeeds):{_listed(reasons)}", err=True)
         if report.kept_previous:
             click.echo(f"{len(report.kept_previous)} of them keep the audio of an earlier build with the same words.", err=True)
+    if report.said:
+        click.echo(f"{report.said} prompt(s) of languages set to speak_with: say were not built (Twilio's voice says them).")
     if report.pruned:
         click.echo(f"Removed {len(report.pruned)} file(s) no prompt uses:{_listed(report.pruned)}")
     elif report.unused:

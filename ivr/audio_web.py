@@ -6,7 +6,8 @@ are public prompt recordings: nothing in them is about a caller.
 
 The manifest is read once at start-up. A prompt is played only when the manifest has it
 with exactly the words the flow says now and its file is there (regular, not empty, not a
-symlink); anything else is spoken with <Say>. Missing files are a warning at start-up, never an error for a caller.
+symlink); anything else, and every prompt of a language set to ``speak_with: say``, is spoken
+with <Say>. Missing files are a warning at start-up, never an error for a caller.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ def load_prompt_audio(settings: Settings, catalog: Catalog) -> PromptAudio:
     else:
         if not manifest.entries:
             log.warning("no audio manifest: every prompt is spoken with <Say>; run `ivr audio build`")
+        manifest = manifest.heard_in(catalog)
     if settings.audio_url is not None:
         # Files on a CDN cannot be checked cheaply here; the build that uploaded them is trusted.
         playable = frozenset(manifest.files())
@@ -83,7 +85,7 @@ def load_prompt_audio(settings: Settings, catalog: Catalog) -> PromptAudio:
             )
     audio = PromptAudio(directory, manifest, playable, settings.audio_url, settings.public_url)
     if manifest.entries:
-        speeches = prompt_speeches(catalog)
+        speeches = [speech for speech in prompt_speeches(catalog) if not catalog.settings.languages[speech.lang].said]
         unplayable = sum(1 for speech in speeches if (entry := manifest.entry_for(speech)) is None or entry.file not in playable)
         if unplayable:
             log.warning(

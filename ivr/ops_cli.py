@@ -29,7 +29,8 @@ from ivr.timing import format_times, measure
 def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path) -> None:
     """Check the flows and config, and time every path to a human; print every error; exit 1 if there is one.
 
-    Where the audio is built, its real lengths replace the estimates.
+    Where the audio is built, its real lengths replace the estimates (not for the languages
+    spoken with <Say>, whose lengths stay estimated).
     """
     try:
         manifest = load_manifest(audio_dir)
@@ -37,9 +38,14 @@ def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path) -
         # As at start-up: broken audio is a warning (callers hear <Say>), never a reason to refuse the flows.
         click.echo(f"warning: {exc}; timing from estimates, and callers hear <Say> until `ivr audio build` rewrites it", err=True)
         manifest = AudioManifest(audio_dir)
-    duration_of = manifest.duration_of if manifest.entries else None
     # Also the voices of the audio engines, which only `ivr audio build` uses (so the service does not load them).
-    catalog = load_or_exit(config_dir, flows_dir, duration_of, speech_engines())
+    engines = speech_engines()
+    duration_of = None
+    if manifest.entries:
+        # What a call plays depends on the settings (a <Say> language plays nothing): first the
+        # checks the service itself makes at start-up, on estimates, then the real lengths.
+        duration_of = manifest.heard_in(load_or_exit(config_dir, flows_dir, None, engines)).duration_of
+    catalog = load_or_exit(config_dir, flows_dir, duration_of, engines)
     for flow in catalog.flows.values():
         click.echo(f"{flow.file}: {len(flow.nodes)} nodes, languages {', '.join(catalog.settings.offered)}: OK")
     # Within budget, or loading would have failed.

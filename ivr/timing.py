@@ -444,10 +444,14 @@ def format_times(catalog: Catalog, times: list[FlowTimes], *, measured: bool = F
         lines.append(f"Time to a human in {ft.flow.file} (seconds, {how}):")
         lines.append(f"  {'language':<18}{'key':<5}{'hears the line':>16}{f'key, then {talk}':>14}{'key, then silence':>19}")
         for lt in ft.languages:
-            label = f"{s.languages[lt.lang].name} ({lt.lang})"
+            # A language spoken with <Say> plays no file: its figures stay estimates.
+            said = " *" if measured and s.languages[lt.lang].said else ""
+            label = f"{s.languages[lt.lang].name} ({lt.lang}){said}"
             figures = f"{lt.hears_line.shown():>16}{lt.talk_now.shown():>14}{lt.silent_after_key.shown():>19}"
             lines.append(f"  {label:<18}{lt.key or '-':<5}{figures}")
         lines.append(f"  {'budget':<23}{s.time_to_human_budget:>16g}{s.talk_now_budget:>14g}{s.silence_budget:>19g}")
+        if measured and any(s.languages[lt.lang].said for lt in ft.languages):
+            lines.append("  * spoken with <Say> (speak_with: say): estimated from words per second, not measured")
         named = ", ".join(catalog.helplines[name].name for name in s.welcome_names) or "no other line"
         for sc in ft.silent:
             first = f"; pressing {talk} at the welcome: after {sc.talk_now_first.shown()} s" if sc.talk_now_first else ""

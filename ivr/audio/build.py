@@ -67,6 +67,7 @@ class BuildReport:
     generated: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # "key [lang]" -> reason
     kept_previous: list[str] = field(default_factory=list)  # failed prompts still served by an older build
+    said: int = 0  # (prompt, language) pairs of languages spoken with <Say>: not built
     unused: list[str] = field(default_factory=list)  # files no prompt uses
     pruned: list[str] = field(default_factory=list)
     stale_parts: list[str] = field(default_factory=list)  # leftovers of an interrupted build, removed
@@ -183,6 +184,9 @@ def build_audio(
     jobs_by_file: dict[str, _Job] = {}
     for speech in speeches:
         language = catalog.settings.languages[speech.lang]
+        if language.said:  # Twilio's voice says these: no file would ever be played
+            report.said += 1
+            continue
         file = audio_file_name(engine, language, speech.text)
         wanted[(speech.key, speech.lang)] = (speech, file)
         jobs_by_file.setdefault(file, _Job(file, language, speech.text))

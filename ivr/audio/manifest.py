@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ivr.audio.engines import Synthesizer
-from ivr.model import LanguageSettings, Speech
+from ivr.model import Catalog, LanguageSettings, Speech
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -55,6 +55,11 @@ class AudioManifest:
         """The entry for ``speech``, only if its file says exactly ``speech.text`` (else it is stale)."""
         entry = self.entries.get((speech.key, speech.lang))
         return entry if entry is not None and entry.text == speech.text else None
+
+    def heard_in(self, catalog: Catalog) -> AudioManifest:
+        """What a call of ``catalog`` may play: nothing for a language spoken with <Say>."""
+        said = {code for code, language in catalog.settings.languages.items() if language.said}
+        return AudioManifest(self.directory, {key: entry for key, entry in self.entries.items() if key[1] not in said})
 
     def file_for(self, speech: Speech) -> Path | None:
         """Where the audio of ``speech`` is (whether or not the file still exists), or None."""
