@@ -91,7 +91,7 @@ class Helpline:
 
 
 # How a language's prompts reach the caller (settings.yaml, languages.<code>.speak_with).
-SPEAK_AUDIO = "audio"  # the files of `ivr audio build` (gTTS) where there are some, else <Say>
+SPEAK_AUDIO = "audio"  # the files of `ivr audio build` (gTTS) or `ivr audio import` (people), else <Say>
 SPEAK_SAY = "say"  # Twilio's <Say> with the language's voice, for every prompt
 SPEAK_WITH = (SPEAK_AUDIO, SPEAK_SAY)
 
@@ -110,7 +110,7 @@ class LanguageSettings:
     gtts_tld: str
     espeak_voice: str
     speech_language: str = ""  # Twilio's speech-recognition language for <Gather>, e.g. "nl-BE" (no de-BE: de-DE)
-    speak_with: str = "audio"  # SPEAK_AUDIO: built audio where there is some; SPEAK_SAY: always <Say>
+    speak_with: str = "audio"  # SPEAK_AUDIO: built or recorded audio where there is some; SPEAK_SAY: always <Say>
 
     @property
     def said(self) -> bool:

@@ -15,7 +15,7 @@ import click
 
 from ivr.announcements import AnnouncementError, AnnouncementSource
 from ivr.announcements import parse as parse_announcement
-from ivr.audio import AudioManifest, ManifestError, load_manifest, speech_engines
+from ivr.audio import AudioManifest, ManifestError, load_manifest, prompt_speeches, recording_id, speech_engines
 from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 from ivr.fallback import export, file_name
 from ivr.settings import Settings
@@ -29,8 +29,9 @@ from ivr.timing import format_times, measure
 def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path) -> None:
     """Check the flows and config, and time every path to a human; print every error; exit 1 if there is one.
 
-    Where the audio is built, its real lengths replace the estimates (not for the languages
-    spoken with <Say>, whose lengths stay estimated).
+    Where the audio is built or recorded, its real lengths replace the estimates (not for the
+    languages spoken with <Say>, whose lengths stay estimated); recordings made for other words
+    than the prompts say now are named, to be recorded again.
     """
     try:
         manifest = load_manifest(audio_dir)
@@ -41,15 +42,21 @@ def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path) -
     # Also the voices of the audio engines, which only `ivr audio build` uses (so the service does not load them).
     engines = speech_engines()
     duration_of = None
-    if manifest.entries:
+    if manifest.entries or manifest.recordings:
         # What a call plays depends on the settings (a <Say> language plays nothing): first the
         # checks the service itself makes at start-up, on estimates, then the real lengths.
-        duration_of = manifest.heard_in(load_or_exit(config_dir, flows_dir, None, engines)).duration_of
+        heard = manifest.heard_in(load_or_exit(config_dir, flows_dir, None, engines))
+        duration_of = heard.duration_of
     catalog = load_or_exit(config_dir, flows_dir, duration_of, engines)
     for flow in catalog.flows.values():
         click.echo(f"{flow.file}: {len(flow.nodes)} nodes, languages {', '.join(catalog.settings.offered)}: OK")
     # Within budget, or loading would have failed.
     click.echo(format_times(catalog, measure(catalog, duration_of), measured=duration_of is not None))
+    stale = manifest.stale_recordings(prompt_speeches(catalog))
+    if stale:
+        click.echo(f"{len(stale)} recording(s) to record again: their prompts say other words now (the synthesised audio plays):")
+        for speech, recording in stale:
+            click.echo(f"  {recording_id(speech)}: recorded for {recording.text!r}, now {speech.text!r}")
     click.echo(f"{len(catalog.helplines)} helplines, {len(catalog.flows)} flow(s): no errors.")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
@@ -88,3 +89,20 @@ def test_validate_marks_the_say_languages_as_estimated(tmp_path: Path, built: Pa
 def test_the_shipped_settings_keep_the_built_audio_for_every_language() -> None:
     catalog = load_catalog(ROOT / "config", ROOT / "ivr" / "flows")
     assert [language.speak_with for language in catalog.settings.languages.values()] == ["audio"] * 4
+
+
+def test_a_recording_of_a_say_language_is_kept_but_twilio_says_the_prompt(
+    settings: Settings, tmp_path: Path, built: Path, valid_twiml: object
+) -> None:
+    config = mini_config(tmp_path)
+    studio = tmp_path / "studio"
+    studio.mkdir()
+    take = subprocess.run(["espeak-ng", "-v", "fr", "--stdout", "Français: tapez 2."], capture_output=True, check=True)
+    (studio / "fr.mini.welcome.prompt.0.wav").write_bytes(take.stdout)
+    args = ["audio", "import", str(studio), "--config", str(config), "--flows", str(DATA / "flows"), "--audio-dir", str(built)]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    assert "Kept, but not played while fr is set to speak_with: say" in done.output
+    app = create_app(replace(settings, config_dir=config, flows_dir=DATA / "flows", audio_dir=built))
+    welcome = valid_twiml(TwilioClient(app.test_client()).post("/voice"))  # type: ignore[operator]
+    assert [(el.tag, el.get("voice")) for el in welcome.root.find("Gather")] == [("Play", None), ("Say", "Polly.Isabelle-Neural")]
