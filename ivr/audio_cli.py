@@ -1,4 +1,4 @@
-"""``ivr audio build``: generate the prompts' audio files and manifest (see :mod:`ivr.audio`)."""
+"""``ivr audio build`` and ``ivr audio import``: the prompts' audio files and manifest (see :mod:`ivr.audio`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,20 @@ from pathlib import Path
 
 import click
 
-from ivr.audio import ENGINES, BuildReport, EspeakEngine, Progress, build_audio, make_engine
+from ivr.audio import (
+    ENGINES,
+    TARGET_LUFS,
+    TARGET_TRUE_PEAK,
+    BuildReport,
+    EspeakEngine,
+    ImportReport,
+    ManifestError,
+    Progress,
+    build_audio,
+    import_recordings,
+    make_engine,
+)
+from ivr.audio.recording import missing_tools
 from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 
 SHOWN_AT_MOST = 20
@@ -73,6 +86,54 @@ def build(
         fail(ExitCode.AUDIO_INCOMPLETE, f"{len(report.failed)} prompt(s) have no audio.")
 
 
+@audio.command("import")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
+@CONFIG_OPTION
+@FLOWS_OPTION
+@AUDIO_DIR_OPTION
+def import_(folder: Path, config_dir: Path | None, flows_dir: Path | None, audio_dir: Path) -> None:
+    """Take the recordings in FOLDER, one per prompt and language, named by the ids `ivr prompts --audio-dir` prints.
+
+    Any format ffmpeg reads. Each is trimmed of its silent ends, brought to the target loudness
+    and converted to MP3, then listed in audio/manifest.json with the words it was recorded for.
+    A prompt that says a line's number is refused. Exits 3 when some files were refused (the
+    others are imported), 4 when ffmpeg is missing.
+    """
+    catalog = load_or_exit(config_dir, flows_dir)
+    if missing := missing_tools():
+        fail(
+            ExitCode.TOOL_MISSING,
+            f"ivr audio import needs the Debian package: {', '.join(missing)} (scripts/install-system-deps)",
+        )
+    try:
+        report = import_recordings(catalog, folder, audio_dir)
+    except ManifestError as exc:
+        fail(ExitCode.AUDIO_INCOMPLETE, f"{exc}; nothing was imported (run `ivr audio build` to rewrite it)")
+    except OSError as exc:
+        fail(ExitCode.AUDIO_INCOMPLETE, f"cannot read {folder} or write {audio_dir}: {exc.strerror or exc}")
+    _print_import(report, audio_dir)
+    said = sorted(
+        {stem.split(".", 1)[0] for stem in report.imported} & {c for c, lang in catalog.settings.languages.items() if lang.said}
+    )
+    if said:
+        click.echo(f"Kept, but not played while {', '.join(said)} is set to speak_with: say (Twilio's voice says every prompt).")
+    if not report.ok:
+        fail(ExitCode.AUDIO_INCOMPLETE, f"{len(report.refused)} file(s) refused; nothing of theirs was changed.")
+
+
+def _print_import(report: ImportReport, audio_dir: Path) -> None:
+    target = f"{TARGET_LUFS:g} LUFS, peaks at most {TARGET_TRUE_PEAK:g} dBTP"
+    for stem, made in sorted(report.imported.items()):
+        gain = "linear gain" if made.linear else "dynamic (a linear gain would have clipped its peaks)"
+        click.echo(f"imported {stem}: {made.duration:.1f} s, {made.loudness:.1f} LUFS brought to {target} ({gain})")
+    if report.unchanged:
+        click.echo(f"{len(report.unchanged)} recording(s) already imported, same take and same words.")
+    if report.refused:
+        click.echo(f"Refused:{_listed([f'{name}: {why}' for name, why in sorted(report.refused.items())])}", err=True)
+    if report.manifest_written:
+        click.echo(f"Wrote {audio_dir / 'manifest.json'}.")
+
+
 def _show_progress(progress: Progress) -> None:
     failed = f", {progress.failed} failed" if progress.failed else ""
     click.echo(f"\r\033[Kaudio: {progress.done}/{progress.total} done{failed}, {progress.elapsed:.1f}s", nl=False, err=True)
@@ -101,6 +162,12 @@ def _print_report(report: BuildReport, audio_dir: Path) -> None:
         click.echo(f"Failed (callers hear these with <Say> until a build succeeds):{_listed(reasons)}", err=True)
         if report.kept_previous:
             click.echo(f"{len(report.kept_previous)} of them keep the audio of an earlier build with the same words.", err=True)
+    if report.said:
+        click.echo(f"{report.said} prompt(s) of languages set to speak_with: say were not built (Twilio's voice says them).")
+    if report.recordings:
+        click.echo(f"{report.recordings} recording(s) kept; they are never built over nor pruned.")
+    if report.prune_refused:
+        click.echo("Nothing pruned: the old manifest was unreadable, so recordings cannot be told from unused files.", err=True)
     if report.pruned:
         click.echo(f"Removed {len(report.pruned)} file(s) no prompt uses:{_listed(report.pruned)}")
     elif report.unused:

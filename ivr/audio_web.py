@@ -6,7 +6,9 @@ are public prompt recordings: nothing in them is about a caller.
 
 The manifest is read once at start-up. A prompt is played only when the manifest has it
 with exactly the words the flow says now and its file is there (regular, not empty, not a
-symlink); anything else is spoken with <Say>. Missing files are a warning at start-up, never an error for a caller.
+symlink), a person's recording before the synthesised file; anything else, and every prompt
+of a language set to ``speak_with: say``, is spoken with <Say>. Missing files are a warning at
+start-up, never an error for a caller.
 """
 
 from __future__ import annotations
@@ -43,20 +45,21 @@ class PromptAudio:
 
     def url_for(self, speech: Speech) -> str | None:
         """The absolute URL to <Play> for ``speech``, or None to <Say> it."""
-        entry = self.manifest.entry_for(speech)
-        if entry is None or entry.file not in self.playable:
-            return None
-        if self.audio_url is not None:
-            return f"{self.audio_url}/{entry.file}"
-        # Two lstat calls per prompt (microseconds) so that a file deleted or emptied after
-        # start-up is spoken, not played as a 404 or as silence that Twilio would skip.
-        if not servable(self.directory, entry.file):
-            return None
-        if self.public_url is not None:
-            return f"{self.public_url}/audio/{entry.file}"
-        # Outside a request (a simulator indexing prompts) there is no host: a root-relative path.
-        root = request.url_root.rstrip("/") if has_request_context() else ""
-        return f"{root}/audio/{entry.file}"
+        for entry in self.manifest.candidates_for(speech):  # a recording whose file is gone: the synthesised one
+            if entry.file not in self.playable:
+                continue
+            if self.audio_url is not None:
+                return f"{self.audio_url}/{entry.file}"
+            # Two lstat calls per prompt (microseconds) so that a file deleted or emptied after
+            # start-up is spoken, not played as a 404 or as silence that Twilio would skip.
+            if not servable(self.directory, entry.file):
+                continue
+            if self.public_url is not None:
+                return f"{self.public_url}/audio/{entry.file}"
+            # Outside a request (a simulator indexing prompts) there is no host: a root-relative path.
+            root = request.url_root.rstrip("/") if has_request_context() else ""
+            return f"{root}/audio/{entry.file}"
+        return None
 
 
 def load_prompt_audio(settings: Settings, catalog: Catalog) -> PromptAudio:
@@ -68,8 +71,12 @@ def load_prompt_audio(settings: Settings, catalog: Catalog) -> PromptAudio:
         log.warning("audio manifest unreadable; every prompt is spoken with <Say>", extra={"error": str(exc)})
         manifest = AudioManifest(directory)
     else:
-        if not manifest.entries:
+        if not manifest.entries and not manifest.recordings:
             log.warning("no audio manifest: every prompt is spoken with <Say>; run `ivr audio build`")
+        stale = manifest.stale_recordings(prompt_speeches(catalog))
+        if stale:
+            log.warning("recordings made for other words; their prompts play the synthesised audio", extra={"count": len(stale)})
+        manifest = manifest.heard_in(catalog)
     if settings.audio_url is not None:
         # Files on a CDN cannot be checked cheaply here; the build that uploaded them is trusted.
         playable = frozenset(manifest.files())
@@ -82,9 +89,9 @@ def load_prompt_audio(settings: Settings, catalog: Catalog) -> PromptAudio:
                 extra={"count": len(missing), "files": missing[:SHOWN_AT_MOST]},
             )
     audio = PromptAudio(directory, manifest, playable, settings.audio_url, settings.public_url)
-    if manifest.entries:
-        speeches = prompt_speeches(catalog)
-        unplayable = sum(1 for speech in speeches if (entry := manifest.entry_for(speech)) is None or entry.file not in playable)
+    if manifest.entries or manifest.recordings:
+        speeches = [speech for speech in prompt_speeches(catalog) if not catalog.settings.languages[speech.lang].said]
+        unplayable = sum(1 for speech in speeches if not any(e.file in playable for e in manifest.candidates_for(speech)))
         if unplayable:
             log.warning(
                 "prompts without audio (not built yet, or changed since the build); spoken with <Say>",

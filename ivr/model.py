@@ -104,6 +104,12 @@ class Helpline:
         return ", ".join(" ".join(group) for group in self.number.split())
 
 
+# How a language's prompts reach the caller (settings.yaml, languages.<code>.speak_with).
+SPEAK_AUDIO = "audio"  # the files of `ivr audio build` (gTTS) or `ivr audio import` (people), else <Say>
+SPEAK_SAY = "say"  # Twilio's <Say> with the language's voice, for every prompt
+SPEAK_WITH = (SPEAK_AUDIO, SPEAK_SAY)
+
+
 @dataclass(frozen=True, slots=True)
 class LanguageSettings:
     """How one language is spoken and which line serves it."""
@@ -118,6 +124,12 @@ class LanguageSettings:
     gtts_tld: str
     espeak_voice: str
     speech_language: str = ""  # Twilio's speech-recognition language for <Gather>, e.g. "nl-BE" (no de-BE: de-DE)
+    speak_with: str = "audio"  # SPEAK_AUDIO: built or recorded audio where there is some; SPEAK_SAY: always <Say>
+
+    @property
+    def said(self) -> bool:
+        """Whether every prompt of this language is spoken by Twilio's <Say> voice, never played from a file."""
+        return self.speak_with == SPEAK_SAY
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ import click
 
 from ivr.announcements import AnnouncementError, AnnouncementSource
 from ivr.announcements import parse as parse_announcement
-from ivr.audio import AudioManifest, ManifestError, load_manifest, speech_engines
+from ivr.audio import AudioManifest, ManifestError, load_manifest, prompt_speeches, recording_id, speech_engines
 from ivr.checker import check, format_findings
 from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 from ivr.fallback import export, file_name, unexported
@@ -34,26 +34,35 @@ from ivr.timing import word_count
 def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path, with_audio: bool) -> None:
     """Check the flows and config, and walk every caller's paths against the budgets; print every error; exit 1 if there is one.
 
-    The service holds calls to the estimated lengths (words per second); with --audio the built
-    audio's real lengths are used where it exists, as `ivr audio build` does.
+    The service holds calls to the estimated lengths (words per second); with --audio the built or
+    recorded audio's real lengths are used where it exists, as `ivr audio build` does (not for the
+    languages spoken with <Say>, whose lengths stay estimated). Recordings made for other words than
+    the prompts say now are named, to be recorded again.
     """
-    duration_of = None
-    if with_audio:
-        try:
-            manifest = load_manifest(audio_dir)
-        except ManifestError as exc:
-            # As at start-up: broken audio is a warning (callers hear <Say>), never a reason to refuse the flows.
-            click.echo(
-                f"warning: {exc}; timing from estimates, and callers hear <Say> until `ivr audio build` rewrites it", err=True
-            )
-            manifest = AudioManifest(audio_dir)
-        duration_of = manifest.duration_of if manifest.entries else None
+    try:
+        manifest = load_manifest(audio_dir)
+    except ManifestError as exc:
+        # As at start-up: broken audio is a warning (callers hear <Say>), never a reason to refuse the flows.
+        click.echo(f"warning: {exc}; timing from estimates, and callers hear <Say> until `ivr audio build` rewrites it", err=True)
+        manifest = AudioManifest(audio_dir)
     # Also the voices of the audio engines, which only `ivr audio build` uses (so the service does not load them).
-    catalog = load_or_exit(config_dir, flows_dir, duration_of, speech_engines())
+    engines = speech_engines()
+    duration_of = None
+    if with_audio and (manifest.entries or manifest.recordings):
+        # What a call plays depends on the settings (a <Say> language plays nothing): first the
+        # checks the service itself makes at start-up, on estimates, then the real lengths.
+        heard = manifest.heard_in(load_or_exit(config_dir, flows_dir, None, engines))
+        duration_of = heard.duration_of
+    catalog = load_or_exit(config_dir, flows_dir, duration_of, engines)
     for flow in catalog.flows.values():
         click.echo(f"{flow.file}: {len(flow.nodes)} nodes, languages {', '.join(catalog.settings.offered)}: OK")
     # Within budget, or loading would have failed.
     click.echo(format_findings(catalog, check(catalog, duration_of), measured=duration_of is not None))
+    stale = manifest.stale_recordings(prompt_speeches(catalog))
+    if stale:
+        click.echo(f"{len(stale)} recording(s) to record again: their prompts say other words now (the synthesised audio plays):")
+        for speech, recording in stale:
+            click.echo(f"  {recording_id(speech)}: recorded for {recording.text!r}, now {speech.text!r}")
     click.echo(f"{len(catalog.helplines)} helplines, {len(catalog.flows)} flow(s): no errors.")
 
 

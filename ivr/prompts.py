@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from ivr.model import (
@@ -42,6 +42,11 @@ class ScriptLine:
     text: str  # the words, or "(pause 4 s)"
     seconds: float
     numbers: tuple[str, ...]  # "Tele-Onthaal 106", … that the text says
+    speech: Speech | None = None  # None for a pause
+
+
+# For `ivr prompts --audio-dir`: a speech's recording id and where its audio comes from.
+AudioColumns = Callable[[Speech], tuple[str, str]]
 
 
 def _routes(flow: Flow) -> list[tuple[str, str]]:
@@ -123,7 +128,7 @@ def script(catalog: Catalog, flow: Flow, lang: str) -> list[ScriptLine]:
             for line in lines_said
             if says_number(item.text, line.spoken_number)
         )
-        return ScriptLine(node, reached, part, item.text, round(word_count(item.text) / words_per_second, 1), numbers)
+        return ScriptLine(node, reached, part, item.text, round(word_count(item.text) / words_per_second, 1), numbers, item)
 
     def add(node: str, reached: str, part: str, prompt: Prompt) -> None:
         # Items the same in both wordings once; an item with two wordings as two lines, one after the other.
@@ -145,25 +150,36 @@ def script(catalog: Catalog, flow: Flow, lang: str) -> list[ScriptLine]:
     return out
 
 
-def to_markdown(catalog: Catalog, flow: Flow) -> str:
+def _audio_cells(row: ScriptLine, audio: AudioColumns | None) -> tuple[str, ...]:
+    if audio is None:
+        return ()
+    return audio(row.speech) if row.speech is not None else ("", "")
+
+
+def to_markdown(catalog: Catalog, flow: Flow, audio: AudioColumns | None = None) -> str:
+    """The script as Markdown; with ``audio``, each text's recording id and whether it is recorded."""
     out = [f"# What callers hear: {flow.file}", ""]
     out.append(
         "Every prompt per language, in the order a caller meets it, as `ivr prompts` prints it from the loaded "
         "flow. Seconds are estimates from the language's words per second. Check each language with a native "
         "speaker before each release."
     )
+    extra = " recording id | audio |" if audio is not None else ""
     for lang in catalog.settings.offered:
         settings = catalog.settings.languages[lang]
         line = catalog.line_for(lang)
+        cells: tuple[str, ...]
         out += ["", f"## {settings.name} ({lang}): {line.name} {line.number}", ""]
-        out += ["| node | how the caller gets here | text | what is said | s | numbers said |", "|---|---|---|---|---|---|"]
+        out += ["| node | how the caller gets here | text | what is said | s | numbers said |" + extra]
+        out += ["|---|---|---|---|---|---|" + ("---|---|" if audio is not None else "")]
         for row in script(catalog, flow, lang):
             cells = (row.node, row.reached, row.part, row.text, f"{row.seconds:.1f}", ", ".join(row.numbers))
+            cells += _audio_cells(row, audio)
             out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(out) + "\n"
 
 
-def to_html(catalog: Catalog, flow: Flow) -> str:
+def to_html(catalog: Catalog, flow: Flow, audio: AudioColumns | None = None) -> str:
     esc = html.escape
     out = [
         "<!doctype html>",
@@ -184,11 +200,13 @@ def to_html(catalog: Catalog, flow: Flow) -> str:
             f'<section lang="{esc(lang)}"><h2>{esc(settings.name)} ({esc(lang)}): {esc(line.name)} {esc(line.number)}</h2>'
         )
         out.append("<table><tr><th>node</th><th>how the caller gets here</th><th>text</th><th>what is said</th>")
-        out.append("<th>s</th><th>numbers said</th></tr>")
+        out.append("<th>s</th><th>numbers said</th>" + ("<th>recording id</th><th>audio</th>" if audio else "") + "</tr>")
         for row in script(catalog, flow, lang):
+            more = "".join(f"<td>{esc(cell)}</td>" for cell in _audio_cells(row, audio))
             out.append(
                 f"<tr><td>{esc(row.node)}</td><td>{esc(row.reached)}</td><td>{esc(row.part)}</td>"
-                f'<td class="said">{esc(row.text)}</td><td>{row.seconds:.1f}</td><td>{esc(", ".join(row.numbers))}</td></tr>'
+                f'<td class="said">{esc(row.text)}</td><td>{row.seconds:.1f}</td>'
+                f"<td>{esc(', '.join(row.numbers))}</td>{more}</tr>"
             )
         out.append("</table></section>")
     out.append("</body></html>")

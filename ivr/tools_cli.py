@@ -19,13 +19,14 @@ from pathlib import Path
 import click
 
 from ivr.app import create_app
+from ivr.audio import AudioManifest, ManifestError, load_manifest, number_said, recording_id
 from ivr.cli_support import CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 from ivr.errors import ConfigErrors
 from ivr.graph import FORMATS, GraphvizMissing, diagram, to_format
 from ivr.hours import BRUSSELS, HoursError, brussels_moment, describe_moment
 from ivr.logs import LOGGER_NAME
-from ivr.model import Catalog
-from ivr.prompts import to_html, to_markdown
+from ivr.model import Catalog, Speech
+from ivr.prompts import AudioColumns, to_html, to_markdown
 from ivr.settings import DEV_MODE_VARIABLE, Settings, SettingsError
 from ivr.simulate import (
     DIAL_STATUSES,
@@ -86,20 +87,51 @@ def graph(
 @click.option(
     "--output", "-o", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Write a printable HTML page here."
 )
+@click.option(
+    "--audio-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Also show each text's recording id and whether it is recorded, synthesised or stale in this audio folder.",
+)
 @CONFIG_OPTION
 @FLOWS_OPTION
-def prompts(flow_name: str | None, output: Path | None, config_dir: Path | None, flows_dir: Path | None) -> None:
-    """Every prompt per language in call order, for a native speaker's review: Markdown, or HTML with -o."""
+def prompts(
+    flow_name: str | None, output: Path | None, audio_dir: Path | None, config_dir: Path | None, flows_dir: Path | None
+) -> None:
+    """Every prompt per language in call order, for a native speaker's review: Markdown, or HTML with -o.
+
+    With --audio-dir, the script a volunteer reads from in the studio: the id to name each recording by."""
     catalog = load_or_exit(config_dir, flows_dir)
     name = flow_name or catalog.settings.default_flow
     flow = catalog.flows.get(name)
     if flow is None:
         fail(ExitCode.USAGE, f"error: no flow named {name!r}; the flows are: {', '.join(sorted(catalog.flows))}")
+    audio = None
+    if audio_dir is not None:
+        try:
+            audio = _audio_columns(catalog, load_manifest(audio_dir))
+        except ManifestError as exc:
+            fail(ExitCode.USAGE, f"error: {exc}")
     if output is None:
-        click.echo(to_markdown(catalog, flow), nl=False)
+        click.echo(to_markdown(catalog, flow, audio), nl=False)
     else:
-        output.write_text(to_html(catalog, flow), encoding="utf-8")
+        output.write_text(to_html(catalog, flow, audio), encoding="utf-8")
         click.echo(f"wrote {output}", err=True)
+
+
+def _audio_columns(catalog: Catalog, manifest: AudioManifest) -> AudioColumns:
+    def columns(speech: Speech) -> tuple[str, str]:
+        ident = recording_id(speech)
+        if catalog.settings.languages[speech.lang].said:
+            return ident, "said by Twilio (speak_with: say)"
+        if number_said(catalog, speech.text) is not None:
+            return ident, "synthesised: says a line's number, never recorded"
+        recording = manifest.recordings.get((speech.key, speech.lang))
+        if recording is None:
+            return ident, "synthesised"
+        return ident, "recorded" if recording.text == speech.text else "stale: recorded for other words, synthesised"
+
+    return columns
 
 
 # --- ivr simulate -------------------------------------------------------------------------------

@@ -95,7 +95,7 @@ def google() -> Iterator[responses.RequestsMock]:
 # --- the gTTS adapter, at the HTTP layer -----------------------------------------------------
 
 
-def test_a_dutch_prompt_asks_google_for_dutch_with_the_belgian_accent(google: responses.RequestsMock) -> None:
+def test_a_dutch_prompt_asks_google_for_dutch_through_the_be_domain(google: responses.RequestsMock) -> None:
     nl = shipped_languages()["nl"]
     audio = silent_mp3(40)
     google.add(responses.POST, GOOGLE.format(tld="be"), body=batchexecute(audio))

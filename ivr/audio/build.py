@@ -70,6 +70,9 @@ class BuildReport:
     generated: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)  # "key [lang]" -> reason
     kept_previous: list[str] = field(default_factory=list)  # failed prompts still served by an older build
+    said: int = 0  # (prompt, language) pairs of languages spoken with <Say>: not built
+    recordings: int = 0  # recordings kept from the manifest (never built over, never pruned)
+    prune_refused: bool = False  # the old manifest was unreadable: its recordings cannot be told apart
     unused: list[str] = field(default_factory=list)  # files no prompt uses
     pruned: list[str] = field(default_factory=list)
     stale_parts: list[str] = field(default_factory=list)  # leftovers of an interrupted build, removed
@@ -179,6 +182,7 @@ def build_audio(
         previous = load_manifest(audio_dir)
     except ManifestError:
         previous = AudioManifest(audio_dir)  # rebuilt from the files on disk below
+        report.prune_refused = prune  # which files were recordings is unknown now: none is removed
     known_durations = {entry.file: entry.duration for entry in previous.entries.values()}
 
     speeches = prompt_speeches(catalog)
@@ -186,6 +190,9 @@ def build_audio(
     jobs_by_file: dict[str, _Job] = {}
     for speech in speeches:
         language = catalog.settings.languages[speech.lang]
+        if language.said:  # Twilio's voice says these: no file would ever be played
+            report.said += 1
+            continue
         file = audio_file_name(engine, language, speech.text)
         wanted[(speech.key, speech.lang)] = (speech, file)
         jobs_by_file.setdefault(file, _Job(file, language, speech.text))
@@ -219,7 +226,7 @@ def build_audio(
     for (key, lang), (speech, file) in wanted.items():
         if file in errors:
             report.failed[f"{key} [{lang}]"] = errors[file]
-            older = previous.entry_for(speech)
+            older = previous.synthesised_for(speech)
             if older is not None and (audio_dir / older.file).is_file():
                 entries[(key, lang)] = older  # same words from an earlier build: better than <Say>
                 report.kept_previous.append(f"{key} [{lang}]")
@@ -228,16 +235,18 @@ def build_audio(
             durations[file] = known_durations.get(file) or _measure(audio_dir / file)
         entries[(key, lang)] = AudioEntry(file, durations[file], speech.text, engine.name)
 
-    # The manifest goes last: it only ever names files that are complete.
-    text = manifest_json(entries)
+    # The manifest goes last: it only ever names files that are complete. Recordings stay as they
+    # were, stale ones too (`ivr validate` names them; their prompts play the synthesised file).
+    report.recordings = len(previous.recordings)
+    text = manifest_json(entries, previous.recordings)
     manifest = audio_dir / MANIFEST_NAME
     if not manifest.is_file() or manifest.read_text(encoding="utf-8") != text:
         write_atomically(manifest, text.encode("utf-8"))
         report.manifest_written = True
     # Pruned after the manifest, so that no manifest on disk ever names a removed file.
-    used = {entry.file for entry in entries.values()}
+    used = {entry.file for entry in entries.values()} | {recording.file for recording in previous.recordings.values()}
     report.unused = sorted(audio_files_on_disk(audio_dir) - used)
-    if prune:
+    if prune and not report.prune_refused:
         for file in report.unused:
             (audio_dir / file).unlink(missing_ok=True)
         report.pruned = list(report.unused)

@@ -120,6 +120,9 @@ def format_findings(catalog: Catalog, findings: Findings, *, measured: bool = Fa
         for w in rows:
             flag = "" if w.within else "   OVER BUDGET"
             lines.append(f"    {shown(w)}{flag}   [{w.setup.label}]")
+    said = [lang for lang, ls in catalog.settings.languages.items() if ls.said and lang in catalog.settings.offered]
+    if measured and said:
+        lines.append(f"  {', '.join(said)}: estimated (spoken with <Say>, which has no audio to measure)")
     return "\n".join(lines)
 
 

@@ -16,6 +16,8 @@ from ivr.loading.document import (
     load_document,
 )
 from ivr.model import (
+    SPEAK_AUDIO,
+    SPEAK_WITH,
     Budgets,
     CalledNumber,
     CallSettings,
@@ -76,7 +78,7 @@ def parse_settings(
                 lf = doc.fields(
                     body,
                     ("name", "say_language", "voice", "helpline", "words_per_second"),
-                    ("gtts", "espeak_voice", "speech_language"),
+                    ("gtts", "espeak_voice", "speech_language", "speak_with"),
                 )
                 gtts_lang, gtts_tld = key.text, "com"
                 if "gtts" in lf:
@@ -90,13 +92,14 @@ def parse_settings(
                 wps = WORDS_PER_SECOND.read(doc, lf)
                 values = [doc.text(lf.get(n)) if n in lf else None for n in ("name", "say_language", "voice", "helpline")]
                 espeak = doc.text(lf["espeak_voice"]) if "espeak_voice" in lf else key.text
-                if all(v is not None for v in values) and wps is not None and espeak:
+                speak_with = _speak_with(doc, lf)
+                if all(v is not None for v in values) and wps is not None and espeak and speak_with:
                     name, say_language, voice, helpline = (v or "" for v in values)
                     _check_voices(doc, lf, say_language, voice, gtts_lang, espeak, engines or SpeechEngines())
                     # Twilio recognises nl-BE and fr-BE, but there is no de-BE: German is recognised as de-DE.
                     heard_as = (doc.text(lf["speech_language"]) if "speech_language" in lf else None) or say_language
                     languages[key.text] = LanguageSettings(
-                        key.text, name, say_language, voice, helpline, wps, gtts_lang, gtts_tld, espeak, heard_as
+                        key.text, name, say_language, voice, helpline, wps, gtts_lang, gtts_tld, espeak, heard_as, speak_with
                     )
                 doc.marks[f"languages.{key.text}.helpline"] = (lf.get("helpline") or body).mark
     offered: list[str] = []
@@ -189,6 +192,19 @@ def parse_settings(
         welcome_names=tuple(welcome_names),
         speech=SpeechSettings(bool(enabled), confidence),
     ), doc.marks
+
+
+def _speak_with(doc: Document, lf: dict[str, YNode]) -> str | None:
+    """``speak_with``: the built audio (the default) or Twilio's <Say> voice for every prompt of the language."""
+    if "speak_with" not in lf:
+        return SPEAK_AUDIO
+    with doc.at("speak_with"):
+        value = doc.text(lf["speak_with"], "audio or say")
+        if value is not None and value not in SPEAK_WITH:
+            hint = did_you_mean(value, list(SPEAK_WITH)) + " (audio: the files of `ivr audio build`; say: Twilio's voice)"
+            doc.error(lf["speak_with"].mark, f"speak_with {value!r} is neither audio nor say", hint)
+            return None
+        return value
 
 
 def _check_voices(
