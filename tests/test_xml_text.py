@@ -109,10 +109,14 @@ def app_with(settings: Settings, **changes: object) -> TwilioClient:
 
 
 def to_the_line(twilio: TwilioClient, schema: xmlschema.XMLSchema) -> list[str]:
-    """A Dutch caller who presses 1, then 0 (the talk-now key): every answer valid; what the last one says."""
+    """A Dutch caller who presses 1, then 0 (the talk-now key), and every target busy: every answer valid; what the
+    last one says (the announcement comes after the line's number)."""
     welcome = assert_valid_twiml(schema, twilio.post("/voice"))
     menu = assert_valid_twiml(schema, twilio.follow(welcome.gather_action(), "1"))
-    return assert_valid_twiml(schema, twilio.follow(menu.gather_action(), "0")).texts()
+    answer = assert_valid_twiml(schema, twilio.follow(menu.gather_action(), "0"))
+    while (dial := answer.root.find("Dial")) is not None:
+        answer = assert_valid_twiml(schema, twilio.follow(dial.attrib["action"], DialCallStatus="busy"))
+    return answer.texts()
 
 
 def test_a_file_with_a_forbidden_character_is_no_announcement_and_one_warning(
@@ -152,7 +156,7 @@ def test_any_announcement_the_checks_accept_gives_documents_twilio_accepts(
     if FORBIDDEN.search(text):
         assert accepted is None
     said = to_the_line(app_with(settings, announcement_file=file), twiml_schema)
-    assert said == ([accepted.text["nl"]] if accepted else []) + ["Ik verbind je door."]
+    assert said == ["Niemand bereikt.", "Bel Tele-Onthaal: 1 0 6."] + ([accepted.text["nl"]] if accepted else [])
 
 
 def yaml_quoted(text: str) -> str:
@@ -176,9 +180,9 @@ def test_any_prompt_the_loader_accepts_gives_documents_twilio_accepts(
 ) -> None:
     flows = tmp_path_factory.mktemp("flows")
     mini = (DATA / "flows" / "mini.yaml").read_text(encoding="utf-8")
-    old = 'prompt: {nl: "Info: druk 1. Praten: druk 0."'
+    old = '- {nl: "Info: druk 3. Praten: druk 0."'
     assert old in mini
-    (flows / "mini.yaml").write_text(mini.replace(old, f"prompt: {{nl: {yaml_quoted(text)}"), encoding="utf-8")
+    (flows / "mini.yaml").write_text(mini.replace(old, f"- {{nl: {yaml_quoted(text)}"), encoding="utf-8")
     try:
         load_catalog(DATA / "config", flows)
     except ConfigErrors as refused:
@@ -206,7 +210,7 @@ def test_ivr_validate_locates_a_forbidden_character_in_a_flow(tmp_path: Path, es
     (flows / "mini.yaml").write_text(mini.replace("Ik verbind je door.", f"Ik verbind{escape} je door."), encoding="utf-8")
     code, output = run("validate", "--config", str(DATA / "config"), "--flows", str(flows))
     assert code == 1
-    assert f"flows/mini.yaml:35:22: nodes.line.connecting.nl: character 11 of the text is {named}" in output
+    assert f"flows/mini.yaml:38:22: nodes.line.connecting.nl: character 11 of the text is {named}" in output
     assert "fix: delete it" in output
 
 
