@@ -19,7 +19,20 @@ from datetime import UTC, datetime
 
 LOGGER_NAME = "ivr"
 # Fields a record may carry beyond the message; anything else is dropped by the formatter.
-ALLOWED_FIELDS = ("route", "node", "lang", "outcome", "latency_ms", "call", "status", "error_id", "error", "count", "files")
+ALLOWED_FIELDS = (
+    "route",
+    "node",
+    "lang",
+    "outcome",
+    "latency_ms",
+    "call",
+    "status",
+    "error_id",
+    "error",
+    "count",
+    "files",
+    "connections",
+)
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)  # one encoder for every line
 
 
