@@ -114,9 +114,9 @@ BODY_READ_AHEAD = 64 * 1024  # the app's MAX_CONTENT_LENGTH: a larger body is re
 REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 REPORT_SECONDS = 60.0  # one summary line per worker per interval (none when nothing connected)
 DRAIN_SECONDS = 0.3  # at shutdown: connections the kernel had accepted are taken and served
-# After that, connections that sent nothing more are closed: a client whose next request was already
-# on its way when the last answer said "Connection: close" has had time to send it.
-IDLE_CLOSE_SECONDS = 1.0
+# Then connections that have sent nothing for this long are closed: a client whose next request was on
+# its way when the worker was told to stop has had time to send it (after that, every answer closes).
+IDLE_CLOSE_SECONDS = 2.0
 MASTER_CLOSE_SECONDS = 0.25  # how long a stopping worker waits to learn whether the master still listens
 _SO_ATTACH_FILTER = getattr(socket, "SO_ATTACH_FILTER", 26)
 # Classic BPF on the listening socket, which sees each packet from its TCP header: a packet with the SYN
@@ -178,6 +178,7 @@ class _Wait:
 
     def __init__(self, seconds: float, expired: Callable[[], None], waiting: dict[Any, _Wait]) -> None:
         self.timer, self.expired, self.waiting, self.closing = gevent.Timeout(seconds), expired, waiting, False
+        self.since = time.monotonic()
 
     def __enter__(self) -> None:
         self.waiting[gevent.getcurrent()] = self
@@ -348,6 +349,8 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn has no type hints
             req.body = io.BytesIO(body)
         else:
             req.body = DeadlineBody(req.body, req, deadline, self._timed_out)
+        if self.stopping:
+            req.force_close()  # answered, then closed: the client takes its next request elsewhere
         return super().handle_request(listener_name, req, sock, addr)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
@@ -379,9 +382,10 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn has no type hints
             gevent.sleep(DRAIN_SECONDS)  # handshakes under way complete meanwhile
             for listener in listeners:
                 self._take_waiting(listener)
-        self.alive = False  # from now on every answer says "Connection: close", and gunicorn closes after it
-        gevent.sleep(IDLE_CLOSE_SECONDS)
-        self._close_idle()
+        self.alive = False
+        while True:
+            self._close_idle()
+            gevent.sleep(0.25)
 
     def _take_waiting(self, listener: Any) -> None:
         """Accept every connection waiting in ``listener``'s queue, at once: under steady keep-alive traffic
@@ -395,9 +399,13 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn has no type hints
             self.taken.spawn(self.handle, listener, client, addr)
 
     def _close_idle(self) -> None:
-        """Close the connections waiting for a request with nothing to read: the worker then exits at once
-        instead of at ``graceful_timeout``. One whose request has begun to arrive is answered first."""
+        """Close the connections that have waited ``IDLE_CLOSE_SECONDS`` for a request with nothing to read:
+        the worker then exits without waiting out ``graceful_timeout``. One whose request has begun to
+        arrive is answered first; one that has just had its answer may still be sending its next request."""
+        now = time.monotonic()
         for greenlet, wait in list(self.waiting.items()):
+            if now - wait.since < IDLE_CLOSE_SECONDS:
+                continue
             client = self.clients.get(greenlet)
             try:
                 if client is None or unread_bytes(client):
