@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import functools
 import io
 import logging
 import os
@@ -42,7 +43,8 @@ from gevent import monkey
 monkey.patch_all()
 
 import gevent  # noqa: E402 - after patching, as gevent requires
-import gevent.pool  # noqa: E402
+from gevent.pool import Group, Pool  # noqa: E402
+from gevent.server import StreamServer  # noqa: E402
 from gunicorn.arbiter import Arbiter  # noqa: E402
 from gunicorn.http.body import LengthReader  # noqa: E402
 from gunicorn.workers.ggevent import GeventWorker  # noqa: E402
@@ -280,7 +282,7 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn has no type hints
         self.waiting: dict[Any, _Wait] = {}  # connection's greenlet -> its wait for a request
         self.clients: dict[Any, Any] = {}  # connection's greenlet -> its socket
         self.stopping = False
-        self.taken = gevent.pool.Group()  # connections taken from the listening socket's queue at shutdown
+        self.taken = Group()  # connections taken from the listening socket's queue at shutdown
         if open_files < self.worker_connections + 100:
             self.ivr_log.warning(
                 "the open-file limit is below worker_connections: connections past it are refused; raise LimitNOFILE",
@@ -302,10 +304,37 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn has no type hints
         self.wsgi = close_unread
 
     def run(self) -> None:
+        """gunicorn's gevent worker's loop (plain sockets), but with gevent's own ``max_accept``.
+
+        gunicorn sets it to 1 when there are several workers, to spread connections between them. Measured
+        here (``bench/shutdown.py``, two workers), that left 26 to 40 of wrk's 50 busy keep-alive clients'
+        connections waiting in the kernel's queue for seconds, and a reload's reconnections for over 15 s.
+        """
         reporter = gevent.spawn(self._report_every, REPORT_SECONDS)
+        servers = []
         try:
-            super().run()
-            self.taken.join(timeout=self.cfg.graceful_timeout)  # taken from the queue at shutdown: not in gunicorn's pool
+            for listener in self.sockets:
+                listener.setblocking(1)
+                server = StreamServer(
+                    listener, handle=functools.partial(self.handle, listener), spawn=Pool(self.worker_connections)
+                )
+                server.start()
+                servers.append(server)
+            while self.alive:
+                self.notify()
+                gevent.sleep(1.0)
+            for server in servers:
+                server.close()  # stop accepting; what is in progress is answered
+            deadline = time.monotonic() + self.cfg.graceful_timeout
+            while any(server.pool.free_count() != server.pool.size for server in servers) or self.taken:
+                if time.monotonic() >= deadline:
+                    self.log.warning("Worker graceful timeout (pid:%s)", self.pid)
+                    break
+                self.notify()
+                gevent.sleep(0.1)
+            for server in servers:
+                server.stop(timeout=1)
+            self.taken.kill(timeout=1)
         finally:
             reporter.kill()
             self.counts.report(self.ivr_log, last=True)
