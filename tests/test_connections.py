@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -39,12 +42,21 @@ def test_thousands_of_connections_held_open_never_keep_a_call_waiting(tmp_path: 
     """2,500 sockets (idle, headers that never end, a signature header and a body that stops), each opened
     again as soon as the server lets it go, while signed calls come 5 a second: every call gets its 200
     within Twilio's 15 s, the fallback and /healthz answer, and the log has counts, not a line per socket."""
-    limit = raise_open_files(SOCKETS + 500)  # this test's own process holds the attacking sockets
-    assert limit >= SOCKETS + 200, f"open-file limit {limit}: raise the hard limit (ulimit -Hn) to run this test"
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert hard >= SOCKETS + 200, f"open-file hard limit {hard}: raise it (ulimit -Hn) to run this test"
+    # The service starts with the soft limit most systems give (1,024) and must raise it itself.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
     output = tmp_path / "output.log"
-    with procfile_web(procfile_env(free_port(), TWILIO_AUTH_TOKEN=TOKEN, WEB_CONCURRENCY="2"), output) as base:
+    with (
+        restore_open_files(soft, hard),
+        procfile_web(procfile_env(free_port(), TWILIO_AUTH_TOKEN=TOKEN, WEB_CONCURRENCY="2"), output) as base,
+    ):
+        raise_open_files(SOCKETS + 500)  # this test's own process holds the attacking sockets
         address = urlsplit(base)
         host, port = address.hostname or "", address.port or 0
+        for worker in find_workers(port):  # the open-file limit raised at start, up to the hard limit
+            [soft, hard] = next(line for line in open_files_limits(worker) if line.startswith("Max open files")).split()[3:5]
+            assert soft == hard, f"worker {worker}: open files {soft} of {hard}"
         attack = Attack(host, port, SOCKETS)
         attack.start()
         try:
@@ -200,10 +212,28 @@ def stop_or_restart(tmp_path: Path, how: signal.Signals) -> tuple[Tally, int, st
     return tally, completed, output.read_text(encoding="utf-8")
 
 
+@contextmanager
+def restore_open_files(soft: int, hard: int) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
 def find_master(port: int) -> int:
     from test_serving import gunicorn_processes
 
     return gunicorn_processes(port)[0]
+
+
+def find_workers(port: int) -> set[int]:
+    from test_serving import wait_for_workers
+
+    return wait_for_workers(port, 2, set())
+
+
+def open_files_limits(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/limits").read_text(encoding="utf-8").splitlines()
 
 
 def test_sigterm_loses_no_request_on_a_connection_open_when_it_arrived(tmp_path: Path) -> None:
