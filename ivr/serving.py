@@ -43,6 +43,7 @@ from gevent import monkey
 monkey.patch_all()
 
 import gevent  # noqa: E402 - after patching, as gevent requires
+import gunicorn.sock  # noqa: E402 - not its ssl_context by name: gunicorn would read it as the setting
 from gevent.pool import Group, Pool  # noqa: E402
 from gevent.server import StreamServer  # noqa: E402
 from gunicorn.arbiter import Arbiter  # noqa: E402
@@ -304,7 +305,7 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn has no type hints
         self.wsgi = close_unread
 
     def run(self) -> None:
-        """gunicorn's gevent worker's loop (plain sockets), but with gevent's own ``max_accept``.
+        """gunicorn's gevent worker's loop, but with gevent's own ``max_accept``.
 
         gunicorn sets it to 1 when there are several workers, to spread connections between them. Measured
         here (``bench/shutdown.py``, two workers), that left 26 to 40 of wrk's 50 busy keep-alive clients'
@@ -315,9 +316,10 @@ class Worker(GeventWorker):  # type: ignore[misc]  # gunicorn has no type hints
         try:
             for listener in self.sockets:
                 listener.setblocking(1)
-                server = StreamServer(
-                    listener, handle=functools.partial(self.handle, listener), spawn=Pool(self.worker_connections)
-                )
+                # TLS ends at the proxy or the platform's router, as a rule; kept for a gunicorn certfile.
+                tls = {"ssl_context": gunicorn.sock.ssl_context(self.cfg)} if self.cfg.is_ssl else {}
+                handle = functools.partial(self.handle, listener)
+                server = StreamServer(listener, handle=handle, spawn=Pool(self.worker_connections), **tls)
                 server.start()
                 servers.append(server)
             while self.alive:
