@@ -34,6 +34,7 @@ ALLOWED_FIELDS = (
     "failed",  # this and the next two: the counts of ivr.guard's summary lines
     "refused",
     "clients",
+    "connections",
 )
 _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)  # one encoder for every line
 

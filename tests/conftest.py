@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -320,7 +320,8 @@ def procfile_web(env: Mapping[str, str], output: Path, *, loopback: bool = True,
                 time.sleep(0.1)
         yield base
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
+        with suppress(ProcessLookupError):  # stopped by the test already
+            os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=15)
 
 
