@@ -52,7 +52,8 @@ COMMANDS = {
     "twilio": Lazy("ivr.tools_cli:twilio", "Configure Twilio for this service."),
     "validate": Lazy(
         "ivr.ops_cli:validate",
-        "Check the flows and config, and time every path to a human; print every error; exit 1 if there is one.",
+        "Check the flows and config, and walk every caller's paths against the budgets; print every error; exit 1 if there"
+        " is one.",
     ),
 }
 

@@ -16,17 +16,18 @@ from ivr.stats import report
 from ivr.stats.store import IDLE_SECONDS, migrate
 from ivr.stats.web import STATS
 
-# Keys, and how often: mostly a language then 0; some hang up in a menu or after a message.
+# Keys, and how often: mostly a language then 0; some hang up in a menu, after a message or at the welcome.
 WEEK_JOURNEYS = (
     (("1", "0"), 30),
     (("2", "0"), 22),
     (("3", "0"), 3),
     (("4", "0"), 6),
     (("1",), 8),
-    (("2", "3"), 6),
-    (("1", "1"), 5),
+    (("2", "7"), 6),
+    (("1", "5"), 5),
     (("0",), 4),
-    (("4", "2"), 2),
+    (("4", "6"), 2),
+    ((), 4),  # hangs up during the welcome, before any line is said
 )
 
 

@@ -162,7 +162,7 @@ def test_the_command_reports_the_failed_prompts_and_exits_non_zero(google: respo
     args = ["audio", "build", "--config", str(DATA / "config"), "--flows", str(DATA / "flows"), "--retries", "0"]
     result = CliRunner().invoke(main, [*args, "--audio-dir", str(tmp_path)])
     assert result.exit_code == 3, result.output
-    assert "mini/main.prompt.0 [fr]: 429 (Too Many Requests) from TTS API" in result.output
+    assert "mini/info.prompt.0 [fr]: 429 (Too Many Requests) from TTS API" in result.output
     assert "<Say>" in result.output
     assert mp3_files(tmp_path) == set() and parts(tmp_path) == []
 

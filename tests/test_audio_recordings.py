@@ -22,9 +22,9 @@ from ivr.settings import Settings
 
 WELCOME_NL = "nl.mini.welcome.prompt.0"  # "Nederlands: druk 1."
 WELCOME_FR = "fr.mini.welcome.prompt.0"  # "Français: tapez 2."
-MAIN_NL = "nl.mini.main.prompt.0"  # "Info: druk 1. Praten: druk 0."
+MAIN_NL = "nl.mini.main.prompt.1"  # "Info: druk 3. Praten: druk 0."
 NUMBER_NL = "nl.mini.line.call_yourself.0"  # "Bel Tele-Onthaal: 1 0 6."
-LONG_TAKE = "Info: druk 1. Praten: druk 0. Neem gerust je tijd, we zijn er dag en nacht voor je."
+LONG_TAKE = "Info: druk 3. Praten: druk 0. Neem gerust je tijd, we zijn er dag en nacht voor je."
 
 
 def run(*command: str) -> str:
@@ -122,8 +122,8 @@ def test_imported_recordings_are_trimmed_normalised_mp3_and_played_on_a_call(
     with caller.client.get(f"/audio/{welcome_file}") as served:
         assert served.status_code == 200 and served.data == (audio_dir / welcome_file).read_bytes()
     menu = valid_twiml(caller.follow(welcome.gather_action(), "1"))  # type: ignore[operator]
-    main_file = manifest.recordings[("mini/main.prompt.0", "nl")].file
-    assert [el.text for el in menu.root.iter("Play")] == [f"{PUBLIC}/audio/{main_file}"]
+    main_file = manifest.recordings[("mini/main.prompt.1", "nl")].file
+    assert [el.text for el in menu.root.iter("Play")][-1] == f"{PUBLIC}/audio/{main_file}"  # after the number's part
 
 
 def test_a_new_take_gets_a_new_url_and_the_same_take_changes_nothing(studio: Path, audio_dir: Path) -> None:
@@ -205,14 +205,14 @@ def test_ivr_simulate_plays_the_recordings_and_times_them(studio: Path, audio_di
     assert import_(studio, audio_dir)[0] == 0
     recordings = load_manifest(audio_dir).recordings
     welcome = recordings[("mini/welcome.prompt.0", "nl")].duration
-    menu = recordings[("mini/main.prompt.0", "nl")].duration
+    menu = recordings[("mini/main.prompt.1", "nl")].duration
     assert welcome is not None and menu is not None
     args = ["simulate", "--config", str(DATA / "config"), "--flows", str(DATA / "flows"), "--keys", "1,0"]
     done = CliRunner().invoke(main, args, env={"IVR_AUDIO_DIR": str(audio_dir)})
     assert done.exit_code == 0, done.output
     lines = done.output.splitlines()
     assert f"  nl {welcome:4.1f} s audio: Nederlands: druk 1." in lines
-    assert f"  nl {menu:4.1f} s audio: Info: druk 1. Praten: druk 0." in lines
+    assert f"  nl {menu:4.1f} s audio: Info: druk 3. Praten: druk 0." in lines
 
 
 def _recordings_section(audio_dir: Path, item: dict[str, object]) -> None:
@@ -259,6 +259,6 @@ def test_a_recording_that_says_a_number_is_never_played_even_when_listed(
     caller = TwilioClient(app.test_client())
     welcome = caller.post("/voice")
     menu = caller.follow(welcome.gather_action(), "1")
-    bye = valid_twiml(caller.follow(menu.gather_action(), "2"))  # type: ignore[operator]
+    bye = valid_twiml(caller.follow(menu.gather_action(), "4"))  # type: ignore[operator]
     synthesised = load_manifest(audio_dir).entries[("mini/bye.prompt.0", "nl")].file
     assert [el.text for el in bye.root.iter("Play")] == [f"{PUBLIC}/audio/{synthesised}"], bye.body

@@ -13,7 +13,7 @@ from conftest import DATA, ROOT
 from ivr.cli import main
 
 START, END = "2026-01-01T00:00+01:00", "2099-12-31T00:00+01:00"
-LINE = 27  # of "Adem in." / "Inspirez." in tests/data/flows/mini.yaml
+LINE = 30  # of "Adem in." / "Inspirez." in tests/data/flows/mini.yaml
 
 # Every text the last review still found accepted, and the spellings the guard must know.
 REFUSED = [

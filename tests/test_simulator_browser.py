@@ -104,7 +104,7 @@ def test_silence_counts_down_the_flows_timeout_then_reprompts(page: Page, settin
         transcript = page.locator("#transcript")
         expect(transcript).to_contain_text("Français: tapez 2.")
         page.keyboard.press("2")
-        expect(transcript).to_contain_text("Info: tapez 1. Parler: tapez 0.")
+        expect(transcript).to_contain_text("Info: tapez 3. Parler: tapez 0.")
         countdown = page.locator("#countdown")
         expect(countdown).to_be_visible()
         started = time.monotonic()
