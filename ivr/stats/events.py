@@ -8,13 +8,29 @@ never a clock on the caller; a time bucket is the server's hour.
 from __future__ import annotations
 
 import functools
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from ivr.engine import Dial, Gather, Say, Turn
 from ivr.model import Catalog, Speech
 from ivr.timing import Clock, says_number, word_count
+
+CALL_KEY_LABEL = b"ivr statistics: a call in progress, "  # the day's key is derived from the secret with this and the date
+
+
+def stats_call_key(secret: bytes, call_sid: str | None, at: float) -> str:
+    """The statistics' own key for a call in progress: an HMAC of its CallSid under a key of its own, rotated each
+    (UTC) day, so that no stored key is the reference the logs give the call, and a day's keys cannot be worked out
+    from another day's. "-" without a CallSid."""
+    if not call_sid:
+        return "-"
+    day = datetime.fromtimestamp(at, UTC).date().isoformat().encode("ascii")
+    key = hmac.digest(secret, CALL_KEY_LABEL + day, "sha256")
+    return hmac.digest(key, call_sid.encode("utf-8", "replace"), "sha256").hex()[:16]
+
 
 HOUR = 3600
 NO_LANGUAGE = "-"  # a call that chose no language (the welcome, every_line)

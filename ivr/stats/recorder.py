@@ -241,10 +241,13 @@ class Recorder:
                         log.info("statistics: older hourly counts pruned", extra={"count": pruned})
                 if batch:
                     store.write_batch(conn, batch)
+                finished = 0
                 if finish:
-                    store.finish_calls(conn, now)
+                    finished = store.finish_calls(conn, now)
                     self._finished = time.monotonic()
             self._ready = True
+            if finished and not store.checkpoint(self._engine):
+                log.warning("statistics: the write-ahead log could not be emptied after a sum-up (busy); tried again at the next")
         finally:
             self._busy = False
 

@@ -24,7 +24,16 @@ from ivr.logs import call_ref, get_logger
 from ivr.model import EVERY_LINE, Catalog, LanguageNode, TransferNode
 from ivr.settings import Settings
 from ivr.stats import metrics
-from ivr.stats.events import NO_LANGUAGE, CallEnd, Timing, TurnEvent, call_status, dial_result, duration_bucket
+from ivr.stats.events import (
+    NO_LANGUAGE,
+    CallEnd,
+    Timing,
+    TurnEvent,
+    call_status,
+    dial_result,
+    duration_bucket,
+    stats_call_key,
+)
 from ivr.stats.recorder import Recorder, RecorderConfig
 from ivr.timing import Clock
 from ivr.web import Answering, service, signature_problem
@@ -154,8 +163,9 @@ def _count_webhook(s: Stats, at: Answering, params: Mapping[str, str], status: i
         return
     flow = turn.state.flow if turn.state is not None else _flow_called(s, params)
     lang = NO_LANGUAGE if (flow, turn.node) in s.no_language else turn.lang
-    call = at.call  # the log line's
-    s.recorder.turn(TurnEvent(s.clock(), call, flow, turn.node, lang, turn.outcome, facts, dial))
+    now = s.clock()
+    call = stats_call_key(s.settings.log_key, params.get("CallSid"), now)  # never the log line's reference
+    s.recorder.turn(TurnEvent(now, call, flow, turn.node, lang, turn.outcome, facts, dial))
 
 
 def _flow_called(s: Stats, params: Mapping[str, str]) -> str:
@@ -193,9 +203,11 @@ def call_status_callback() -> Response:
         )
     params = request.form
     status = call_status(params.get("CallStatus"))
-    call = call_ref(s.settings.log_key, params.get("CallSid"))
+    call = call_ref(s.settings.log_key, params.get("CallSid"))  # the log's reference
     if status is not None and s.recorder is not None:
-        s.recorder.end(CallEnd(s.clock(), call, status, duration_bucket(params.get("CallDuration"))))
+        now = s.clock()
+        key = stats_call_key(s.settings.log_key, params.get("CallSid"), now)
+        s.recorder.end(CallEnd(now, key, status, duration_bucket(params.get("CallDuration"))))
     log.info("call status", extra={"route": "status", "outcome": status or "not_over", "call": call, "status": 204})
     return Response(status=204)
 

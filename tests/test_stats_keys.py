@@ -1,0 +1,89 @@
+"""Nothing the statistics store can be linked to the logs: a call in progress is kept under a key of its own,
+rotated each day, and once summed up nothing of it is left in the SQLite files, write-ahead log included."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from conftest import TwilioClient
+from ivr.app import create_app
+from ivr.cli import main
+from ivr.logs import call_ref
+from ivr.settings import Settings
+from ivr.stats.events import stats_call_key
+from ivr.stats.web import STATS
+
+SIDS = [f"CA{n:032x}" for n in range(1, 4)]
+
+
+def stored_bytes(database: Path) -> bytes:
+    """Every file SQLite keeps for the database: the file itself, its write-ahead log and its shared memory."""
+    return b"".join(path.read_bytes() for path in sorted(database.parent.glob(database.name + "*")))
+
+
+def test_a_summed_up_call_leaves_neither_its_key_nor_its_log_reference_in_the_sqlite_files(
+    settings: Settings, tmp_path: Path
+) -> None:
+    database = tmp_path / "stats.sqlite3"
+    env = {"IVR_STATS_DB": str(database)}
+    assert CliRunner().invoke(main, ["stats", "migrate"], env=env).exit_code == 0
+    app = create_app(replace(settings, database_url=f"sqlite:///{database}"))
+    twilio = TwilioClient(app.test_client())
+    recorder = app.extensions[STATS].recorder
+    for sid in SIDS:
+        welcome = twilio.post("/voice", {"CallSid": sid})
+        twilio.follow(welcome.gather_action(), "1", CallSid=sid)
+    assert recorder.flush()
+    now = time.time()
+    keys = {sid: stats_call_key(settings.log_key, sid, now) for sid in SIDS}
+    logged = {sid: call_ref(settings.log_key, sid) for sid in SIDS}
+    held = stored_bytes(database)
+    # While the calls last, they are kept under the statistics' own keys, never the logs' references.
+    assert all(key.encode() in held for key in keys.values())
+    assert not any(ref.encode() in held for ref in logged.values())
+    assert set(keys.values()).isdisjoint(logged.values())
+    for sid in SIDS:
+        assert twilio.post("/voice/status", {"CallSid": sid, "CallStatus": "completed", "CallDuration": "40"}).status == 204
+    recorder.clock = lambda: time.time() + 60  # past the grace Twilio's status callback is given: the calls are summed up
+    assert recorder.flush()
+    after = stored_bytes(database)
+    for sid in SIDS:
+        assert keys[sid].encode() not in after, "a summed-up call's key is still in the files"
+        assert logged[sid].encode() not in after and sid.encode() not in after
+    assert not (tmp_path / "stats.sqlite3-wal").exists() or (tmp_path / "stats.sqlite3-wal").stat().st_size == 0
+
+
+def test_the_key_of_a_call_changes_each_day_and_is_never_the_logs_reference() -> None:
+    secret = b"a deployment's secret"
+    monday, tuesday = 1_796_000_000.0, 1_796_000_000.0 + 86_400
+    assert stats_call_key(secret, SIDS[0], monday) == stats_call_key(secret, SIDS[0], monday + 60)
+    assert stats_call_key(secret, SIDS[0], monday) != stats_call_key(secret, SIDS[0], tuesday)
+    assert stats_call_key(secret, SIDS[0], monday) != call_ref(secret, SIDS[0])
+    assert stats_call_key(secret, None, monday) == "-"
+
+
+def started(metrics: str) -> float:
+    line = next(line for line in metrics.splitlines() if line.startswith("ivr_turns_total{") and 'outcome="start"' in line)
+    return float(line.rsplit(" ", 1)[1])
+
+
+def test_metrics_are_an_exact_feed_for_the_operators_with_no_callers_data_as_the_readme_says(settings: Settings) -> None:
+    app = create_app(replace(settings, metrics_token="metrics-token"))
+    twilio = TwilioClient(app.test_client())
+    token = {"Authorization": "Bearer metrics-token"}
+    before = started(twilio.client.get("/metrics", headers=token).get_data(as_text=True))
+    for sid in SIDS:  # three calls: fewer than the dashboard would show
+        twilio.post("/voice", {"CallSid": sid})
+    body = twilio.client.get("/metrics", headers=token).get_data(as_text=True)
+    assert started(body) - before == 3  # exact, not "<5"
+    labels = {
+        label.split("=")[0] for line in body.splitlines() if "{" in line for label in line[line.index("{") + 1 :].split(",")
+    }
+    assert labels <= {"route", "outcome", "signed", "result", "le"}, labels  # per route and outcome: no call, language or hour
+    assert twilio.client.get("/metrics").status_code == 401
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert "`/metrics` is an exact feed for the operators' monitoring only" in readme
