@@ -18,10 +18,13 @@ from ivr.audio import (
     Progress,
     build_audio,
     import_recordings,
+    load_manifest,
     make_engine,
 )
 from ivr.audio.recording import missing_tools
 from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
+from ivr.errors import ConfigErrors
+from ivr.model import Catalog
 
 SHOWN_AT_MOST = 20
 
@@ -84,6 +87,7 @@ def build(
     _print_report(report, audio_dir)
     if not report.ok:
         fail(ExitCode.AUDIO_INCOMPLETE, f"{len(report.failed)} prompt(s) have no audio.")
+    _check_real_lengths(catalog, audio_dir)
 
 
 @audio.command("import")
@@ -119,6 +123,20 @@ def import_(folder: Path, config_dir: Path | None, flows_dir: Path | None, audio
         click.echo(f"Kept, but not played while {', '.join(said)} is set to speak_with: say (Twilio's voice says every prompt).")
     if not report.ok:
         fail(ExitCode.AUDIO_INCOMPLETE, f"{len(report.refused)} file(s) refused; nothing of theirs was changed.")
+    _check_real_lengths(catalog, audio_dir)
+
+
+def _check_real_lengths(catalog: Catalog, audio_dir: Path) -> None:
+    """The caller checker on the audio's real lengths: a file that keeps a caller from the line past a budget
+    is refused here (exit 1, with the path), as by `ivr validate --audio`; the service would not play it."""
+    from ivr.checker import check_calls  # here, not at the top: `ivr --help` loads no command's machinery
+
+    manifest = load_manifest(audio_dir).heard_in(catalog)
+    if not manifest.entries and not manifest.recordings:
+        return
+    errors = check_calls(catalog, None, manifest.duration_of)
+    if errors:
+        fail(ExitCode.ERROR, ConfigErrors(errors).report() + "\nthe service says those prompts with <Say> until this passes")
 
 
 def _print_import(report: ImportReport, audio_dir: Path) -> None:

@@ -20,10 +20,12 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, Response, current_app, has_request_context, request, send_file
 
-from ivr.audio import AUDIO_NAME, LANG_DIR, AudioManifest, ManifestError, load_manifest, prompt_speeches
+from ivr.audio import AUDIO_NAME, LANG_DIR, AudioEntry, AudioManifest, ManifestError, Recording, load_manifest, prompt_speeches
+from ivr.checker import check
 from ivr.logs import get_logger
 from ivr.model import Catalog, Speech
 from ivr.settings import Settings
+from ivr.timing import Clock
 
 bp = Blueprint("audio", __name__)
 log = get_logger()
@@ -88,6 +90,7 @@ def load_prompt_audio(settings: Settings, catalog: Catalog) -> PromptAudio:
                 "audio files missing or unreadable; their prompts are spoken with <Say>",
                 extra={"count": len(missing), "files": missing[:SHOWN_AT_MOST]},
             )
+    playable = _within_budgets(catalog, manifest, playable)
     audio = PromptAudio(directory, manifest, playable, settings.audio_url, settings.public_url)
     if manifest.entries or manifest.recordings:
         speeches = [speech for speech in prompt_speeches(catalog) if not catalog.settings.languages[speech.lang].said]
@@ -99,6 +102,42 @@ def load_prompt_audio(settings: Settings, catalog: Catalog) -> PromptAudio:
             )
         log.info("prompt audio loaded", extra={"count": len(speeches) - unplayable})
     return audio
+
+
+def _within_budgets(catalog: Catalog, manifest: AudioManifest, playable: frozenset[str]) -> frozenset[str]:
+    """The playable files, less those that would keep a caller from the line past a budget.
+
+    The catalog was checked on estimated lengths; real audio can be longer. When the caller checker finds a
+    path over budget with the files' real lengths, every file longer than its prompt's estimate is not played
+    (its prompt is said with <Say>, as estimated), with one warning naming them: the service never refuses
+    to start over an audio file. (`ivr validate --audio` and `ivr audio build` refuse such files.)
+    """
+    if not manifest.entries and not manifest.recordings:
+        return playable
+
+    def played(speech: Speech) -> AudioEntry | Recording | None:
+        return next((entry for entry in manifest.candidates_for(speech) if entry.file in playable), None)
+
+    def duration_of(speech: Speech) -> float | None:
+        entry = played(speech)
+        return entry.duration if entry is not None else None
+
+    findings = check(catalog, duration_of)
+    if not findings.over and not findings.unreached:
+        return playable
+    clock = Clock({code: ls.words_per_second for code, ls in catalog.settings.languages.items()})
+    longer = {
+        entry.file
+        for speech in prompt_speeches(catalog)
+        for entry in manifest.candidates_for(speech)
+        if entry.file in playable and (entry.duration or 0.0) > clock.seconds(speech)
+    }
+    log.warning(
+        "audio longer than its estimate would keep callers from the line past a budget; those prompts are spoken"
+        " with <Say> until `ivr validate --audio` passes",
+        extra={"count": len(longer), "files": sorted(longer)[:SHOWN_AT_MOST]},
+    )
+    return playable - longer
 
 
 def servable(directory: Path, file: str) -> bool:

@@ -534,3 +534,22 @@ def test_an_unwritable_audio_folder_is_a_clear_error(tmp_path: Path) -> None:
     args = ["audio", "build", "--config", str(DATA / "config"), "--flows", str(DATA / "flows")]
     result = CliRunner().invoke(main, [*args, "--audio-dir", str(tmp_path / "file" / "audio")])
     assert result.exit_code == 3 and "cannot write the audio folder" in result.output
+
+
+class LongEngine(FakeEngine):
+    """Audio forty times as long as the fake engine's: a slow voice, or a take with long silences."""
+
+    def synthesize(self, text: str, lang: LanguageSettings) -> bytes:
+        super().synthesize(text, lang)
+        return silent_mp3(40 * len(text))
+
+
+def test_the_build_refuses_audio_that_would_keep_a_caller_from_the_line_past_a_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ivr.audio_cli.make_engine", lambda name, slow=False: LongEngine())
+    args = ["audio", "build", "--config", str(DATA / "config"), "--flows", str(DATA / "flows"), "--audio-dir", str(tmp_path)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "(budget 12 s" in result.output and "the service says those prompts with <Say> until this passes" in result.output
+    assert (tmp_path / "manifest.json").exists()  # what was built is kept: `ivr validate --audio` shows the same

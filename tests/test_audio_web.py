@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from dataclasses import replace
@@ -273,3 +274,33 @@ def test_only_regular_non_empty_files_inside_the_folder_are_served_or_played(
     fresh = create_app(mini_settings)
     assert welcome_children(TwilioClient(fresh.test_client()), valid_twiml)[0] == ("Say", "Nederlands: druk 1.")
     assert fresh.test_client().get(url).status_code == 404
+
+
+def test_audio_that_would_put_a_caller_over_budget_is_said_instead_and_named_once(
+    mini_settings: Settings, audio_dir: Path, valid_twiml: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The service never refuses to start over an audio file: one whose real length would keep callers from the
+    line past a budget is not played (its prompt is said, as estimated), and `ivr validate --audio` refuses it."""
+    manifest = audio_dir / MANIFEST_NAME
+    document = json.loads(manifest.read_text(encoding="utf-8"))
+    document["prompts"]["mini/welcome.prompt.0"]["nl"]["duration"] = 50.0  # a welcome sentence of 50 s
+    manifest.write_text(json.dumps(document), encoding="utf-8")
+    long_file = document["prompts"]["mini/welcome.prompt.0"]["nl"]["file"]
+    with caplog.at_level(logging.WARNING, logger="ivr"):
+        caller = TwilioClient(create_app(mini_settings).test_client())
+    (warned,) = [r for r in caplog.records if "would keep callers from the line past a budget" in r.getMessage()]
+    assert warned.files == [long_file]  # type: ignore[attr-defined]
+    children = welcome_children(caller, valid_twiml)
+    assert children[0] == ("Say", "Nederlands: druk 1.") and children[1][0] == "Play"  # only that prompt is said
+    args = [
+        "validate",
+        "--audio",
+        "--config",
+        str(DATA / "config"),
+        "--flows",
+        str(DATA / "flows"),
+        "--audio-dir",
+        str(audio_dir),
+    ]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1 and "(budget 60 s" in refused.output
