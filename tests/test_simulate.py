@@ -238,13 +238,14 @@ def test_built_audio_lasts_what_the_manifest_says(settings: Settings, tmp_path: 
         speech = welcome.prompt.parts(lang)[0]
         (tmp_path / lang).mkdir()
         (tmp_path / lang / f"{name}.mp3").write_bytes(b"ID3 not really audio")
-        prompts.setdefault(speech.key, {})[lang] = {"file": f"{lang}/{name}.mp3", "duration": 4.25, "text": speech.text}
+        # 2.5 s each: longer than the estimate, within every budget (longer ones would not be played)
+        prompts.setdefault(speech.key, {})[lang] = {"file": f"{lang}/{name}.mp3", "duration": 2.5, "text": speech.text}
     (tmp_path / "manifest.json").write_text(json.dumps({"format": 1, "prompts": prompts}), encoding="utf-8")
     app = create_app(replace(settings, config_dir=DATA / "config", flows_dir=DATA / "flows", audio_dir=tmp_path))
     heard = list(InProcessCaller(app).start().heard())
     assert [(h.verb, h.lang, h.seconds, h.text) for h in heard] == [
-        ("play", "nl", 4.2, "Nederlands: druk 1."),
-        ("play", "fr", 4.2, "Français: tapez 2."),
+        ("play", "nl", 2.5, "Nederlands: druk 1."),
+        ("play", "fr", 2.5, "Français: tapez 2."),
     ]
     assert heard[0].url == f"https://ivr.example.org/audio/nl/{'a' * 32}.mp3"
 
