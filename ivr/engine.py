@@ -288,8 +288,8 @@ class Engine:
         """
         said = f" {phrase(heard.text)}"
         if flow.crisis is not None:
-            chosen = not isinstance(node, LanguageNode) and not (isinstance(node, TransferNode) and node.helpline == EVERY_LINE)
-            crisis = flow.crisis.words.get(lang, ()) if chosen else [w for by_lang in flow.crisis.words.values() for w in by_lang]
+            before = flow.before_language(node.id)
+            crisis = [w for by_lang in flow.crisis.words.values() for w in by_lang] if before else flow.crisis.words.get(lang, ())
             if any(f" {words}" in said for words in crisis):
                 return CRISIS
         if heard.confidence is None or heard.confidence < self.catalog.settings.speech.min_confidence:

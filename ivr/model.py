@@ -360,6 +360,11 @@ class Flow:
     crisis: Crisis | None = None  # what said words of crisis lead to, where speech is on
     rescue_connecting: Prompt = field(default_factory=lambda: Prompt(frozen_map()))  # said when the rescue dials
 
+    def before_language(self, node_id: str) -> bool:
+        """Whether a caller at ``node_id`` has chosen no language yet: the language menu, or every line's numbers."""
+        node = self.nodes.get(node_id)
+        return isinstance(node, LanguageNode) or (isinstance(node, TransferNode) and node.helpline == EVERY_LINE)
+
     def language_choices(self) -> Mapping[str, str]:
         """Key -> language of the welcome, where those keys choose a language after it as well ({} otherwise)."""
         start = self.nodes.get(self.start)

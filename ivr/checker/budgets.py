@@ -49,7 +49,7 @@ from ivr.checker.paths import (
     WayToPerson,
 )
 from ivr.engine import ANNOUNCEMENT, Dial, Engine, Gather, Now, Say, Turn
-from ivr.model import Catalog, LanguageNode, Speech, TransferNode
+from ivr.model import EVERY_LINE, LANGUAGE_LINE, Catalog, LanguageNode, Speech, TransferNode
 from ivr.state import State, UntrustedState
 from ivr.timing import Clock, DurationOf, says_number
 
@@ -128,9 +128,9 @@ def _dialled(catalog: Catalog) -> set[str]:
     ids: set[str] = set()
     for flow in catalog.flows.values():
         for node in flow.nodes.values():
-            if isinstance(node, TransferNode) and node.helpline == "language":
+            if isinstance(node, TransferNode) and node.helpline == LANGUAGE_LINE:
                 ids |= {catalog.line_for(lang).id for lang in catalog.settings.offered}
-            elif isinstance(node, TransferNode) and node.helpline != "every":
+            elif isinstance(node, TransferNode) and node.helpline != EVERY_LINE:
                 ids.add(node.helpline)
     return ids
 
@@ -237,7 +237,7 @@ class Checker:
                 WayToPerson(catalog, lang, True),
                 (*first, ("start", flow.keys.talk_now)),
             )
-            pressed = _press_time(engine, start, first, self.clock) if key else 0.0
+            pressed = _press_time(start, first, self.clock) if key else 0.0
             found.append(replace(talk, start=pressed))
             for wrong_key, wrong in keys.items():
                 if not key or wrong == lang:
@@ -261,7 +261,7 @@ class Checker:
         """Each transfer node that dials, after its last open target failed."""
         flow = self.catalog.flows[setup.flow]
         for node in flow.nodes.values():
-            if not isinstance(node, TransferNode) or node.helpline == "every":
+            if not isinstance(node, TransferNode) or node.helpline == EVERY_LINE:
                 continue
             for lang in self.catalog.settings.offered:
                 last = _last_dial(engine, flow.name, node.id, lang)
@@ -270,7 +270,7 @@ class Checker:
                     yield self._unreached(node, lang, setup, failed)
 
     def _unreached(self, node: TransferNode, lang: str, setup: Setup, turn: Turn) -> Unreached:
-        line = self.catalog.line_for(lang) if node.helpline == "language" else self.catalog.helplines[node.helpline]
+        line = self.catalog.line_for(lang) if node.helpline == LANGUAGE_LINE else self.catalog.helplines[node.helpline]
         said = [p for a in turn.actions if isinstance(a, (Say, Gather)) for p in a.parts]
         told = node.unreachable.parts(lang)
         says_so = bool(told) and tuple(said[: len(told)]) == tuple(told)
@@ -295,7 +295,7 @@ def _last_dial(engine: Engine, flow: str, node: str, lang: str) -> int | None:
     return target
 
 
-def _press_time(engine: Engine, start: Turn, steps: tuple[tuple[str, str], ...], clock: Clock) -> float:
+def _press_time(start: Turn, steps: tuple[tuple[str, str], ...], clock: Clock) -> float:
     """Seconds into the call at which the first scripted key is pressed in the start turn."""
     gather = next((a for a in start.actions if isinstance(a, Gather)), None)
     if gather is None or not steps:

@@ -289,7 +289,7 @@ class EveryBehaviour:
             if edge:
                 start = flow.nodes[flow.start]
                 languages = flow.language_choices()
-                if isinstance(node, TransferNode) and node.helpline == "every" and isinstance(start, LanguageNode):
+                if flow.before_language(node.id) and isinstance(start, LanguageNode):
                     languages = start.choices  # after every line, a language key still chooses
                 for key in languages:
                     yield Press(key + when, key)
@@ -361,10 +361,7 @@ class Script:
 
 def _unchosen(catalog: Catalog, turn: Turn) -> bool:
     """Whether a caller at ``turn`` has chosen no language (the welcome, or every line)."""
-    if turn.state is None:
-        return True
-    node = catalog.flows[turn.state.flow].nodes.get(turn.node)
-    return isinstance(node, LanguageNode) or (isinstance(node, TransferNode) and node.helpline == "every")
+    return turn.state is None or catalog.flows[turn.state.flow].before_language(turn.node)
 
 
 UNCHOSEN = "no language:"  # the context of a caller who chose no language, before the language whose line is awaited
