@@ -101,17 +101,22 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
     monkeypatch.setenv("IVR_STATS_DB", str(tmp_path_factory.mktemp("stats") / "stats.sqlite3"))
 
 
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    # An empty audio folder: prompts are <Say> whatever audio the checkout has built.
+def shipped_settings(folder: Path) -> Settings:
+    """The shipped config and flows, signed with the test token; an empty audio folder in ``folder``: prompts
+    are <Say> whatever audio the checkout has built."""
     return Settings(
         auth_token=TOKEN,
         public_url=PUBLIC,
         config_dir=ROOT / "config",
         flows_dir=ROOT / "ivr" / "flows",
-        audio_dir=tmp_path / "audio",
+        audio_dir=folder / "audio",
         log_key=b"test-log-key",
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return shipped_settings(tmp_path)
 
 
 @pytest.fixture
@@ -352,6 +357,11 @@ def config_copy(tmp_path: Path, edit: Callable[[str, str], str]) -> Path:
     for path in config.glob("*.yaml"):
         path.write_text(edit(path.name, path.read_text(encoding="utf-8")), encoding="utf-8")
     return config
+
+
+def with_speech_on(name: str, text: str) -> str:
+    """Speech as well as keys, for every number (an edit for config_copy)."""
+    return text.replace("speech:\n  enabled: false", "speech:\n  enabled: true") if name == "settings.yaml" else text
 
 
 def with_transfer_targets(name: str, text: str) -> str:

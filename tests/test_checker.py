@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import DATA, ROOT, config_copy, with_transfer_targets
+from conftest import DATA, ROOT, config_copy, with_speech_on, with_transfer_targets
 from ivr.app import create_app
 from ivr.checker import check
 from ivr.checker.budgets import BUDGET_NAMES, EVERYONE, Checker, FixedEngine, setups
@@ -53,15 +53,11 @@ def table(output: str) -> dict[str, dict[str, float]]:
     return found
 
 
-def speech_on(name: str, text: str) -> str:
-    return text.replace("speech:\n  enabled: false", "speech:\n  enabled: true") if name == "settings.yaml" else text
-
-
 CONFIGS = {
     "shipped": lambda name, text: text,
-    "speech on": speech_on,
+    "speech on": with_speech_on,
     "transfer targets": with_transfer_targets,
-    "both, and a French number": lambda name, text: with_transfer_targets(name, speech_on(name, text)).replace(
+    "both, and a French number": lambda name, text: with_transfer_targets(name, with_speech_on(name, text)).replace(
         '{"+3225550100": {default_language: nl}}',
         '{"+3225550100": {default_language: nl}, "+3225550101": {default_language: fr}}',
     ),

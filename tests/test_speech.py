@@ -11,16 +11,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import TwilioClient, TwiML, app_for, config_copy
+from conftest import TwilioClient, TwiML, app_for, config_copy, with_speech_on
 from ivr.cli import main
 from ivr.engine import Engine
 from ivr.settings import Settings
 
 SECRET_WORDS = "my secret words ik wil praten"  # what a caller said: it must never reach a log line
-
-
-def speech_enabled(name: str, text: str) -> str:
-    return text.replace("speech:\n  enabled: false", "speech:\n  enabled: true") if name == "settings.yaml" else text
 
 
 def speech_on_for_our_number(name: str, text: str) -> str:
@@ -31,7 +27,7 @@ def speech_on_for_our_number(name: str, text: str) -> str:
 
 @pytest.fixture
 def speaking(settings: Settings, tmp_path: Path) -> TwilioClient:
-    return app_for(settings, tmp_path, config_copy(tmp_path, speech_enabled))
+    return app_for(settings, tmp_path, config_copy(tmp_path, with_speech_on))
 
 
 def said(twilio: TwilioClient, answer: TwiML, words: str, confidence: str | None = "0.92") -> TwiML:
@@ -159,7 +155,7 @@ def test_what_a_caller_says_never_reaches_the_logs(
 
 
 def test_ivr_simulate_says_words(tmp_path: Path) -> None:
-    config = config_copy(tmp_path, speech_enabled)
+    config = config_copy(tmp_path, with_speech_on)
     result = CliRunner().invoke(main, ["simulate", "--config", str(config), "--say", "français", "--say", "respiration"])
     assert result.exit_code == 0, result.output
     assert "says “français”" in result.output and "[first_menu · menu · fr]" in result.output

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import DATA, TwilioClient, TwiML, app_for, config_copy
+from conftest import DATA, TwilioClient, TwiML, app_for, config_copy, shipped_settings, with_speech_on
 from ivr.settings import Settings
 
 CORPUS = yaml.safe_load((DATA / "speech" / "corpus.yaml").read_text(encoding="utf-8"))
@@ -31,24 +31,10 @@ def cases() -> Iterator[tuple[str | None, str, str]]:
             yield lang, words, where
 
 
-def speech_on(name: str, text: str) -> str:
-    return text.replace("speech:\n  enabled: false", "speech:\n  enabled: true") if name == "settings.yaml" else text
-
-
 @pytest.fixture(scope="module")
 def speaking(tmp_path_factory: pytest.TempPathFactory) -> TwilioClient:
-    from conftest import PUBLIC, ROOT, TOKEN
-
     tmp = tmp_path_factory.mktemp("corpus")
-    settings = Settings(
-        auth_token=TOKEN,
-        public_url=PUBLIC,
-        config_dir=ROOT / "config",
-        flows_dir=ROOT / "ivr" / "flows",
-        audio_dir=tmp / "audio",
-        log_key=b"test-log-key",
-    )
-    return app_for(settings, tmp, config_copy(tmp, speech_on))
+    return app_for(shipped_settings(tmp), tmp, config_copy(tmp, with_speech_on))
 
 
 def say(twilio: TwilioClient, answer: TwiML, words: str, confidence: str) -> TwiML:
