@@ -57,13 +57,13 @@ from ivr.stats.gunicorn import child_exit, on_exit, worker_exit  # noqa: E402, F
 worker_class = "ivr.serving.Worker"  # gunicorn's gevent worker, and what follows
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Per worker, idle and slow sockets included: above what a few thousand sockets held open by
-# anyone can fill (see the README's "Connections held open"); each costs a few kB when idle.
+# anyone can fill (see docs/deploying.md, "Connections held open"); each costs a few kB when idle.
 worker_connections = 6000
 preload_app = True
 timeout = 20
 graceful_timeout = 10
 keepalive = 75  # above what load balancers keep idle connections open (60 s on most)
-accesslog = None  # an access line names the URL: see the README's "Privacy and logs"
+accesslog = None  # an access line names the URL: see docs/privacy.md
 control_socket_disable = True  # gunicorn 27's control socket: one path per user, shared by every instance
 
 QUERY = re.compile(r"\?\S*")

@@ -25,7 +25,7 @@ from ivr.prompts import script
 from ivr.settings import Settings
 
 SAY_LANGUAGES = {"nl-BE": "nl", "fr-BE": "fr", "de-DE": "de", "en-GB": "en"}
-# Every number a caller can hear, as the services publish them (README "The shipped flow" gives the sources).
+# Every number a caller can hear, as the services publish them (docs/callers-journey.md, "The shipped flow", gives the sources).
 PUBLISHED = {
     "tele_onthaal": "106",
     "tele_accueil": "107",

@@ -1,4 +1,4 @@
-"""Flow diagrams: Mermaid, DOT and SVG, from the loaded model; and the README's copy of them."""
+"""Flow diagrams: Mermaid, DOT and SVG, from the loaded model; and the copy of them in the caller's journey (docs)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import DATA, ROOT
+from docs_pages import section
 from ivr.cli import main
 from ivr.cli_support import ExitCode
 from ivr.graph import diagram, to_dot, to_mermaid, to_svg
 from ivr.loader import load_catalog
 from ivr.model import Catalog
 
-README_COMMAND = ["graph", "--format", "mermaid", "--lang", "en"]
+DOCS_COMMAND = ["graph", "--format", "mermaid", "--lang", "en"]
+PAGE = "callers-journey.md"
 
 
 @pytest.fixture(scope="module")
@@ -122,19 +124,18 @@ def test_svg_without_graphviz_says_what_to_install(monkeypatch: pytest.MonkeyPat
     assert "apt-get install graphviz" in result.output
 
 
-def readme_diagram() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    found = re.search(r"^## Call flow diagram\n.*?^```mermaid\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
-    assert found, "README.md needs a '## Call flow diagram' section with a ```mermaid block"
+def docs_diagram() -> str:
+    found = re.search(r"^```mermaid\n(.*?)^```$", section(PAGE, "Call flow diagram"), re.MULTILINE | re.DOTALL)
+    assert found, f"docs/{PAGE} needs a 'Call flow diagram' section with a ```mermaid block"
     return found.group(1)
 
 
-def test_the_readme_diagram_is_the_shipped_flow_as_it_is_now() -> None:
+def test_the_docs_diagram_is_the_shipped_flow_as_it_is_now() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "ivr", *README_COMMAND], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "ivr", *DOCS_COMMAND], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
-    assert readme_diagram() == done.stdout, (
-        "The README's diagram is out of date. Regenerate it with `ivr graph --format mermaid --lang en` "
-        "and paste the output into the ```mermaid block under '## Call flow diagram' in README.md."
+    assert docs_diagram() == done.stdout, (
+        "The docs' diagram is out of date. Regenerate it with `ivr graph --format mermaid --lang en` "
+        f"and paste the output into the ```mermaid block under 'Call flow diagram' in docs/{PAGE}."
     )

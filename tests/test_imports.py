@@ -61,7 +61,7 @@ def test_ivr_help_loads_no_web_telephony_or_database_library() -> None:
     assert "ivr.tools_cli" in loaded_by_ivr("graph", "--help")  # a command asked for its own help is imported
 
 
-# Each of these libraries is imported in exactly one module (the README's "How it works" names them).
+# Each of these libraries is imported in exactly one module (docs/development.md, "How it works", names them).
 ONE_PLACE = {
     "yaml": "ivr/yamlio.py",
     "gtts": "ivr/audio/engines.py",

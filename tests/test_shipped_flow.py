@@ -31,6 +31,7 @@ from conftest import (
     digits_in,
     with_transfer_targets,
 )
+from docs_pages import section as docs_section
 from ivr.checker import check, format_findings
 from ivr.loader import load_catalog
 from ivr.model import Catalog, LanguageNode, MenuNode, MessageNode, Prompt, Speech, TransferNode
@@ -323,15 +324,8 @@ def test_every_number_said_or_dialled_comes_from_helplines_yaml(
                 assert set(ring.numbers) <= targets, ring
 
 
-def readme_section(title: str) -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    start = text.index(f"\n## {title}\n")
-    end = text.find("\n## ", start + 1)
-    return text[start : end if end != -1 else None]
-
-
-def test_the_readme_shows_the_menu_tree_and_links_every_language_script(catalog: Catalog) -> None:
-    section = readme_section("The shipped flow")
+def test_the_docs_show_the_menu_tree_and_link_every_language_script(catalog: Catalog) -> None:
+    section = docs_section("callers-journey.md", "The shipped flow")
     flow = catalog.flows["helpline"]
     welcome, menu = flow.nodes[flow.start], flow.nodes[flow.main_menu]
     assert isinstance(welcome, LanguageNode) and isinstance(menu, MenuNode)
@@ -344,11 +338,11 @@ def test_the_readme_shows_the_menu_tree_and_links_every_language_script(catalog:
         assert f"{key} {catalog.settings.languages[lang].name}" in tree
         assert catalog.line_for(lang).number in tree  # every_line names each language's line
     assert f"{flow.keys.repeat} again" in tree and f"{flow.keys.main_menu} menu" in tree
-    assert "[docs/prompts.md](docs/prompts.md)" in section  # every word, per language (kept current by a test)
+    assert "[docs/prompts.md](prompts.md)" in section  # every word, per language (kept current by a test)
 
 
-def test_the_readme_shows_the_figures_ivr_validate_prints(catalog: Catalog) -> None:
+def test_the_docs_show_the_figures_ivr_validate_prints(catalog: Catalog) -> None:
     printed = format_findings(catalog, check(catalog)).splitlines()
-    section = readme_section("The shipped flow")
+    section = docs_section("callers-journey.md", "The caller checker")
     for row in printed:
         assert f"\n{row}\n" in section, row

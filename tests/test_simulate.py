@@ -62,7 +62,7 @@ def test_keys_2_0_reach_tele_accueil_in_french() -> None:
 
 @pytest.mark.slow
 def test_the_shipped_flow_says_tele_accueils_number_with_keys_2_0() -> None:
-    """What a new user runs after cloning (README): the console script, the shipped flow and config."""
+    """What a new user runs after cloning (docs/callers-journey.md): the console script, the shipped flow and config."""
     done = subprocess.run(
         [sys.executable, "-m", "ivr", "simulate", "--keys", "2,0"], cwd=ROOT, capture_output=True, text=True, timeout=120
     )

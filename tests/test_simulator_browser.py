@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, Page, expect
 from werkzeug.serving import make_server
 
 from conftest import DATA, ROOT
+from docs_pages import section
 from ivr.app import create_app
 from ivr.model import Speech
 from ivr.settings import Settings
@@ -140,10 +141,10 @@ def test_the_browser_needs_no_token_and_the_page_is_accessible(page: Page, setti
         expect(page.get_by_role("button", name="Call")).to_be_enabled()
 
 
-def test_the_screenshot_in_the_readme_exists() -> None:
+def test_the_screenshot_in_the_callers_journey_exists() -> None:
     shot = ROOT / "docs" / "simulator.png"
     assert shot.is_file() and shot.stat().st_size > 10_000, "run scripts/screenshot-simulator to make docs/simulator.png"
-    assert "docs/simulator.png" in (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "](simulator.png)" in section("callers-journey.md", "Try a call without a phone")
 
 
 def test_a_caller_who_cannot_press_keys_says_francais_then_respiration(page: Page, settings: Settings, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from conftest import TwilioClient
+from docs_pages import section
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.logs import call_ref
@@ -71,7 +72,7 @@ def started(metrics: str) -> float:
     return float(line.rsplit(" ", 1)[1])
 
 
-def test_metrics_are_an_exact_feed_for_the_operators_with_no_callers_data_as_the_readme_says(settings: Settings) -> None:
+def test_metrics_are_an_exact_feed_for_the_operators_with_no_callers_data_as_the_docs_say(settings: Settings) -> None:
     app = create_app(replace(settings, metrics_token="metrics-token"))
     twilio = TwilioClient(app.test_client())
     token = {"Authorization": "Bearer metrics-token"}
@@ -85,5 +86,5 @@ def test_metrics_are_an_exact_feed_for_the_operators_with_no_callers_data_as_the
     }
     assert labels <= {"route", "outcome", "signed", "result", "le"}, labels  # per route and outcome: no call, language or hour
     assert twilio.client.get("/metrics").status_code == 401
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    assert "`/metrics` is an exact feed for the operators' monitoring only" in readme
+    said = section("operating.md", "Metrics and alerts")
+    assert "`/metrics` is an exact feed for the operators' monitoring only" in said

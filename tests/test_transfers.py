@@ -330,7 +330,7 @@ def test_a_target_that_cannot_be_used_is_a_located_error(tmp_path: Path, old: st
 
 
 def test_the_shipped_config_has_no_transfer_targets() -> None:
-    """No line has given us a target: production can never dial a placeholder (the README's example is fictional)."""
+    """No line has given us a target: production can never dial a placeholder (the example in the docs is fictional)."""
     lines = (ROOT / "config" / "helplines.yaml").read_text(encoding="utf-8").splitlines()
     targets = [line.strip() for line in lines if line.strip().startswith("transfer_to:")]
     assert targets == ["transfer_to: []"] * 7
