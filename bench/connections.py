@@ -72,8 +72,8 @@ def opening(kind: str, host: str, port: int) -> bytes:
 class Attack:
     """``sockets`` connections held open in one thread, each opened again as soon as the server closes it."""
 
-    def __init__(self, host: str, port: int, sockets: int) -> None:
-        self.host, self.port, self.sockets = host, port, sockets
+    def __init__(self, host: str, port: int, sockets: int, kinds: tuple[str, ...] = KINDS) -> None:
+        self.host, self.port, self.sockets, self.kind_cycle = host, port, sockets, kinds
         self.selector = selectors.DefaultSelector()
         self.kinds: dict[socket.socket, str] = {}
         self.connected: set[socket.socket] = set()
@@ -105,7 +105,7 @@ class Attack:
     def _run(self) -> None:
         waiting: list[tuple[float, str]] = []  # connections to open again after a failure, and when
         for number in range(self.sockets):
-            self._open(KINDS[number % len(KINDS)])
+            self._open(self.kind_cycle[number % len(self.kind_cycle)])
         while not self.stop.is_set():
             for key, events in self.selector.select(timeout=0.2):
                 sock: socket.socket = key.fileobj  # type: ignore[assignment]
