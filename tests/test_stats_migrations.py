@@ -114,12 +114,22 @@ def test_every_migration_goes_up_and_down_with_calls_in_progress_and_counts(empt
         ("e2", "welcome", True, None),
     ]
 
+    command.upgrade(config, "0002")
+    # e4 as e2, and a line 0002 never wrote: 0003 reads what it can.
+    _run(
+        url,
+        "INSERT INTO stats_live_calls (call, last_at, dialling, ended_at, status, duration, turns) "
+        "VALUES ('e4', :at, false, :at, 'completed', '<30s', :turns)",
+        at=NOW + 9,
+        turns="\n" + first_turn.replace("welcome", "main") + "\nnot json\n[1, 2]",
+    )
     command.upgrade(config, "0003")
     assert _aggregates(url) == counts
     summaries = _summaries(url)
     assert summaries["e1"] is None  # an end without turns: nothing to count yet
-    c1, e2 = summaries["c1"], summaries["e2"]
-    assert c1 is not None and e2 is not None
+    c1, e2, e4 = summaries["c1"], summaries["e2"], summaries["e4"]
+    assert c1 is not None and e2 is not None and e4 is not None
+    assert (e4.reached, e4.last_node, e4.end_status) == (False, "main", "completed")
     assert (c1.hour, c1.lang, c1.reached, c1.to_line, c1.last_node) == (NOW, "fr", True, pytest.approx(16.6), "listening_line")
     assert (e2.reached, e2.last_node, e2.end_status, e2.lang) == (False, "welcome", "completed", "-")
 
@@ -134,7 +144,7 @@ def test_every_migration_goes_up_and_down_with_calls_in_progress_and_counts(empt
     later.add_turn(turn("r1", NOW + 58, "listening_line", "talk_now", lang="nl", seconds=3.0, dial_at=3.0))
     write(url, later, now=NOW + 35)  # nothing is over yet
     before, counts = _summaries(url), _aggregates(url)
-    assert set(before) == {"c1", "e1", "e2", "e3", "r1"}
+    assert set(before) == {"c1", "e1", "e2", "e3", "e4", "r1"}
 
     command.downgrade(config, "0002")
     assert _aggregates(url) == counts
@@ -142,7 +152,7 @@ def test_every_migration_goes_up_and_down_with_calls_in_progress_and_counts(empt
     assert kept["e1"] == [] and len(kept["c1"]) == len(kept["e3"]) == len(kept["r1"]) == 1
     command.downgrade(config, "0001")
     assert _aggregates(url) == counts
-    assert {call for call, *_ in _live_turns(url)} == {"c1", "e2", "e3", "r1"}
+    assert {call for call, *_ in _live_turns(url)} == {"c1", "e2", "e3", "e4", "r1"}
     command.downgrade(config, "base")
     assert _run(url, "SELECT count(*) FROM stats_version") == [(0,)]
     for table in [*AGGREGATE_ROWS, "stats_live_calls", "stats_live_turns"]:
