@@ -58,6 +58,7 @@ LONGEST_CALL_SECONDS = 3600  # a transfer can last; after an hour nothing about 
 # Requests of one call can be written by several workers, each a second or so apart: a call
 # is summed up this long after Twilio said it ended.
 END_GRACE_SECONDS = 30
+BUSY_SECONDS = 5  # SQLite: how long a statement waits for another connection's lock
 FINISHED_AT_ONCE = 100  # calls summed up per statement (see finish_calls)
 
 metadata = MetaData()
@@ -155,7 +156,7 @@ def make_engine(url: str) -> Engine:
     """
     url = database_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 5})
+        engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS})
         event.listen(engine, "connect", _sqlite_write_ahead_log)
         return engine
     # A host that vanished mid-write (no reset) is noticed within seconds, not at TCP's retransmission limit.
@@ -180,15 +181,22 @@ CHECKPOINT_TRIES = 5
 def checkpoint(engine: Engine) -> bool:
     """SQLite: copy the write-ahead log into the database and empty it (TRUNCATE), so that the rows a sum-up
     deleted (each call in progress, under its key) are not left readable in the log file. Retried a few times
-    while another connection reads or writes; returns whether it went through (PostgreSQL: nothing to do)."""
+    while another connection reads or writes; returns whether it went through (PostgreSQL: nothing to do).
+
+    Without SQLite's busy wait: a TRUNCATE checkpoint waits for every reader's snapshot, so a reader that keeps
+    one open would hold the writer BUSY_SECONDS a try, and the batches behind it would be lost; the recorder
+    tries again at its next write instead."""
     if engine.dialect.name != "sqlite":
         return True
-    for attempt in range(CHECKPOINT_TRIES):
-        with engine.connect() as conn:
-            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
-        if not busy:
-            return True
-        time.sleep(0.05 * (attempt + 1))
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+        try:
+            for attempt in range(CHECKPOINT_TRIES):
+                if not conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar():
+                    return True
+                time.sleep(0.05 * (attempt + 1))
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_SECONDS * 1000}")
     return False
 
 
@@ -295,13 +303,10 @@ def joined(a: Any, b: Any) -> dict[str, ColumnElement[Any]]:
 @functools.cache
 def _turns_added(dialect: str) -> Executable:
     """A call's row: the batch's summary joined to it, before or after what is there (by the first turn's time);
-    its latest turn and language, whichever writer brings them first.
-
-    Exact when each write's turns come all before or all after the turns already written (a call's turns
-    are a second or more apart, each batch half a second); turns written after a later and an earlier turn of
-    the call, which can only happen when two workers answer the call's turns within one batch's interval and
-    write in the other order, are joined after both: the call's time to the line may then be off by those
-    turns' seconds, nothing else."""
+    its latest turn and language, whichever writer brings them first. Exact when each write's turns come all
+    before or all after those written; turns written after a later and an earlier one of the call (two workers
+    answering within a batch's interval, writing in the other order) are joined after both: the call's time to
+    the line may then be off by their seconds, nothing else."""
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(live_calls)
     row, new = live_calls.c, statement.excluded
     before = or_(row.first_at.is_(None), new.first_at < row.first_at)
@@ -392,16 +397,9 @@ def _columns(segment: Segment) -> dict[str, object]:
 
 
 # An end written before any turn of its call: a row that joins as nothing (see joined).
-NO_TURNS: dict[str, object] = {
-    "first_at": None,
-    "flow": None,
+NO_TURNS: dict[str, object] = dict.fromkeys(("first_at", "flow", "last_node", "lang", "lang_at", "line_after", "dial_after")) | {
     "started": False,
-    "last_node": None,
-    "lang": None,
-    "lang_at": None,
     "seconds": 0.0,
-    "line_after": None,
-    "dial_after": None,
     "connected_first": False,
 }
 
