@@ -20,9 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 
 from conftest import free_port
+from ivr.stats import store
+from ivr.stats.batch import Batch
+from ivr.stats.events import TurnEvent, TurnFacts
 from ivr.stats.store import migrate
 
 _counter = itertools.count()
@@ -141,3 +144,46 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url = request.getfixturevalue("postgres").new_database()
     migrate(url)
     return url
+
+
+NOW = 1_800_000_000.0  # an hour's start plus nothing: 2027-01-15 08:00 UTC
+
+
+def turn(
+    call: str,
+    at: float,
+    node: str,
+    outcome: str,
+    *,
+    lang: str = "fr",
+    seconds: float = 10.0,
+    dial: str | None = None,
+    **facts: float,
+) -> TurnEvent:
+    return TurnEvent(
+        at,
+        call,
+        "helpline",
+        node,
+        lang,
+        outcome,
+        TurnFacts(seconds, facts.get("line_at"), facts.get("dial_at"), int("dial_at" in facts)),
+        dial,
+    )
+
+
+def write(url: str, batch: Batch, now: float = NOW) -> int:
+    engine = store.make_engine(url)
+    with engine.begin() as conn:
+        store.write_batch(conn, batch)
+        finished = store.finish_calls(conn, now)
+    engine.dispose()
+    return finished
+
+
+def rows(url: str, table: store.Table) -> list[dict[str, object]]:
+    engine = store.make_engine(url)
+    with engine.connect() as conn:
+        found = [dict(r) for r in conn.execute(select(table)).mappings()]
+    engine.dispose()
+    return found

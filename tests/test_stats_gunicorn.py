@@ -9,7 +9,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -124,3 +124,68 @@ def test_unsigned_fallback_hits_are_counted_apart_and_page_only_with_refused_cal
         form = {**CALL}
         assert post("/voice/fallback", sign("procfile-token", base + "/voice/fallback", form)) == 200
         assert 'ivr_fallback_hits_total{signed="true"} 1.0' in get("/metrics", auth)
+
+
+def test_calls_placed_to_the_end_leave_neither_their_key_nor_their_log_reference_in_the_sqlite_files(tmp_path: Path) -> None:
+    """Through the Procfile's own process (two workers): while calls last, the SQLite files hold each call's
+    statistics key and never the reference the logs give it; once they are over and summed up (30 s after
+    Twilio's status callback, at the next sum-up), neither is anywhere in the files, write-ahead log included."""
+    import json
+
+    from conftest import TwiML
+    from ivr.stats.events import stats_call_key
+
+    database = tmp_path / "stats.sqlite3"
+    migrate(f"sqlite:///{database}")
+    env = procfile_env(
+        free_port(),
+        TWILIO_AUTH_TOKEN="procfile-token",
+        IVR_LOG_KEY="procfile-log-key",
+        DATABASE_URL=f"sqlite:///{database}",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        WEB_CONCURRENCY="2",
+    )
+    output = tmp_path / "output.log"
+    sids = [f"CA{n:032x}" for n in range(101, 107)]
+
+    def stored() -> bytes:
+        return b"".join(path.read_bytes() for path in sorted(tmp_path.glob("stats.sqlite3*")))
+
+    def post(path: str, fields: dict[str, str]) -> TwiML:
+        form = {**CALL, **fields}
+        request = urllib.request.Request(
+            base + path,
+            data=urlencode(form).encode(),
+            method="POST",
+            headers={"X-Twilio-Signature": sign("procfile-token", base + path, form)},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return TwiML(response.status, response.headers.get("Content-Type", ""), response.read().decode())
+
+    with procfile_web(env, output) as base:
+        started = time.time()
+        for sid in sids:
+            welcome = post("/voice", {"CallSid": sid})
+            action = urlsplit(welcome.gather_action())
+            assert post(f"{action.path}?{action.query}", {"CallSid": sid, "Digits": "1"}).status == 200
+        keys = {stats_call_key(b"procfile-log-key", sid, started) for sid in sids}
+        assert len(keys) == len(sids)
+        deadline = time.monotonic() + 20
+        while not all(key.encode() in stored() for key in keys):  # each worker writes its batch within a second
+            assert time.monotonic() < deadline, "the calls in progress were not written"
+            time.sleep(0.2)
+        logged = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines() if line.startswith("{")]
+        references = {line["call"] for line in logged if line.get("route") in ("start", "step")}
+        assert len(references) == len(sids) and references.isdisjoint(keys)
+        assert not any(reference.encode() in stored() for reference in references)
+        for sid in sids:
+            assert post("/voice/status", {"CallSid": sid, "CallStatus": "completed", "CallDuration": "40"}).status == 204
+        deadline = time.monotonic() + 90  # 30 s of grace after the status callback, then the next sum-up
+        while any(key.encode() in stored() for key in keys):
+            assert time.monotonic() < deadline, "a summed-up call's key is still in the SQLite files"
+            time.sleep(1)
+        held = stored()
+        assert not any(reference.encode() in held for reference in references)
+        assert not any(sid.encode() in held for sid in sids)
+        report = CliRunner().invoke(main, ["stats", "--days", "1"], env={"DATABASE_URL": f"sqlite:///{database}"}).output
+        assert "0 of them still in progress" in report, report

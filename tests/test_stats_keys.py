@@ -88,3 +88,41 @@ def test_metrics_are_an_exact_feed_for_the_operators_with_no_callers_data_as_the
     assert twilio.client.get("/metrics").status_code == 401
     said = section("operating.md", "Metrics and alerts")
     assert "`/metrics` is an exact feed for the operators' monitoring only" in said
+
+
+def test_a_checkpoint_held_up_by_a_reader_is_done_at_a_later_write_and_never_holds_the_writer(tmp_path: Path) -> None:
+    """A reader with an open snapshot (``ivr stats``, a sqlite3 shell) keeps the write-ahead log from being emptied:
+    the sum-up's checkpoint does not wait for it (a write that waits loses the batches behind it), and is done at
+    the next write once the reader is gone."""
+    import sqlite3
+
+    import pytest
+
+    from ivr.stats import store
+    from ivr.stats.events import CallEnd
+    from ivr.stats.recorder import Recorder, RecorderConfig
+    from stats_db import NOW, turn
+
+    database = tmp_path / "stats.sqlite3"
+    store.migrate(f"sqlite:///{database}")
+    now = [NOW]
+    config = RecorderConfig(f"sqlite:///{database}")
+    recorder = Recorder(config, lambda count, reason: pytest.fail(reason), clock=lambda: now[0])
+    key = stats_call_key(b"secret", SIDS[0], NOW)
+    recorder.turn(turn(key, NOW, "welcome", "start"))
+    recorder.end(CallEnd(NOW + 5, key, "completed", "<30s"))
+    assert recorder.flush()
+    reader = sqlite3.connect(database, isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM stats_live_calls").fetchall()  # a snapshot with the call in it
+    now[0] = NOW + 5 + store.END_GRACE_SECONDS + 1
+    started = time.monotonic()
+    assert recorder.flush()  # summed up, written, and not held up by the reader
+    assert time.monotonic() - started < config.write_timeout
+    assert key.encode() in stored_bytes(database)  # still in the log: the reader holds it
+    reader.execute("COMMIT")
+    reader.close()
+    assert recorder.flush(finish=False)  # the next write, with nothing to sum up
+    assert key.encode() not in stored_bytes(database)
+    assert (tmp_path / "stats.sqlite3-wal").stat().st_size == 0
+    recorder.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -9,51 +10,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import select, text
 
-from ivr.stats import store
-from ivr.stats.batch import Batch, CallTurn, pack, unpack
-from ivr.stats.events import HOUR, CallEnd, TurnEvent, TurnFacts
-
-NOW = 1_800_000_000.0  # an hour's start plus nothing: 2027-01-15 08:00 UTC
-
-
-def turn(
-    call: str,
-    at: float,
-    node: str,
-    outcome: str,
-    *,
-    lang: str = "fr",
-    seconds: float = 10.0,
-    dial: str | None = None,
-    **facts: float,
-) -> TurnEvent:
-    return TurnEvent(
-        at,
-        call,
-        "helpline",
-        node,
-        lang,
-        outcome,
-        TurnFacts(seconds, facts.get("line_at"), facts.get("dial_at"), int("dial_at" in facts)),
-        dial,
-    )
-
-
-def write(url: str, batch: Batch, now: float = NOW) -> int:
-    engine = store.make_engine(url)
-    with engine.begin() as conn:
-        store.write_batch(conn, batch)
-        finished = store.finish_calls(conn, now)
-    engine.dispose()
-    return finished
-
-
-def rows(url: str, table: store.Table) -> list[dict[str, object]]:
-    engine = store.make_engine(url)
-    with engine.connect() as conn:
-        found = [dict(r) for r in conn.execute(select(table)).mappings()]
-    engine.dispose()
-    return found
+from ivr.stats import report, store
+from ivr.stats.batch import Batch
+from ivr.stats.events import HOUR, CallEnd
+from ivr.stats.recorder import Recorder, RecorderConfig
+from stats_db import NOW, rows, turn, write
 
 
 def test_the_migrations_make_exactly_the_tables_the_code_uses(database_url: str) -> None:
@@ -100,21 +61,19 @@ def test_calls_in_progress_keep_their_turns_through_the_migration_to_one_row_per
     engine.dispose()
     assert store.migrate(url) == ("0001", store.HEAD)
     [kept] = rows(url, store.live_calls)
-    assert [(t.node, t.started, t.line_at) for t in unpack(str(kept["turns"]))] == [
-        ("welcome", True, None),
-        ("listening_line", False, 6.4),
-    ]
+    assert (kept["first_at"], kept["started"], kept["last_node"], kept["lang"]) == (NOW + 1, True, "listening_line", "fr")
+    assert kept["line_after"] == pytest.approx(10.2 + 6.4)
     batch = Batch()
     batch.add_end(CallEnd(NOW + 30, "c1", "completed", "30s-1m"))
     assert write(url, batch, now=NOW + 30 + store.END_GRACE_SECONDS + 1) == 1
     assert rows(url, store.time_to_line) == [dict(hour=NOW, flow="helpline", lang="fr", seconds=17, count=1)]
-    # And back: the turns of a call in progress are rows again.
+    # And back: a call in progress is a row of turns again, one that sums up the same (tests/test_stats_migrations.py).
     write(url, _one_call_in_progress())
     command.downgrade(config, "0001")
     engine = store.make_engine(url)
     with engine.connect() as conn:
-        back = conn.execute(text("SELECT call, node FROM stats_live_turns ORDER BY at")).all()
-        assert back == [("c2", "welcome"), ("c2", "main")]
+        back = conn.execute(text("SELECT call, at, node, seconds FROM stats_live_turns ORDER BY at")).all()
+        assert back == [("c2", NOW + 100, "main", 20.0)]
     engine.dispose()
 
 
@@ -149,9 +108,14 @@ def test_batches_add_up_and_a_call_is_summed_up_after_its_end(database_url: str)
         )
     ]
     assert rows(database_url, store.time_to_line) == [dict(hour=NOW, flow="helpline", lang="fr", seconds=47, count=1)]
-    [kept] = rows(database_url, store.live_calls)  # c2 is still in progress: one row, its turn in it
-    assert (kept["call"], kept["ended_at"]) == ("c2", None)
-    assert [(t.node, t.started) for t in unpack(str(kept["turns"]))] == [("welcome", True)]
+    [kept] = rows(database_url, store.live_calls)  # c2 is still in progress: one row, its turn summed up in it
+    assert (kept["call"], kept["ended_at"], kept["started"], kept["last_node"], kept["seconds"]) == (
+        "c2",
+        None,
+        True,
+        "welcome",
+        10,
+    )
     counted = {(r["node"], r["outcome"]): r["count"] for r in rows(database_url, store.turns)}
     assert counted == {("welcome", "start"): 2, ("first_menu", "language"): 1, ("listening_line", "talk_now"): 1}
 
@@ -169,11 +133,58 @@ def test_an_end_written_before_the_calls_turns_still_sums_the_call_up(database_u
     assert (summed["reached"], summed["end_status"], summed["last_node"]) == (True, "completed", "listening_line")
 
 
-def test_unpack_skips_what_pack_did_not_write() -> None:
-    turns = [CallTurn(NOW, "helpline", "welcome", "-", True, 10.2, None, None, False)]
-    later = [CallTurn(NOW + 9, "helpline", "main", "nl", False, 3.0, 1.5, None, False)]
-    text = "\n".join(["", pack(turns), "not json", "[1, 2]", '[["x"]]', pack(later)])
-    assert unpack(text) == turns + later
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 0, 2), (0, 2, 1)])
+def test_each_batch_of_a_call_joins_its_row_before_or_after_what_is_there(database_url: str, order: tuple[int, ...]) -> None:
+    """Workers write a call's turns in any order, one batch each: a batch all before or all after what is written
+    joins it exactly (the first three orders; the last writes the middle batch last: joined after both)."""
+    batches = [
+        [turn("c1", NOW + 1, "welcome", "start", lang="-", seconds=8.0), turn("c1", NOW + 9, "first_menu", "language")],
+        [turn("c1", NOW + 20, "main", "option", lang="nl", seconds=5.0)],
+        [
+            turn("c1", NOW + 26, "listening_line", "talk_now", lang="nl", seconds=6.0, dial_at=4.0),
+            turn("c1", NOW + 40, "listening_line", "transfer_done", lang="nl", seconds=0.0, dial="connected"),
+        ],
+    ]
+    for index in order:
+        batch = Batch()
+        for event in batches[index]:
+            batch.add_turn(event)
+        write(database_url, batch)
+    [kept] = rows(database_url, store.live_calls)
+    assert (kept["first_at"], kept["flow"], kept["last_node"], kept["lang"], kept["seconds"]) == (
+        NOW + 1,
+        "helpline",
+        "listening_line",
+        "nl",
+        29,
+    )
+    exact = order != (0, 2, 1)
+    assert (kept["line_after"] == 8 + 10 + 5 + 4) is exact  # a transfer that connected: when it started ringing
+
+
+def test_a_time_to_the_line_is_one_whole_second_in_progress_and_summed_up(tmp_path: Path) -> None:
+    """12.0001 s of audio to the line: the same second while the call is in progress and once it is summed up,
+    written by the real recorder and read by the real report."""
+    url = f"sqlite:///{tmp_path / 'stats.sqlite3'}"
+    store.migrate(url)
+    now = [NOW + 30]
+    recorder = Recorder(RecorderConfig(url), lambda count, reason: pytest.fail(reason), clock=lambda: now[0])
+    recorder.turn(turn("c1", NOW + 1, "welcome", "start", lang="-", seconds=10.0))
+    recorder.turn(turn("c1", NOW + 11, "listening_line", "talk_now", lang="nl", seconds=20.0, line_at=2.0001))
+    assert recorder.flush()
+    engine = store.make_engine(url)
+    day = date(2027, 1, 15)
+    with engine.connect() as conn:
+        live = report.load(conn, day, day)
+    assert (live.in_progress, dict(live.to_line)) == (1, {12: 1})
+    recorder.end(CallEnd(NOW + 40, "c1", "completed", "30s-1m"))
+    now[0] = NOW + 40 + store.END_GRACE_SECONDS + 1
+    assert recorder.flush()
+    with engine.connect() as conn:
+        summed = report.load(conn, day, day)
+    assert (summed.in_progress, dict(summed.to_line), summed.reached["nl"]) == (0, {12: 1}, 1)
+    recorder.close()
+    engine.dispose()
 
 
 def test_a_silent_call_is_summed_up_after_the_idle_time_and_a_transfer_after_an_hour(database_url: str) -> None:

@@ -3,20 +3,20 @@
 On the request path a batch only takes the event as it is (an append under the recorder's
 lock). The writer counts the batch up off the request path, when it takes it: hourly
 counters (bounded by flows × nodes × languages × outcomes per hour), and for each call in
-progress the batch's turns of that call, packed together (kept by the store under the call's
-keyed hash only until the call is over, see :mod:`ivr.stats.store`), so that the store writes
-one row per call, however many turns the batch holds of it.
+progress a running summary of the batch's turns of that call (a :class:`Segment`, merged by the
+store into the call's row, kept under the call's own key only until the call is over, see
+:mod:`ivr.stats.store`), so that the store writes one row per call, however many turns the
+batch holds of it.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
 
-from ivr.stats.events import CallEnd, TurnEvent, hour_of
+from ivr.stats.events import NO_LANGUAGE, CallEnd, TurnEvent, hour_of
 
 # Events a batch may hold before new ones are dropped (and counted): several seconds of a
 # very busy line between two writes; a database that keeps failing cannot grow memory.
@@ -27,8 +27,7 @@ TransferKey = tuple[int, str, str, str]  # hour, flow, lang, result ("started" o
 
 
 class CallTurn(NamedTuple):
-    """One turn of a call in progress: where it is, and the engine's seconds of audio. Kept as a JSON
-    array (a named tuple is one), in the order of these fields."""
+    """One turn of a call in progress: where it is, and the engine's seconds of audio."""
 
     at: float
     flow: str
@@ -41,23 +40,61 @@ class CallTurn(NamedTuple):
     connected: bool
 
 
-def pack(turns: list[CallTurn]) -> str:
-    """Turns of one call, as one line of text (JSON): what the store keeps while the call lasts."""
-    return json.dumps(turns, separators=(",", ":"))
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Consecutive turns of one call, summed up so that two segments can be joined without their turns
+    (the store joins them in SQL, :func:`ivr.stats.store.joined`). Times "after" count seconds of audio
+    from the segment's first turn. The line is reached when a listening line's number has been said, or
+    when a transfer connects (then: when that transfer started ringing)."""
 
+    first_at: float  # the server's time of the first turn
+    flow: str  # the first turn's
+    started: bool  # holds the call's first turn
+    last_at: float
+    last_node: str
+    dialling: bool  # the last turn started a transfer, which can last
+    lang: str | None  # the last language chosen in the segment, and when (None: none chosen)
+    lang_at: float | None
+    seconds: float  # audio of all the turns
+    line_after: float | None  # when the line was reached, had no transfer been ringing before the segment
+    dial_after: float | None  # when the segment's last transfer started ringing
+    connected_first: bool  # a transfer connected before the segment started one: it reached the line, if one rang before
 
-def unpack(text: str) -> list[CallTurn]:
-    """The turns packed by :func:`pack`, one line per write, in the order they were written. A line
-    that is not what pack() writes is skipped: the row is the database's, and a report never fails on it."""
-    turns: list[CallTurn] = []
-    for line in text.splitlines():
-        if not line:  # the row was made by the call's end, before any turn: it starts with an empty line
-            continue
-        try:
-            turns += [CallTurn(*record) for record in json.loads(line)]
-        except (ValueError, TypeError):
-            continue
-    return turns
+    @classmethod
+    def of(cls, turns: list[CallTurn]) -> Segment:
+        """``turns`` (at least one), in the order they were answered."""
+        ordered = sorted(turns, key=lambda t: t.at)
+        elapsed = 0.0
+        line_after: float | None = None
+        dial_after: float | None = None
+        connected_first = False
+        for turn in ordered:
+            if line_after is None:
+                if turn.connected and dial_after is not None:
+                    line_after = dial_after
+                elif turn.connected:
+                    connected_first = True
+                if line_after is None and turn.line_at is not None:
+                    line_after = elapsed + turn.line_at
+            if turn.dial_at is not None:
+                dial_after = elapsed + turn.dial_at
+            elapsed += turn.seconds
+        first, last = ordered[0], ordered[-1]
+        chosen = [t for t in ordered if t.lang != NO_LANGUAGE]
+        return cls(
+            first_at=first.at,
+            flow=first.flow,
+            started=any(t.started for t in ordered),
+            last_at=last.at,
+            last_node=last.node,
+            dialling=last.dial_at is not None,
+            lang=chosen[-1].lang if chosen else None,
+            lang_at=chosen[-1].at if chosen else None,
+            seconds=elapsed,
+            line_after=line_after,
+            dial_after=dial_after,
+            connected_first=connected_first,
+        )
 
 
 @dataclass
@@ -65,8 +102,10 @@ class CallPart:
     """A call's turns in one batch."""
 
     turns: list[CallTurn] = field(default_factory=list)
-    last_at: float = 0.0  # the latest of these turns (server time)
-    dialling: bool = False  # that turn started a transfer, which can last
+
+    @property
+    def segment(self) -> Segment:
+        return Segment.of(self.turns)
 
 
 @dataclass
@@ -139,6 +178,4 @@ class Batch:
                     event.dial == "connected",
                 )
             )
-            if event.at >= part.last_at:
-                part.last_at, part.dialling = event.at, facts.dial_at is not None
         return tally

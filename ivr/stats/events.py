@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hmac
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,6 +52,12 @@ LONGEST_BUCKET = "10m+"
 def hour_of(epoch: float) -> int:
     """The start of the UTC hour holding ``epoch``, in seconds since 1970."""
     return int(epoch // HOUR) * HOUR
+
+
+def whole_seconds(seconds: float) -> int:
+    """A time to the line in whole seconds, rounded up, as every count and report has it: at the millisecond,
+    so that a sum of audio lengths a hair over a whole second (12.0001: float noise) stays in its second."""
+    return math.ceil(round(seconds, 3))
 
 
 def duration_bucket(value: str | None) -> str:

@@ -21,6 +21,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest, multiprocess
 
 from ivr.logs import get_logger
+from ivr.stats import alert_rules as rules
+from ivr.stats.alert_rules import CALL_ROUTES
 
 log = get_logger()
 MULTIPROC_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -50,7 +52,6 @@ REFUSED = Counter(
     ["route"],
     registry=REGISTRY,
 )
-CALL_ROUTES = ("start", "step", "dial")  # the webhooks of a call (ivr.web's route names): /voice, its steps and dials
 TRANSFERS = Counter("ivr_transfers", "Transfers started, and how each attempt ended", ["result"], registry=REGISTRY)
 TRANSFER_FAILURES = Counter(
     "ivr_transfer_failures", "Transfer attempts that did not connect, by result", ["result"], registry=REGISTRY
@@ -105,10 +106,11 @@ class Window:
 
 @dataclass
 class Alerts:
-    """The conditions of docs/alerts.yml, checked in each process, as warning log lines.
+    """The conditions of docs/alerts.yml (both from :mod:`ivr.stats.alert_rules`), checked in each process, as
+    warning log lines.
 
-    For operators without Prometheus: a transfer failure rate of 50% or more over at least 4
-    attempts in 15 minutes, 20 refused requests in 5 minutes, statistics dropped, and (an
+    For operators without Prometheus: 2 or more transfer attempts in 15 minutes that did not
+    connect, half of them or more; 20 refused requests in 5 minutes; statistics dropped; and (an
     error: a page) fallback hits without a valid signature in the same 10 minutes as refused
     signatures on a call's webhooks, which is what a rotated auth token looks like; each at
     most once per ``quiet`` seconds. A fallback or rescue hit has its own line already
@@ -117,11 +119,11 @@ class Alerts:
 
     clock: Callable[[], float] = time.monotonic
     quiet: float = 300.0
-    transfers: Window = field(default_factory=lambda: Window(900))
-    failures: Window = field(default_factory=lambda: Window(900))
-    refused: Window = field(default_factory=lambda: Window(300))
-    refused_calls: Window = field(default_factory=lambda: Window(600))  # refused on CALL_ROUTES
-    unsigned_fallbacks: Window = field(default_factory=lambda: Window(600))
+    transfers: Window = field(default_factory=lambda: Window(rules.TRANSFER_WINDOW))
+    failures: Window = field(default_factory=lambda: Window(rules.TRANSFER_WINDOW))
+    refused: Window = field(default_factory=lambda: Window(rules.REFUSED_WINDOW))
+    refused_calls: Window = field(default_factory=lambda: Window(rules.FALLBACK_WINDOW))  # refused on CALL_ROUTES
+    unsigned_fallbacks: Window = field(default_factory=lambda: Window(rules.FALLBACK_WINDOW))
     _last: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -140,7 +142,7 @@ class Alerts:
             if failed:
                 self.failures.add(now)
             attempts, failures = self.transfers.count(now), self.failures.count(now)
-        if failed and attempts >= 4 and failures * 2 >= attempts:
+        if failed and rules.transfers_failing(failures, attempts):
             self._warn("transfers", f"transfers are failing: {failures} of the last {attempts} attempts in 15 minutes")
 
     def forbidden(self, route: str) -> None:
@@ -150,7 +152,7 @@ class Alerts:
             refused = self.refused.count(now)
             if route in CALL_ROUTES:
                 self.refused_calls.add(now)
-        if refused >= 20:
+        if refused >= rules.REFUSED_BURST:
             self._warn("refused", "a burst of requests refused for their signature", count=refused)
         self._rotated_token(now)
 

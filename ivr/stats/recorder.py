@@ -130,6 +130,7 @@ class Recorder:
         self._busy = False  # a write is running (or hanging) in the OS thread
         self._finished = 0.0  # time.monotonic() of the last summing-up
         self._ready = False  # the schema was checked and the retention applied
+        self._checkpoint_owed = False  # a sum-up's checkpoint did not go through (see store.checkpoint)
         self._stopped = False
 
     # --- the request path -------------------------------------------------------------------------
@@ -246,8 +247,13 @@ class Recorder:
                     finished = store.finish_calls(conn, now)
                     self._finished = time.monotonic()
             self._ready = True
-            if finished and not store.checkpoint(self._engine):
-                log.warning("statistics: the write-ahead log could not be emptied after a sum-up (busy); tried again at the next")
+            if finished or self._checkpoint_owed:
+                owed = not store.checkpoint(self._engine)
+                if owed and not self._checkpoint_owed:
+                    log.warning(
+                        "statistics: the write-ahead log could not be emptied after a sum-up (busy); tried again at each write"
+                    )
+                self._checkpoint_owed = owed
         finally:
             self._busy = False
 

@@ -25,8 +25,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy import Connection, select
 
 from ivr.stats import store
-from ivr.stats.batch import unpack
-from ivr.stats.events import HOUR, NO_LANGUAGE
+from ivr.stats.events import HOUR, NO_LANGUAGE, whole_seconds
 
 SMALL = 5
 PERCENTILE_MINIMUM = 10
@@ -173,14 +172,11 @@ def _add_call(report: Report, hour: int, lang: str, reached: bool, last_node: st
 
 def _add_in_progress(conn: Connection, report: Report, lo: int, hi: int) -> None:
     """Calls not over yet, summed up here and now (nothing more is stored)."""
-    for turns in conn.execute(select(store.live_calls.c.turns)).scalars():
-        summary = store.summarise(unpack(turns), None)
-        if summary is None or not lo <= summary.hour < hi:
-            continue
+    for summary in store.calls_in_progress(conn, lo, hi):
         report.in_progress += 1
         _add_call(report, summary.hour, summary.lang, summary.reached, summary.last_node, "in progress", 1)
         if summary.to_line is not None:
-            seconds = int(-(-summary.to_line // 1))
+            seconds = whole_seconds(summary.to_line)
             report.to_line[seconds] += 1
             report.to_line_by_lang.setdefault(summary.lang, Counter())[seconds] += 1
 

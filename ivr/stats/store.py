@@ -2,11 +2,11 @@
 
 SQLite by default, PostgreSQL when ``DATABASE_URL`` is set; the schema is made by Alembic
 (``ivr stats migrate``, :mod:`ivr.stats.migrations`). Stored, for good (until pruned):
-hourly counts only. For a call in progress, under the call's keyed hash: one row, holding
-its turns (the server's time, node, language, seconds of audio, whether a line's number was
-said or a transfer connected; each write appends the turns of its batch, as a line of JSON),
-its latest turn and its end once Twilio says so; deleted when the call is summed up into the
-hourly counts, at most an hour later.
+hourly counts only. For a call in progress, under the statistics' own key for the call: one
+row, a running summary in typed columns (when it started and in which flow, its latest node
+and language, the seconds of audio so far, when it reached the line, its end once Twilio
+says so; each write joins its batch's summary to the row's, see :func:`joined`), deleted
+when the call is summed up into the hourly counts, at most an hour later.
 
 (Over 400 lines: the tables, their migrations' entry points and every statement that
 writes or deletes rows are kept together, so that what is stored can be read in one place.)
@@ -15,9 +15,8 @@ writes or deletes rows are kept together, so that what is stored can be read in 
 from __future__ import annotations
 
 import functools
-import math
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -26,6 +25,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    ColumnElement,
     Connection,
     Engine,
     Executable,
@@ -34,31 +34,31 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    Text,
     and_,
     case,
     create_engine,
     delete,
     event,
+    false,
     inspect,
-    literal,
     or_,
     select,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ivr.stats.batch import Batch, CallTurn, Tally, pack, unpack
-from ivr.stats.events import NO_LANGUAGE, hour_of
+from ivr.stats.batch import Batch, Segment, Tally
+from ivr.stats.events import NO_LANGUAGE, hour_of, whole_seconds
 
 VERSION_TABLE = "stats_version"
-HEAD = "0002"  # the latest migration in ivr/stats/migrations/versions (a test checks that they agree)
+HEAD = "0003"  # the latest migration in ivr/stats/migrations/versions (a test checks that they agree)
 # A call still in a menu sends a request at least every minute or two; one silent for this long is over.
 IDLE_SECONDS = 15 * 60
 LONGEST_CALL_SECONDS = 3600  # a transfer can last; after an hour nothing about the call is kept
 # Requests of one call can be written by several workers, each a second or so apart: a call
 # is summed up this long after Twilio said it ended.
 END_GRACE_SECONDS = 30
+BUSY_SECONDS = 5  # SQLite: how long a statement waits for another connection's lock
 FINISHED_AT_ONCE = 100  # calls summed up per statement (see finish_calls)
 
 metadata = MetaData()
@@ -112,12 +112,22 @@ live_calls = Table(
     "stats_live_calls",
     metadata,
     Column("call", String(16), primary_key=True),
-    Column("last_at", Float, nullable=False, index=True),  # the server's time of the call's latest turn
+    Column("last_at", Float, nullable=False, index=True),  # the server's time of the call's latest turn (or its end)
     Column("dialling", Boolean, nullable=False),  # that turn started a transfer, which can last
     Column("ended_at", Float, index=True),  # when Twilio's status callback said the call was over
     Column("status", String(16)),
     Column("duration", String(16)),
-    Column("turns", Text, nullable=False, server_default=""),  # batch.pack() lines, one per write
+    # The running summary of the turns written so far (batch.Segment; all empty when only the end is known).
+    Column("first_at", Float),
+    Column("flow", String(40)),
+    Column("started", Boolean, nullable=False, server_default=false()),
+    Column("last_node", String(40)),
+    Column("lang", String(8)),
+    Column("lang_at", Float),
+    Column("seconds", Float, nullable=False, server_default=text("0")),
+    Column("line_after", Float),
+    Column("dial_after", Float),
+    Column("connected_first", Boolean, nullable=False, server_default=false()),
 )
 AGGREGATES = (turns, transfers, calls, time_to_line)
 
@@ -146,7 +156,7 @@ def make_engine(url: str) -> Engine:
     """
     url = database_url(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 5})
+        engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS})
         event.listen(engine, "connect", _sqlite_write_ahead_log)
         return engine
     # A host that vanished mid-write (no reset) is noticed within seconds, not at TCP's retransmission limit.
@@ -171,15 +181,22 @@ CHECKPOINT_TRIES = 5
 def checkpoint(engine: Engine) -> bool:
     """SQLite: copy the write-ahead log into the database and empty it (TRUNCATE), so that the rows a sum-up
     deleted (each call in progress, under its key) are not left readable in the log file. Retried a few times
-    while another connection reads or writes; returns whether it went through (PostgreSQL: nothing to do)."""
+    while another connection reads or writes; returns whether it went through (PostgreSQL: nothing to do).
+
+    Without SQLite's busy wait: a TRUNCATE checkpoint waits for every reader's snapshot, so a reader that keeps
+    one open would hold the writer BUSY_SECONDS a try, and the batches behind it would be lost; the recorder
+    tries again at its next write instead."""
     if engine.dialect.name != "sqlite":
         return True
-    for attempt in range(CHECKPOINT_TRIES):
-        with engine.connect() as conn:
-            busy = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar()
-        if not busy:
-            return True
-        time.sleep(0.05 * (attempt + 1))
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA busy_timeout = 0")
+        try:
+            for attempt in range(CHECKPOINT_TRIES):
+                if not conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").scalar():
+                    return True
+                time.sleep(0.05 * (attempt + 1))
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {BUSY_SECONDS * 1000}")
     return False
 
 
@@ -264,17 +281,44 @@ def _adding(dialect: str, table: Table) -> Executable:
     return statement.on_conflict_do_update(index_elements=keys, set_={"count": table.c["count"] + statement.excluded["count"]})
 
 
+def joined(a: Any, b: Any) -> dict[str, ColumnElement[Any]]:
+    """The running summary of segment ``a`` followed by segment ``b`` (each the stored row's columns or the
+    written ones), column by column: the same walk as batch.Segment.of, over two summaries instead of turns.
+    The row without turns (only the call's end) has no line, no transfer and 0 seconds, so it joins as nothing."""
+    return {
+        "first_at": a.first_at,
+        "flow": a.flow,
+        "started": or_(a.started, b.started),
+        "seconds": a.seconds + b.seconds,
+        "line_after": case(
+            (a.line_after.is_not(None), a.line_after),
+            (and_(b.connected_first, a.dial_after.is_not(None)), a.dial_after),
+            else_=a.seconds + b.line_after,
+        ),
+        "dial_after": case((b.dial_after.is_not(None), a.seconds + b.dial_after), else_=a.dial_after),
+        "connected_first": or_(a.connected_first, and_(a.line_after.is_(None), a.dial_after.is_(None), b.connected_first)),
+    }
+
+
 @functools.cache
 def _turns_added(dialect: str) -> Executable:
-    """A call's row: its turns appended, and its latest turn, whichever writer brings it first."""
+    """A call's row: the batch's summary joined to it, before or after what is there (by the first turn's time);
+    its latest turn and language, whichever writer brings them first. Exact when each write's turns come all
+    before or all after those written; turns written after a later and an earlier one of the call (two workers
+    answering within a batch's interval, writing in the other order) are joined after both: the call's time to
+    the line may then be off by their seconds, nothing else."""
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(live_calls)
-    newer = statement.excluded.last_at >= live_calls.c.last_at
+    row, new = live_calls.c, statement.excluded
+    before = or_(row.first_at.is_(None), new.first_at < row.first_at)
+    earlier, later = joined(new, row), joined(row, new)
+    newer = or_(row.last_node.is_(None), new.last_at >= row.last_at)
+    language = and_(new.lang_at.is_not(None), or_(row.lang_at.is_(None), new.lang_at >= row.lang_at))
     return statement.on_conflict_do_update(
         index_elements=["call"],
         set_={
-            "last_at": case((newer, statement.excluded.last_at), else_=live_calls.c.last_at),
-            "dialling": case((newer, statement.excluded.dialling), else_=live_calls.c.dialling),
-            "turns": live_calls.c.turns + literal("\n") + statement.excluded.turns,
+            **{name: case((before, earlier[name]), else_=later[name]) for name in earlier},
+            **{name: case((newer, new[name]), else_=row[name]) for name in ("last_at", "last_node", "dialling")},
+            **{name: case((language, new[name]), else_=row[name]) for name in ("lang", "lang_at")},
         },
     )
 
@@ -316,21 +360,18 @@ def write_batch(conn: Connection, batch: Batch) -> None:
 
 
 def _touch_calls(conn: Connection, tally: Tally) -> None:
-    """One row per call in progress: its turns, its latest turn (whichever writer brings it first) and its end."""
+    """One row per call in progress: the running summary of its turns, and its end."""
     if tally.calls:
         conn.execute(
             _turns_added(conn.dialect.name),
-            [
-                dict(call=call, last_at=part.last_at, dialling=part.dialling, turns=pack(part.turns))
-                for call, part in sorted(tally.calls.items())
-            ],
+            [dict(call=call, **_columns(part.segment)) for call, part in sorted(tally.calls.items())],
         )
     if tally.ends:
         ends = {end.call: end for end in tally.ends}  # one end per call
         conn.execute(
             _ended(conn.dialect.name),
             [
-                dict(call=e.call, last_at=e.at, dialling=False, ended_at=e.at, status=e.status, duration=e.duration, turns="")
+                dict(call=e.call, last_at=e.at, dialling=False, ended_at=e.at, status=e.status, duration=e.duration, **NO_TURNS)
                 for e in sorted(ends.values(), key=lambda e: e.call)
             ],
         )
@@ -351,37 +392,39 @@ class CallSummary:
     duration: str
 
 
-def summarise(turns: Iterable[CallTurn], end: Mapping[Any, Any] | None) -> CallSummary | None:
-    """One call from its turns, in the order they were answered (turns answered in the same instant, in
-    the order they were written); None for a fragment without its start (turns written after the call
-    was summed up)."""
-    ordered = sorted(turns, key=lambda t: t.at)
-    if not ordered or not any(t.started for t in ordered):
+def _columns(segment: Segment) -> dict[str, object]:
+    return {name: getattr(segment, name) for name in Segment.__slots__}
+
+
+# An end written before any turn of its call: a row that joins as nothing (see joined).
+NO_TURNS: dict[str, object] = dict.fromkeys(("first_at", "flow", "last_node", "lang", "lang_at", "line_after", "dial_after")) | {
+    "started": False,
+    "seconds": 0.0,
+    "connected_first": False,
+}
+
+
+def summary_of(row: Mapping[Any, Any], *, ended: bool) -> CallSummary | None:
+    """One call from its row; None for a fragment without its start (turns written after the call was summed up)."""
+    if not row["started"] or row["first_at"] is None:
         return None
-    elapsed = 0.0
-    dial_started: float | None = None
-    reached: float | None = None
-    for turn in ordered:
-        if turn.connected and dial_started is not None:
-            reached = dial_started
-            break
-        if turn.line_at is not None:
-            reached = elapsed + turn.line_at
-            break
-        if turn.dial_at is not None:
-            dial_started = elapsed + turn.dial_at
-        elapsed += turn.seconds
-    langs = [t.lang for t in ordered if t.lang != NO_LANGUAGE]
     return CallSummary(
-        hour=hour_of(ordered[0].at),
-        flow=ordered[0].flow,
-        lang=langs[-1] if langs else NO_LANGUAGE,
-        reached=reached is not None,
-        to_line=reached,
-        last_node=ordered[-1].node,
-        end_status=end["status"] if end is not None else "unknown",
-        duration=end["duration"] if end is not None else "unknown",
+        hour=hour_of(row["first_at"]),
+        flow=row["flow"],
+        lang=row["lang"] or NO_LANGUAGE,
+        reached=row["line_after"] is not None,
+        to_line=row["line_after"],
+        last_node=row["last_node"],
+        end_status=row["status"] if ended and row["ended_at"] is not None else "unknown",
+        duration=row["duration"] if ended and row["ended_at"] is not None else "unknown",
     )
+
+
+def calls_in_progress(conn: Connection, lo: int, hi: int) -> list[CallSummary]:
+    """The calls not summed up yet that started between ``lo`` and ``hi`` (epoch seconds), as they are now."""
+    c = live_calls.c
+    found = conn.execute(select(live_calls).where(c.started.is_(True), c.first_at >= lo, c.first_at < hi)).mappings()
+    return [s for s in (summary_of(row, ended=False) for row in found) if s is not None]
 
 
 def calls_over(conn: Connection, now: float) -> list[str]:
@@ -413,7 +456,7 @@ def finish_calls(conn: Connection, now: float) -> int:
         if not claimed:
             continue
         for row in claimed:
-            summary = summarise(unpack(row["turns"]), row if row["ended_at"] is not None else None)
+            summary = summary_of(row, ended=True)
             if summary is not None:
                 summaries.append(summary)
         _add_summaries(conn, summaries)
@@ -428,7 +471,7 @@ def _add_summaries(conn: Connection, summaries: list[CallSummary]) -> None:
         key = (s.hour, s.flow, s.lang, s.reached, s.last_node, s.end_status, s.duration)
         call_counts[key] = call_counts.get(key, 0) + 1
         if s.to_line is not None:
-            line_key = (s.hour, s.flow, s.lang, math.ceil(round(s.to_line, 3)))
+            line_key = (s.hour, s.flow, s.lang, whole_seconds(s.to_line))
             line_counts[line_key] = line_counts.get(line_key, 0) + 1
     _upsert(
         conn,
