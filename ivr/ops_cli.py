@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
 import time
 import urllib.request
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -23,6 +25,7 @@ from ivr.checker import check, format_findings
 from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 from ivr.errors import ConfigErrors
 from ivr.fallback import export, file_name, unexported
+from ivr.hours import BRUSSELS, HoursError, brussels_moment, describe_moment
 from ivr.loader import default_config_dir, default_flows_dir, load_catalog
 from ivr.model import Catalog
 from ivr.number_guard import line_numbers
@@ -264,17 +267,69 @@ def _announcement_catalog() -> tuple[Settings, Catalog]:
     return settings, load_or_exit(settings.config_dir, settings.flows_dir)
 
 
+DURATION = re.compile(r"(?:(?P<days>[0-9]+)d)?(?:(?P<hours>[0-9]+)h)?(?:(?P<minutes>[0-9]+)m)?")
+
+
+def duration(text: str) -> timedelta:
+    """``"4h"``, ``"90m"``, ``"1h30m"``, ``"2d"`` → a timedelta; fails with usage otherwise."""
+    m = DURATION.fullmatch(text.strip().lower())
+    if m is None or not any(m.groups()):
+        fail(ExitCode.USAGE, f"error: --for {text!r} is not a duration: write e.g. 4h, 90m, 1h30m or 2d")
+    found = timedelta(days=int(m["days"] or 0), hours=int(m["hours"] or 0), minutes=int(m["minutes"] or 0))
+    if not found:
+        fail(ExitCode.USAGE, "error: --for must be longer than nothing")
+    return found
+
+
+def moment(text: str, name: str, now: datetime) -> datetime:
+    """``now``, a Brussels wall time (``2026-12-24 18:00``), or a time with its offset; fails with usage otherwise.
+
+    A Brussels time the clocks skip is refused; one that happens twice is taken the first time, and said so.
+    """
+    if text.strip().lower() == "now":
+        return now
+    try:
+        given = datetime.fromisoformat(text.strip())
+    except ValueError:
+        given = None
+    if given is not None and given.tzinfo is not None:
+        return given
+    try:
+        instant, note = brussels_moment(text)
+    except HoursError as exc:
+        fail(ExitCode.USAGE, f"error: --{name}: {exc}; or write a time with its offset, e.g. 2026-12-24T18:00+01:00")
+    if note:
+        click.echo(f"note: --{name}: {note}")
+    return instant
+
+
 @announce.command("set")
 @click.option("--say", "texts", type=(str, str), multiple=True, required=True, help="LANG TEXT, e.g. --say fr 'Télé-Accueil …'.")
-@click.option("--start", required=True, help="When it starts, with its time zone, e.g. 2026-12-24T18:00+01:00.")
-@click.option("--end", required=True, help="When it ends, e.g. 2026-12-25T08:00+01:00.")
+@click.option(
+    "--start",
+    default="now",
+    show_default=True,
+    help='When it starts: "now", a Brussels time "2026-12-24 18:00", or with its offset.',
+)
+@click.option("--end", default=None, help='When it ends: a Brussels time "2026-12-25 08:00", or with its offset.')
+@click.option("--for", "lasting", default=None, help="Or how long it lasts from its start: 4h, 90m, 1h30m, 2d.")
 @click.option(
     "--file", "path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Default: IVR_ANNOUNCEMENT_FILE."
 )
-def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str, path: Path | None) -> None:
-    """Check an announcement and write it to the file the service reads (or print it for IVR_ANNOUNCEMENT)."""
+def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str | None, lasting: str | None, path: Path | None) -> None:
+    """Check an announcement and write it to the file the service reads (or print it for IVR_ANNOUNCEMENT).
+
+    Times without an offset are Brussels wall-clock times: one the clocks skip (the last Sunday of
+    March, 02:xx) is refused; one that happens twice (the last Sunday of October, 02:xx) is taken
+    the first time, and a note says so.
+    """
+    if (end is None) == (lasting is None):
+        fail(ExitCode.USAGE, "error: give either --end or --for (e.g. --for 4h)")
     settings, catalog = _announcement_catalog()
-    raw = json.dumps({"text": dict(texts), "start": start, "end": end}, ensure_ascii=False)
+    begins = moment(start, "start", datetime.now(UTC).replace(second=0, microsecond=0))
+    ends = begins + duration(lasting) if lasting is not None else moment(end or "", "end", begins)
+    local = {"start": begins.astimezone(BRUSSELS).isoformat(), "end": ends.astimezone(BRUSSELS).isoformat()}
+    raw = json.dumps({"text": dict(texts), **local}, ensure_ascii=False)
     try:
         announcement = parse_announcement(raw, catalog.settings.offered, line_numbers(catalog.helplines.values()))
     except AnnouncementError as exc:
@@ -282,15 +337,21 @@ def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str, path:
     too_long_texts = too_long(catalog, announcement.text)
     if too_long_texts:
         fail(ExitCode.ERROR, f"error: {'; '.join(too_long_texts)} (budgets.announcement): shorten it")
+    said = f"said from {describe_moment(announcement.start)} to {describe_moment(announcement.end)}"
     target = path or settings.announcement_file
     if target is None:
-        click.echo("No IVR_ANNOUNCEMENT_FILE: on a PaaS, set this config variable (the app restarts, no build):")
-        click.echo(f"IVR_ANNOUNCEMENT={announcement.to_json()}")
+        click.echo(
+            f"No IVR_ANNOUNCEMENT_FILE: on a PaaS, set the config variable IVR_ANNOUNCEMENT ({said}); the app restarts, no build."
+        )
+        click.echo("On Heroku:")
+        click.echo(f"heroku config:set IVR_ANNOUNCEMENT={shlex.quote(announcement.to_json())}")
+        click.echo("On another platform (scalingo env-set, clever env set, a dashboard), set IVR_ANNOUNCEMENT to:")
+        click.echo(announcement.to_json())
         return
     partial = target.with_name(target.name + ".new")
     partial.write_text(announcement.to_json() + "\n", encoding="utf-8")
     partial.replace(target)  # atomic: the service never reads half a file
-    click.echo(f"wrote {target}: said from {announcement.start.isoformat()} to {announcement.end.isoformat()}")
+    click.echo(f"wrote {target}: {said}")
 
 
 @announce.command("show")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -153,23 +154,46 @@ def test_status_shows_the_announcement_and_until_when(tmp_path: Path) -> None:
     where = ("--config", str(DATA / "config"), "--flows", str(DATA / "flows"), "--url", f"http://127.0.0.1:{free_port()}")
     text = "Tele-Onthaal krijgt vanavond veel oproepen."
     code, output = ivr(
-        "announce",
-        "set",
-        "--say",
-        "nl",
-        text,
-        "--start",
-        "2026-12-24T18:00+01:00",
-        "--end",
-        "2026-12-25T08:00+01:00",
-        "--file",
-        str(file),
+        "announce", "set", "--say", "nl", text, "--start", "2026-12-24 18:00", "--end", "2026-12-25 08:00", "--file", str(file)
     )
     assert code == 0, output
     code, output = ivr("status", *where, "--at", "2026-12-24 20:00", IVR_ANNOUNCEMENT_FILE=str(file))
     assert "Announcement\n  on now, until Fri 25 Dec 2026 08:00\n" in output and f"nl: {text}" in output
     code, output = ivr("status", *where, "--at", "2026-12-24 12:00", IVR_ANNOUNCEMENT_FILE=str(file))
     assert "not on yet: from Thu 24 Dec 2026 18:00 until Fri 25 Dec 2026 08:00" in output
+
+
+# --- ivr announce set in Brussels time ----------------------------------------------------------------------------
+
+
+def test_announce_for_4h_on_a_paas_prints_a_heroku_line_a_shell_reads_back(tmp_path: Path) -> None:
+    text = "Télé-Accueil est très sollicité ce soir : restez en ligne, c'est l'écoute qui compte."
+    code, output = ivr("announce", "set", "--say", "fr", text, "--for", "4h")
+    assert code == 0, output
+    [line] = [line for line in output.splitlines() if line.startswith("heroku config:set ")]
+    words = shlex.split(line)
+    assert words[:2] == ["heroku", "config:set"] and words[2].startswith("IVR_ANNOUNCEMENT=") and len(words) == 3
+    value = json.loads(words[2].removeprefix("IVR_ANNOUNCEMENT="))
+    assert value["text"] == {"fr": text}
+    from datetime import datetime
+
+    start, end = datetime.fromisoformat(value["start"]), datetime.fromisoformat(value["end"])
+    assert (end - start).total_seconds() == 4 * 3600 and abs((datetime.now(start.tzinfo) - start).total_seconds()) < 120
+    assert "set IVR_ANNOUNCEMENT to:" in output  # named for the other platforms
+
+
+def test_announce_local_times_refuse_a_skipped_hour_and_take_the_first_of_a_repeated_one(tmp_path: Path) -> None:
+    file = tmp_path / "announcement.json"
+    say = ("--say", "nl", "Tele-Onthaal krijgt veel oproepen.", "--file", str(file))
+    code, output = ivr("announce", "set", *say, "--start", "2027-03-28 02:30", "--for", "2h")
+    assert code == 2 and "does not exist in Brussels" in output and not file.exists()
+    code, output = ivr("announce", "set", *say, "--start", "2026-10-25 02:30", "--end", "2026-10-25 06:00")
+    assert code == 0 and "happens twice" in output and "taking the first" in output
+    written = json.loads(file.read_text(encoding="utf-8"))
+    assert written["start"] == "2026-10-25T02:30:00+02:00" and written["end"] == "2026-10-25T06:00:00+01:00"
+    code, output = ivr("announce", "set", *say, "--start", "2026-12-24 18:00", "--for", "4 hours")
+    assert code == 2 and "not a duration" in output
+    assert ivr("announce", "set", *say, "--start", "2026-12-24 18:00")[0] == 2  # neither --end nor --for
 
 
 # --- the Procfile's process: start-up, reload with the outcome ---------------------------------------------------
