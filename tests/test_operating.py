@@ -101,6 +101,8 @@ def test_a_refused_reload_shows_when_on_healthz_and_why_only_behind_the_password
     status, body = admin(app, "/admin/status.json")
     reason = json.loads(body)["last_refused_reload_reason"]
     assert status == 200 and "IVR_SIP_TO_NIGHT_USERNAME" in reason and "restart the service" in reason
+    page = admin(app, "/admin")[1]
+    assert "last refused reload: " in page and "IVR_SIP_TO_NIGHT_USERNAME" in page and "not served yet" in page
 
     shutil.copy(DATA / "config" / "helplines.yaml", config / "helplines.yaml")
     (config / "settings.yaml").write_text("languages: [", encoding="utf-8")
