@@ -46,6 +46,11 @@ COMMANDS = {
     "simulate": Lazy(
         "ivr.tools_cli:simulate", "Call the service from the terminal: the real webhook, signed requests, real TwiML."
     ),
+    "status": Lazy(
+        "ivr.status_cli:status",
+        "What is live now: the files served and on disk, each line's and target's state and next change, holidays, the"
+        " announcement.",
+    ),
     "stats": Lazy(
         "ivr.stats.cli:stats", "Anonymous call statistics for a period: calls, languages, the line, drop-off, transfers."
     ),

@@ -25,8 +25,8 @@ class ConfigError:
         return text
 
 
-class ConfigErrors(Exception):
-    """Every problem found while loading; raised once, after everything was checked."""
+class ConfigErrors(RuntimeError):
+    """Every problem found while loading; raised once, after everything was checked (a RuntimeError, as SettingsError)."""
 
     def __init__(self, errors: Iterable[ConfigError]) -> None:
         self.errors = tuple(sorted(errors, key=lambda error: (error.mark.file, error.mark.line, error.mark.column)))

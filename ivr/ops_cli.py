@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import signal
+import time
+import urllib.request
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -19,11 +23,14 @@ from ivr.announcements import parse as parse_announcement
 from ivr.audio import AudioManifest, ManifestError, load_manifest, prompt_speeches, recording_id, speech_engines
 from ivr.checker import check, format_findings
 from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
+from ivr.errors import ConfigErrors
 from ivr.fallback import export, file_name, unexported
+from ivr.hours import BRUSSELS, HoursError, brussels_moment, describe_moment
+from ivr.loader import default_config_dir, default_flows_dir, load_catalog
 from ivr.model import Catalog
 from ivr.number_guard import line_numbers
 from ivr.settings import Settings
-from ivr.timing import word_count
+from ivr.startup import RESTART_HINT, check_environment, service_environment, too_long
 
 
 @click.command()
@@ -63,6 +70,16 @@ def validate(config_dir: Path | None, flows_dir: Path | None, audio_dir: Path, w
         click.echo(f"{len(stale)} recording(s) to record again: their prompts say other words now (the synthesised audio plays):")
         for speech, recording in stale:
             click.echo(f"  {recording_id(speech)}: recorded for {recording.text!r}, now {speech.text!r}")
+    environment = check_environment(catalog, service_environment())
+    for line in environment.notes:
+        click.echo(line)
+    for line in environment.warnings:
+        click.echo(f"warning: {line}", err=True)
+    if environment.errors:
+        fail(
+            ExitCode.ERROR,
+            "\n".join(f"error: {line}" for line in environment.errors) + "\nthe service will not start until it is fixed.",
+        )
     click.echo(f"{len(catalog.helplines)} helplines, {len(catalog.flows)} flow(s): no errors.")
 
 
@@ -73,22 +90,120 @@ def _is_gunicorn(pid: int) -> bool:
         return False
 
 
+def process_environment(pid: int) -> dict[str, str] | None:
+    """The environment the process ``pid`` was started with, or None when it cannot be read (another user's)."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    pairs = (item.decode("utf-8", "replace").partition("=") for item in raw.split(b"\0") if b"=" in item)
+    return {name: value for name, _, value in pairs}
+
+
+def bound_url(pid: int, env: Mapping[str, str] | None) -> str | None:
+    """Where the master ``pid`` listens (its --bind, else PORT), as a URL this machine can reach; None for a Unix socket."""
+    try:
+        args = [a.decode("utf-8", "replace") for a in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")]
+    except OSError:
+        args = []
+    bind = next((b for a, b in zip(args, args[1:], strict=False) if a in ("--bind", "-b")), None)
+    bind = bind or next((a.split("=", 1)[1] for a in args if a.startswith("--bind=")), None)
+    if bind is None:
+        bind = f"127.0.0.1:{(env or {}).get('PORT') or 8000}"  # gunicorn's own default port
+    if bind.startswith(("unix:", "fd://")):
+        return None
+    host, _, port = bind.rpartition(":")
+    host = "127.0.0.1" if host in ("", "0.0.0.0", "[::]") else host
+    return f"http://{host}:{port}"
+
+
+def health(url: str) -> dict[str, object] | None:
+    """The service's /healthz, or None when it does not answer."""
+    try:
+        with urllib.request.urlopen(url.rstrip("/") + "/healthz", timeout=3) as answer:
+            found = json.loads(answer.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
+def changed_variables(mine: Mapping[str, str], service: Mapping[str, str]) -> list[str]:
+    """The service's variables this shell sets to another value (names only): those need a restart, not a reload."""
+    ours = ("IVR_", "TWILIO_", "DATABASE_URL")
+    return sorted(name for name, value in mine.items() if name.startswith(ours) and service.get(name) != value)
+
+
 @click.command()
 @click.argument("pid", type=int)
 @CONFIG_OPTION
 @FLOWS_OPTION
-def reload(pid: int, config_dir: Path | None, flows_dir: Path | None) -> None:
+@click.option("--url", default=None, help="The service's base URL, for /healthz (default: where the master listens).")
+@click.option("--wait", default=30.0, show_default=True, help="Seconds to wait for the outcome.")
+def reload(pid: int, config_dir: Path | None, flows_dir: Path | None, url: str | None, wait: float) -> None:
     """Take new flows and config files without a restart: check them, then send SIGHUP to the service.
 
-    PID is gunicorn's master (systemd's $MAINPID). Nothing is sent when the files have errors
-    (they are printed; exit 1). On SIGHUP the master loads and checks the files again and
-    serves them only if they are valid; otherwise it keeps what it served and logs why.
+    PID is gunicorn's master (systemd's $MAINPID). Nothing is sent when the files have errors, or
+    when the service's environment lacks what they need (printed; exit 1). On SIGHUP the master
+    loads and checks the files again and serves them only if they are valid; otherwise it keeps
+    what it served and logs why. This command waits for the outcome on /healthz and prints it.
+    A reload never reads the environment again: a changed variable needs a restart.
     """
-    catalog = load_or_exit(config_dir, flows_dir)
+    try:
+        catalog = load_catalog(config_dir or default_config_dir(), flows_dir or default_flows_dir())
+    except ConfigErrors as exc:
+        n = len(exc.errors)
+        lines = [str(error) for error in exc.errors]
+        fail(
+            ExitCode.ERROR,
+            "\n".join(
+                [*lines, f"{n} error{'s' if n != 1 else ''} found; nothing was sent: the service keeps serving what it loaded."]
+            ),
+        )
     if not _is_gunicorn(pid):
         fail(ExitCode.USAGE, f"error: process {pid} is not a gunicorn master; give the PID of the service's master process")
+    env = process_environment(pid)
+    if env is None:
+        click.echo(
+            f"SIP credentials not checked here: the environment of process {pid} cannot be read (run as its user, or root)"
+        )
+    else:
+        found = check_environment(catalog, env)
+        if found.errors:
+            fail(
+                ExitCode.ERROR,
+                "\n".join(f"error: {line} in the service's environment" for line in found.errors)
+                + f"\n{RESTART_HINT}; nothing was sent.",
+            )
+        for line in found.warnings:
+            click.echo(f"warning: {line}", err=True)
+        changed = changed_variables(service_environment(), env)
+        if changed:
+            click.echo(f"this shell sets {', '.join(changed)} otherwise than the service: if that is the change, {RESTART_HINT}")
+    base = url or bound_url(pid, env)
+    before = health(base) if base else None
     os.kill(pid, signal.SIGHUP)
-    click.echo(f'{len(catalog.flows)} flow(s) valid; sent SIGHUP to {pid}: its log says "reloaded" or why it kept the old files.')
+    click.echo(f"{len(catalog.flows)} flow(s) valid; sent SIGHUP to {pid}.")
+    if base is None or before is None:
+        click.echo(
+            '/healthz not reached: the log says "reloaded" or why it kept the old files; `ivr status` shows what is served.'
+        )
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = health(base)
+        if now is None:
+            continue
+        if now.get("loaded_at") != before.get("loaded_at"):
+            click.echo(f"reloaded: serving {now.get('content')} since {now.get('loaded_at')}.")
+            return
+        if now.get("last_refused_reload_at") != before.get("last_refused_reload_at"):
+            fail(
+                ExitCode.ERROR,
+                f"reload refused at {now.get('last_refused_reload_at')}: still serving {now.get('content')}"
+                f' (loaded {now.get("loaded_at")}); why: `ivr status`, /admin, or the log\'s "reload refused" line',
+            )
+    fail(ExitCode.ERROR, f"no outcome on {base}/healthz within {wait:g} s: see the service's log")
 
 
 @click.group()
@@ -152,44 +267,91 @@ def _announcement_catalog() -> tuple[Settings, Catalog]:
     return settings, load_or_exit(settings.config_dir, settings.flows_dir)
 
 
-def _too_long(catalog: Catalog, text: Mapping[str, str]) -> list[str]:
-    """The languages whose text lasts longer than the announcement budget (the caller checker counts on it)."""
-    cap = catalog.settings.budgets.announcement
-    found = []
-    for lang, said in text.items():
-        seconds = word_count(said) / catalog.settings.languages[lang].words_per_second
-        if seconds > cap:
-            found.append(f"the {lang} text lasts about {seconds:.1f} s said, longer than the {cap:g} s an announcement may")
+DURATION = re.compile(r"(?:(?P<days>[0-9]+)d)?(?:(?P<hours>[0-9]+)h)?(?:(?P<minutes>[0-9]+)m)?")
+
+
+def duration(text: str) -> timedelta:
+    """``"4h"``, ``"90m"``, ``"1h30m"``, ``"2d"`` → a timedelta; fails with usage otherwise."""
+    m = DURATION.fullmatch(text.strip().lower())
+    if m is None or not any(m.groups()):
+        fail(ExitCode.USAGE, f"error: --for {text!r} is not a duration: write e.g. 4h, 90m, 1h30m or 2d")
+    found = timedelta(days=int(m["days"] or 0), hours=int(m["hours"] or 0), minutes=int(m["minutes"] or 0))
+    if not found:
+        fail(ExitCode.USAGE, "error: --for must be longer than nothing")
     return found
+
+
+def moment(text: str, name: str, now: datetime) -> datetime:
+    """``now``, a Brussels wall time (``2026-12-24 18:00``), or a time with its offset; fails with usage otherwise.
+
+    A Brussels time the clocks skip is refused; one that happens twice is taken the first time, and said so.
+    """
+    if text.strip().lower() == "now":
+        return now
+    try:
+        given = datetime.fromisoformat(text.strip())
+    except ValueError:
+        given = None
+    if given is not None and given.tzinfo is not None:
+        return given
+    try:
+        instant, note = brussels_moment(text)
+    except HoursError as exc:
+        fail(ExitCode.USAGE, f"error: --{name}: {exc}; or write a time with its offset, e.g. 2026-12-24T18:00+01:00")
+    if note:
+        click.echo(f"note: --{name}: {note}")
+    return instant
 
 
 @announce.command("set")
 @click.option("--say", "texts", type=(str, str), multiple=True, required=True, help="LANG TEXT, e.g. --say fr 'Télé-Accueil …'.")
-@click.option("--start", required=True, help="When it starts, with its time zone, e.g. 2026-12-24T18:00+01:00.")
-@click.option("--end", required=True, help="When it ends, e.g. 2026-12-25T08:00+01:00.")
+@click.option(
+    "--start",
+    default="now",
+    show_default=True,
+    help='When it starts: "now", a Brussels time "2026-12-24 18:00", or with its offset.',
+)
+@click.option("--end", default=None, help='When it ends: a Brussels time "2026-12-25 08:00", or with its offset.')
+@click.option("--for", "lasting", default=None, help="Or how long it lasts from its start: 4h, 90m, 1h30m, 2d.")
 @click.option(
     "--file", "path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Default: IVR_ANNOUNCEMENT_FILE."
 )
-def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str, path: Path | None) -> None:
-    """Check an announcement and write it to the file the service reads (or print it for IVR_ANNOUNCEMENT)."""
+def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str | None, lasting: str | None, path: Path | None) -> None:
+    """Check an announcement and write it to the file the service reads (or print it for IVR_ANNOUNCEMENT).
+
+    Times without an offset are Brussels wall-clock times: one the clocks skip (the last Sunday of
+    March, 02:xx) is refused; one that happens twice (the last Sunday of October, 02:xx) is taken
+    the first time, and a note says so.
+    """
+    if (end is None) == (lasting is None):
+        fail(ExitCode.USAGE, "error: give either --end or --for (e.g. --for 4h)")
     settings, catalog = _announcement_catalog()
-    raw = json.dumps({"text": dict(texts), "start": start, "end": end}, ensure_ascii=False)
+    begins = moment(start, "start", datetime.now(UTC).replace(second=0, microsecond=0))
+    ends = begins + duration(lasting) if lasting is not None else moment(end or "", "end", begins)
+    local = {"start": begins.astimezone(BRUSSELS).isoformat(), "end": ends.astimezone(BRUSSELS).isoformat()}
+    raw = json.dumps({"text": dict(texts), **local}, ensure_ascii=False)
     try:
         announcement = parse_announcement(raw, catalog.settings.offered, line_numbers(catalog.helplines.values()))
     except AnnouncementError as exc:
         fail(ExitCode.ERROR, f"error: {exc}")
-    too_long = _too_long(catalog, announcement.text)
-    if too_long:
-        fail(ExitCode.ERROR, f"error: {'; '.join(too_long)} (budgets.announcement): shorten it")
+    too_long_texts = too_long(catalog, announcement.text)
+    if too_long_texts:
+        fail(ExitCode.ERROR, f"error: {'; '.join(too_long_texts)} (budgets.announcement): shorten it")
+    said = f"said from {describe_moment(announcement.start)} to {describe_moment(announcement.end)}"
     target = path or settings.announcement_file
     if target is None:
-        click.echo("No IVR_ANNOUNCEMENT_FILE: on a PaaS, set this config variable (the app restarts, no build):")
-        click.echo(f"IVR_ANNOUNCEMENT={announcement.to_json()}")
+        click.echo(
+            f"No IVR_ANNOUNCEMENT_FILE: on a PaaS, set the config variable IVR_ANNOUNCEMENT ({said}); the app restarts, no build."
+        )
+        click.echo("On Heroku:")
+        click.echo(f"heroku config:set IVR_ANNOUNCEMENT={shlex.quote(announcement.to_json())}")
+        click.echo("On another platform (scalingo env-set, clever env set, a dashboard), set IVR_ANNOUNCEMENT to:")
+        click.echo(announcement.to_json())
         return
     partial = target.with_name(target.name + ".new")
     partial.write_text(announcement.to_json() + "\n", encoding="utf-8")
     partial.replace(target)  # atomic: the service never reads half a file
-    click.echo(f"wrote {target}: said from {announcement.start.isoformat()} to {announcement.end.isoformat()}")
+    click.echo(f"wrote {target}: {said}")
 
 
 @announce.command("show")

@@ -15,8 +15,11 @@ from ivr.loader import default_config_dir, default_flows_dir
 DEV_MODE_VARIABLE = "IVR_DEV_MODE"
 
 
-class SettingsError(Exception):
-    """A required setting is missing or malformed; the message says which and what to do."""
+class SettingsError(RuntimeError):
+    """A required setting is missing or malformed; the message says which and what to do.
+
+    A RuntimeError: gunicorn ends a start-up that raises one with its message alone, not a traceback.
+    """
 
 
 def _flag(value: str | None) -> bool:

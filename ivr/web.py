@@ -28,10 +28,11 @@ from ivr.engine import Action, Dial, Engine, Gather, Heard, Say, Turn
 from ivr.fallback import Rescue, rescues
 from ivr.guard import guard
 from ivr.logs import call_ref, get_logger
-from ivr.model import SIP_VARIABLES, Catalog, Speech
+from ivr.model import Catalog, Speech
 from ivr.number_guard import line_numbers
 from ivr.security import SIGNATURE_HEADER, is_signed_by_twilio, signed_url
 from ivr.settings import Settings, SettingsError
+from ivr.startup import credentials_message, missing_credentials
 from ivr.state import State, read_state
 from ivr.twiml import CONTENT_TYPE, EMPTY_RESPONSE, Links, render, whisper_twiml
 
@@ -39,6 +40,7 @@ bp = Blueprint("voice", __name__)
 log = get_logger()
 
 EXTENSION = "ivr"
+LOADED = "ivr.loaded"  # ivr.startup.Loaded: the hash of the files served, since when, the last refused reload
 # Distinct answers kept rendered, per app: the engine keeps its turns (ivr.engine), and a kept turn
 # is rendered once (see bench/: with both, the app answers faster than the idiomatic peer, which
 # builds its document per request). The bound keeps odd (signed but unusual) states from growing memory.
@@ -156,15 +158,9 @@ def build_service(
     Raises:
         SettingsError: a SIP target names credentials that are not in the environment.
     """
-    missing = sorted(
-        {t.credentials for line in catalog.helplines.values() for t in line.transfer_to if t.credentials}
-        - set(settings.sip_credentials)
-    )
+    missing = missing_credentials(catalog, settings.sip_credentials)
     if missing:
-        raise SettingsError(
-            "SIP transfer targets name credentials that are not in the environment: set "
-            + "; ".join(SIP_VARIABLES.format(name=name) for name in missing)
-        )
+        raise SettingsError(credentials_message(missing))
     source = AnnouncementSource(
         catalog.settings.offered, settings.announcement, settings.announcement_file, line_numbers(catalog.helplines.values())
     )

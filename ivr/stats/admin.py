@@ -41,6 +41,14 @@ def require_admin() -> Response | None:
     return require_operator(REALM)  # wrong passwords limited per client: see ivr.guard
 
 
+@bp.context_processor
+def live_now() -> dict[str, object]:
+    """The panel of what is live now (ivr.status_web), on every page of the dashboard."""
+    from ivr.status_web import live_sections
+
+    return {"live": live_sections()}
+
+
 def days() -> int:
     """?days= (default 7), at most the days the statistics keep: older counts are gone, asking costs only time."""
     given = request.args.get("days", "7")
