@@ -25,24 +25,12 @@ from ivr.model import (
     Flow,
     frozen_map,
 )
+from ivr.settings import default_config_dir, default_flows_dir
 from ivr.timing import DurationOf
 from ivr.voices import SpeechEngines
 from ivr.yamlio import Mark
 
 __all__ = ["E164", "default_config_dir", "default_flows_dir", "load_catalog"]
-
-
-def default_config_dir() -> Path:
-    """``./config``, falling back to the folder beside the package (``IVR_CONFIG`` is read by ivr.settings)."""
-    here = Path("config")
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parent.parent / "config"
-
-
-def default_flows_dir() -> Path:
-    """The flows shipped inside the package (``IVR_FLOWS`` is read by ivr.settings)."""
-    return Path(__file__).resolve().parent / "flows"
 
 
 def load_catalog(

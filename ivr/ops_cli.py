@@ -9,6 +9,7 @@ import json
 import os
 import signal
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitC
 from ivr.fallback import export, file_name, unexported
 from ivr.model import Catalog
 from ivr.number_guard import line_numbers
-from ivr.settings import Settings
+from ivr.settings import ANNOUNCEMENT, ANNOUNCEMENT_FILE, CONFIG, FLOWS, SettingsError
 from ivr.timing import word_count
 
 
@@ -126,11 +127,6 @@ def fallback_export(folder: Path, with_targets: bool, config_dir: Path | None, f
         click.echo(f"not rung by these files (SIP targets with credentials): {', '.join(t.address for t in left_out)}")
 
 
-ANNOUNCEMENT_FILE_OPTION = click.option(
-    "--file", "path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Default: IVR_ANNOUNCEMENT_FILE."
-)
-
-
 @click.group()
 def announce() -> None:
     """The operators' announcement: a short message per language, with a start and an end.
@@ -141,15 +137,22 @@ def announce() -> None:
     """
 
 
-def _announcement_settings() -> tuple[Settings, tuple[str, ...], dict[str, str]]:
-    """The settings, the languages offered, and the lines' numbers (which an announcement may not spell)."""
-    settings, catalog = _announcement_catalog()
-    return settings, catalog.settings.offered, line_numbers(catalog.helplines.values())
+@dataclass(frozen=True, slots=True)
+class _Announced:
+    """Where the service reads the announcement (the same variables, read the same way), and the catalog it checks against."""
+
+    text: str | None
+    file: Path | None
+    catalog: Catalog
 
 
-def _announcement_catalog() -> tuple[Settings, Catalog]:
-    settings = Settings.from_env({**os.environ, "IVR_DEV_MODE": "1", "IVR_PRODUCTION": ""})  # no token needed here
-    return settings, load_or_exit(settings.config_dir, settings.flows_dir)
+def _announced() -> _Announced:
+    try:
+        text, file = ANNOUNCEMENT.read(os.environ), ANNOUNCEMENT_FILE.read(os.environ)
+        config_dir, flows_dir = CONFIG.read(os.environ), FLOWS.read(os.environ)
+    except SettingsError as exc:
+        fail(ExitCode.USAGE, f"error: {exc}")
+    return _Announced(text, file, load_or_exit(config_dir, flows_dir))
 
 
 def _too_long(catalog: Catalog, text: Mapping[str, str]) -> list[str]:
@@ -172,7 +175,8 @@ def _too_long(catalog: Catalog, text: Mapping[str, str]) -> list[str]:
 )
 def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str, path: Path | None) -> None:
     """Check an announcement and write it to the file the service reads (or print it for IVR_ANNOUNCEMENT)."""
-    settings, catalog = _announcement_catalog()
+    announced = _announced()
+    catalog = announced.catalog
     raw = json.dumps({"text": dict(texts), "start": start, "end": end}, ensure_ascii=False)
     try:
         announcement = parse_announcement(raw, catalog.settings.offered, line_numbers(catalog.helplines.values()))
@@ -181,7 +185,7 @@ def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str, path:
     too_long = _too_long(catalog, announcement.text)
     if too_long:
         fail(ExitCode.ERROR, f"error: {'; '.join(too_long)} (budgets.announcement): shorten it")
-    target = path or settings.announcement_file
+    target = path or announced.file
     if target is None:
         click.echo("No IVR_ANNOUNCEMENT_FILE: on a PaaS, set this config variable (the app restarts, no build):")
         click.echo(f"IVR_ANNOUNCEMENT={announcement.to_json()}")
@@ -195,8 +199,10 @@ def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str, path:
 @announce.command("show")
 def announce_show() -> None:
     """Show the announcement the service would read now, and whether it is on."""
-    settings, languages, numbers = _announcement_settings()
-    found, warning = AnnouncementSource(languages, settings.announcement, settings.announcement_file, numbers).current()
+    announced = _announced()
+    catalog = announced.catalog
+    numbers = line_numbers(catalog.helplines.values())
+    found, warning = AnnouncementSource(catalog.settings.offered, announced.text, announced.file, numbers).current()
     if warning is not None:
         fail(ExitCode.ERROR, f"warning: {warning}; callers hear no announcement")
     if found is None:
@@ -214,8 +220,10 @@ def announce_show() -> None:
 )
 def announce_clear(path: Path | None) -> None:
     """Remove the announcement file (on a PaaS: unset IVR_ANNOUNCEMENT)."""
-    settings, _, _ = _announcement_settings()
-    target = path or settings.announcement_file
+    try:
+        target = path or ANNOUNCEMENT_FILE.read(os.environ)  # no catalog: clearing works even while a file is broken
+    except SettingsError as exc:
+        fail(ExitCode.USAGE, f"error: {exc}")
     if target is None:
         click.echo("No IVR_ANNOUNCEMENT_FILE: on a PaaS, unset the IVR_ANNOUNCEMENT config variable.")
         return
