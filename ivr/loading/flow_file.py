@@ -11,10 +11,11 @@ from ivr.checks import check_flow
 from ivr.errors import ConfigError
 from ivr.loading.document import (
     NODE_ID,
-    Number,
+    REQUIRED,
     boolean,
     did_you_mean,
     load_document,
+    whole,
 )
 from ivr.loading.prompts import FlowContext, parse_prompt, parse_words
 from ivr.model import (
@@ -40,14 +41,14 @@ from ivr.model import (
 )
 from ivr.yamlio import Mark, YMap, YNode, YScalar, format_key
 
-# The numbers of a flow, declared once: key, range, default (None: required), meaning.
-TIMEOUT = Number("timeout", 1, 30, 6, "seconds a menu waits for a key once its prompt is said", whole=True)
-RETRIES = Number("retries", 0, 5, None, "how often a menu asks again before going on", whole=True)
+# The numbers of a flow, declared once: key, range, default (REQUIRED: none), meaning.
+TIMEOUT = whole("timeout", 1, 30, 6, "seconds a menu waits for a key once its prompt is said")
+RETRIES = whole("retries", 0, 5, REQUIRED, "how often a menu asks again before going on")
 
 
 @dataclass
 class _Defaults:
-    timeout: int = int(TIMEOUT.default or 0)
+    timeout: int = TIMEOUT.absent or 0
     no_input: Retry | None = None
     wrong_key: Retry | None = None
     after_retries: str | None = None
@@ -60,7 +61,7 @@ def _parse_retry(ctx: FlowContext, node: YNode | None, key: str) -> Retry | None
     if body is None:
         return None
     f = doc.fields(body, ("retries", "reprompt"))
-    retries = RETRIES.whole_number(doc, f)
+    retries = RETRIES.read(doc, f)
     with doc.at("reprompt"):
         reprompt = parse_prompt(ctx, f.get("reprompt"), f"{key}.reprompt")
     return Retry(retries, reprompt) if retries is not None else None
@@ -87,7 +88,7 @@ def _not_understood(ctx: FlowContext, f: dict[str, YNode], key: str, d: _Default
 
 def _menu_common(ctx: FlowContext, f: dict[str, YNode], key: str, d: _Defaults) -> tuple[int, Retry, Retry, str] | None:
     doc = ctx.doc
-    timeout = TIMEOUT.whole_number(doc, f) if "timeout" in f else d.timeout
+    timeout = TIMEOUT.read(doc, f) if "timeout" in f else d.timeout
     with doc.at("no_input"):
         no_input = _parse_retry(ctx, f["no_input"], f"{key}.no_input") if "no_input" in f else d.no_input
     with doc.at("wrong_key"):
@@ -190,7 +191,7 @@ def _parse_message(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> 
         prompt = parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
     with doc.at("after"):
         after = parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
-    timeout = TIMEOUT.whole_number(doc, f) if "timeout" in f else d.timeout
+    timeout = TIMEOUT.read(doc, f) if "timeout" in f else d.timeout
     nxt = _target(ctx, f, "next")
     if not nxt or timeout is None:
         return None
@@ -217,7 +218,7 @@ def _parse_transfer(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) ->
         after = parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
     with doc.at("unreachable"):
         unreachable = parse_prompt(ctx, f.get("unreachable"), f"{key}.unreachable", required=False)
-    timeout = TIMEOUT.whole_number(doc, f) if "timeout" in f else d.timeout
+    timeout = TIMEOUT.read(doc, f) if "timeout" in f else d.timeout
     if line is None or timeout is None:
         return None
     return TransferNode(node_id, line, connecting, call_yourself, after, timeout, unreachable)
@@ -362,7 +363,7 @@ def parse_flow(
             if db is not None:
                 df = doc.fields(db, (), MENU_FIELDS)
                 if "timeout" in df:
-                    defaults.timeout = TIMEOUT.whole_number(doc, df) or defaults.timeout
+                    defaults.timeout = TIMEOUT.read(doc, df) or defaults.timeout
                 for name in ("no_input", "wrong_key"):
                     if name in df:
                         with doc.at(name):

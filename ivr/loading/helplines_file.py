@@ -30,13 +30,14 @@ from ivr.loading.document import (
     did_you_mean,
     load_document,
 )
+from ivr.loading.settings_file import SettingsMarks
 from ivr.model import (
     SIP_VARIABLES,
     Helpline,
     LanguageSettings,
     Target,
 )
-from ivr.yamlio import Mark, YMap, YNode, YSeq
+from ivr.yamlio import YMap, YNode, YSeq
 
 # --- helplines.yaml --------------------------------------------------------------------
 
@@ -209,7 +210,7 @@ def parse_helplines(
     path: Path,
     errors: list[ConfigError],
     languages: Mapping[str, LanguageSettings] | None,
-    settings_marks: Mapping[str, Mark],
+    settings_marks: SettingsMarks,
     our_numbers: Collection[str] = (),
 ) -> dict[str, Helpline] | None:
     """Parse helplines; ``our_numbers`` (``called_numbers``) can never be transfer targets."""
@@ -323,10 +324,9 @@ def parse_helplines(
     if languages is not None:
         for code, ls in languages.items():
             if ls.helpline not in lines and len(errors) == before:
-                mark = settings_marks.get(f"languages.{code}.helpline", Mark(doc.file, 1, 1))
                 errors.append(
                     ConfigError(
-                        mark,
+                        settings_marks.helpline(code),
                         f"languages.{code}.helpline",
                         f"unknown helpline {ls.helpline!r}",
                         did_you_mean(ls.helpline, list(lines)),
