@@ -326,3 +326,19 @@ def test_a_setting_left_empty_is_reported_at_its_own_key(tmp_path: Path) -> None
     (error,) = [e for e in caught.value.errors if "found nothing" in e.message]
     assert (error.path, error.message) == ("languages.de.voice", "expected text, found nothing")
     assert lines[error.mark.line - 1].strip() == "voice:"
+
+
+def test_a_helpline_key_left_empty_is_reported_at_its_own_key(tmp_path: Path) -> None:
+    # Each key of a line is declared once (ivr.loading.helplines_file.LINE) and read at its own path.
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config)
+    text = (config / "helplines.yaml").read_text(encoding="utf-8")
+    old = "chat_hours: zu bestimmten Zeiten"
+    assert old in text
+    (config / "helplines.yaml").write_text(text.replace(old, "chat_hours:", 1), encoding="utf-8")
+    with pytest.raises(ConfigErrors) as caught:
+        load_catalog(config, ROOT / "ivr" / "flows")
+    (error,) = [e for e in caught.value.errors if "found nothing" in e.message]
+    assert error.path == "helplines.telefonhilfe.chat_hours"
+    assert error.message == "expected when the chat is open, in words, found nothing"
+    assert text.splitlines()[error.mark.line - 1].strip() == old

@@ -212,7 +212,7 @@ def keys(table: Iterable[Field[Any]]) -> tuple[tuple[str, ...], tuple[str, ...]]
     return tuple(f.key for f in table if f.required), tuple(f.key for f in table if not f.required)
 
 
-def text(what: str = "text") -> Callable[[Document, YNode], str | None]:
+def text_of(what: str = "text") -> Callable[[Document, YNode], str | None]:
     return lambda doc, node: doc.text(node, what)
 
 
@@ -241,7 +241,7 @@ def number(key: str, low: float, high: float, default: float | Required, meaning
     return Field(key, lambda doc, node: doc.number(node, low, high, meaning), default, meaning)
 
 
-def node(doc: Document, value: YNode) -> YNode:
+def node_of(doc: Document, value: YNode) -> YNode:
     """The node itself, for a key whose value the code reads (a list or a mapping checked against others)."""
     return value
 

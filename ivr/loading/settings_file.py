@@ -20,9 +20,9 @@ from ivr.loading.document import (
     choice,
     did_you_mean,
     load_document,
-    node,
+    node_of,
     number,
-    text,
+    text_of,
     whole,
 )
 from ivr.model import (
@@ -41,18 +41,18 @@ from ivr.yamlio import Mark, YNode
 
 # --- settings.yaml: each mapping's keys declared once -------------------------------------------------------
 
-GTTS_LANG = Field("lang", text(), REQUIRED, "gTTS's language for the built audio")
-GTTS_TLD = Field("tld", text(), "com", "the Google domain gTTS asks, which chooses the accent")
+GTTS_LANG = Field("lang", text_of(), REQUIRED, "gTTS's language for the built audio")
+GTTS_TLD = Field("tld", text_of(), "com", "the Google domain gTTS asks, which chooses the accent")
 GTTS = Section("gTTS settings", (GTTS_LANG, GTTS_TLD))
-NAME = Field("name", text(), REQUIRED, "the language's name in itself, e.g. Français")
-SAY_LANGUAGE = Field("say_language", text(), REQUIRED, "Twilio's <Say> language, e.g. nl-BE")
-VOICE = Field("voice", text(), REQUIRED, "Twilio's <Say> voice")
-HELPLINE = Field("helpline", text(), REQUIRED, "the id of the listening line for this language (helplines.yaml)")
+NAME = Field("name", text_of(), REQUIRED, "the language's name in itself, e.g. Français")
+SAY_LANGUAGE = Field("say_language", text_of(), REQUIRED, "Twilio's <Say> language, e.g. nl-BE")
+VOICE = Field("voice", text_of(), REQUIRED, "Twilio's <Say> voice")
+HELPLINE = Field("helpline", text_of(), REQUIRED, "the id of the listening line for this language (helplines.yaml)")
 WORDS_PER_SECOND = number("words_per_second", 0.5, 6, REQUIRED, "to estimate how long a prompt takes to say")
 GTTS_FIELD = GTTS.under("gtts", "gTTS's language and domain (default: the language code and com)")
-ESPEAK_VOICE = Field("espeak_voice", text(), None, "espeak-ng's voice (default: the language code)")
+ESPEAK_VOICE = Field("espeak_voice", text_of(), None, "espeak-ng's voice (default: the language code)")
 # Twilio recognises nl-BE and fr-BE, but there is no de-BE: German is recognised as de-DE.
-SPEECH_LANGUAGE = Field("speech_language", text(), None, "Twilio's speech-recognition language (default: say_language)")
+SPEECH_LANGUAGE = Field("speech_language", text_of(), None, "Twilio's speech-recognition language (default: say_language)")
 SPEAK_WITH_FIELD = Field(
     "speak_with",
     choice(SPEAK_WITH, "audio or say", " (audio: the files of `ivr audio build`; say: Twilio's voice)"),
@@ -64,8 +64,8 @@ LANGUAGE = Section(
     (NAME, SAY_LANGUAGE, VOICE, HELPLINE, WORDS_PER_SECOND, GTTS_FIELD, ESPEAK_VOICE, SPEECH_LANGUAGE, SPEAK_WITH_FIELD),
 )
 
-CALLED_LANGUAGE = Field("default_language", text(), REQUIRED, "the language this number's callers hear first")
-CALLED_FLOW = Field("flow", text(), None, "the flow this number serves (default: the document's flow)")
+CALLED_LANGUAGE = Field("default_language", text_of(), REQUIRED, "the language this number's callers hear first")
+CALLED_FLOW = Field("flow", text_of(), None, "the flow this number serves (default: the document's flow)")
 # None: the deployment's speech setting.
 CALLED_SPEECH = Field("speech", boolean, None, "speech input on this number, true or false")
 CALLED = Section("what this number serves", (CALLED_LANGUAGE, CALLED_FLOW, CALLED_SPEECH))
@@ -90,14 +90,14 @@ ENABLED = Field("enabled", boolean, False, "callers may speak instead of pressin
 MIN_CONFIDENCE = number("min_confidence", 0, 1, 0.5, "below it, what speech recognition heard is a wrong key")
 SPEECH = Section("speech input settings", (ENABLED, MIN_CONFIDENCE))
 
-OFFERED: Field[YNode] = Field("offered_languages", node, REQUIRED, "the languages of the menu, in the order they are offered")
-DEFAULT_LANGUAGE = Field("default_language", text("a language code"), REQUIRED, "the language of a caller who chooses none")
-LANGUAGES: Field[YNode] = Field("languages", node, REQUIRED, "how each language is spoken and which line serves it")
-FLOW = Field("flow", text("a flow name"), REQUIRED, "the flow a number serves unless it names another")
-CALLED_NUMBERS: Field[YNode] = Field("called_numbers", node, None, "our Twilio numbers, and what each serves")
+OFFERED: Field[YNode] = Field("offered_languages", node_of, REQUIRED, "the languages of the menu, in the order they are offered")
+DEFAULT_LANGUAGE = Field("default_language", text_of("a language code"), REQUIRED, "the language of a caller who chooses none")
+LANGUAGES: Field[YNode] = Field("languages", node_of, REQUIRED, "how each language is spoken and which line serves it")
+FLOW = Field("flow", text_of("a flow name"), REQUIRED, "the flow a number serves unless it names another")
+CALLED_NUMBERS: Field[YNode] = Field("called_numbers", node_of, None, "our Twilio numbers, and what each serves")
 RING_TIMEOUT = whole("ring_timeout", 5, 120, 20, "seconds a transfer target may ring before the next is tried")
 BUDGETS_FIELD = BUDGET.under("budgets", "the caller checker's budgets, in seconds")
-WELCOME_NAMES: Field[YNode] = Field("welcome_names", node, None, "the helplines the welcome names, by id")
+WELCOME_NAMES: Field[YNode] = Field("welcome_names", node_of, None, "the helplines the welcome names, by id")
 SPEECH_FIELD = SPEECH.under("speech", "speech input")
 SETTINGS = Section(
     "a document",
