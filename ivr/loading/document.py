@@ -72,7 +72,11 @@ class Document:
         return ".".join(self.path).replace(".[", "[")
 
     def error(self, mark: Mark, message: str, hint: str = "") -> None:
-        self.errors.append(ConfigError(mark, self.where(), message, hint))
+        self.report(ConfigError(mark, self.where(), message, hint))
+
+    def report(self, error: ConfigError) -> None:
+        """An error found by a check of the whole document, which says its own path."""
+        self.errors.append(error)
         self.failed = True
 
     # --- shapes -------------------------------------------------------------------

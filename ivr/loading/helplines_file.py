@@ -302,7 +302,7 @@ def parse_helplines(
     if languages is not None and not doc.failed:
         for code, ls in languages.items():
             if ls.helpline not in lines:
-                doc.errors.append(
+                doc.report(
                     ConfigError(
                         settings_marks.helpline(code),
                         f"languages.{code}.helpline",
@@ -310,7 +310,6 @@ def parse_helplines(
                         did_you_mean(ls.helpline, list(lines)),
                     )
                 )
-                doc.failed = True
     return None if doc.failed else lines
 
 
