@@ -88,7 +88,8 @@ def load_or_exit(
 ) -> Catalog:
     """Load everything, or print every error and exit with :attr:`ExitCode.ERROR`."""
     from ivr.errors import ConfigErrors
-    from ivr.loader import default_config_dir, default_flows_dir, load_catalog
+    from ivr.loader import load_catalog
+    from ivr.settings import default_config_dir, default_flows_dir
 
     try:
         return load_catalog(config_dir or default_config_dir(), flows_dir or default_flows_dir(), duration_of, engines)

@@ -25,24 +25,12 @@ from ivr.model import (
     Flow,
     frozen_map,
 )
+from ivr.settings import default_config_dir, default_flows_dir
 from ivr.timing import DurationOf
 from ivr.voices import SpeechEngines
 from ivr.yamlio import Mark
 
 __all__ = ["E164", "default_config_dir", "default_flows_dir", "load_catalog"]
-
-
-def default_config_dir() -> Path:
-    """``./config``, falling back to the folder beside the package (``IVR_CONFIG`` is read by ivr.settings)."""
-    here = Path("config")
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parent.parent / "config"
-
-
-def default_flows_dir() -> Path:
-    """The flows shipped inside the package (``IVR_FLOWS`` is read by ivr.settings)."""
-    return Path(__file__).resolve().parent / "flows"
 
 
 def load_catalog(
@@ -81,17 +69,16 @@ def load_catalog(
     flows: dict[str, Flow] = {}
     flow_marks: dict[str, dict[str, Mark]] = {}
     if settings is not None and helplines is not None:
-        for index, name in enumerate(settings.welcome_names):
+        for index, (name, mark) in enumerate(zip(settings.welcome_names, settings_marks.welcome_names, strict=True)):
             if name not in helplines:
                 where = f"welcome_names[{index}]"
-                mark = settings_marks.get(where, Mark(display(settings_path), 1, 1))
                 errors.append(ConfigError(mark, where, f"unknown helpline {name!r}", did_you_mean(name, list(helplines))))
         dialling = [line_id for line_id, line in helplines.items() if line.transfer_to]
         if dialling and not settings.called_numbers:
             # Without a number of ours, <Dial> shows the line the caller's own number.
             errors.append(
                 ConfigError(
-                    settings_marks.get("called_numbers", Mark(display(settings_path), 1, 1)),
+                    settings_marks.called_numbers,
                     "called_numbers",
                     f"{', '.join(dialling)} in helplines.yaml transfer calls, but no number of ours is listed to show"
                     " the line as caller ID (the line would see the caller's own number)",
@@ -102,12 +89,11 @@ def load_catalog(
             flow = parse_flow(path, errors, settings, helplines, flow_marks.setdefault(path.stem, {}))
             if flow is not None:
                 flows[flow.name] = flow
-        wanted = {"flow": settings.default_flow} | {
-            f"called_numbers.{n}.flow": c.flow for n, c in settings.called_numbers.items()
-        }
-        for where, name in wanted.items():
+        wanted = [("flow", settings_marks.flow, settings.default_flow)] + [
+            (f"called_numbers.{n}.flow", settings_marks.called_flow(n), c.flow) for n, c in settings.called_numbers.items()
+        ]
+        for where, mark, name in wanted:
             if name not in flows and not errors:
-                mark = settings_marks.get(where, Mark(display(settings_path), 1, 1))
                 errors.append(
                     ConfigError(mark, where, f"no flow named {name!r} in {display(flows_dir)}", did_you_mean(name, list(flows)))
                 )

@@ -13,6 +13,7 @@ import signal
 import time
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from ivr.hours import BRUSSELS, HoursError, brussels_moment, describe_moment
 from ivr.loader import default_config_dir, default_flows_dir, load_catalog
 from ivr.model import Catalog
 from ivr.number_guard import line_numbers
-from ivr.settings import Settings
+from ivr.settings import ANNOUNCEMENT, ANNOUNCEMENT_FILE, CONFIG, FLOWS, SettingsError
 from ivr.startup import RESTART_HINT, check_environment, service_environment, too_long
 
 
@@ -241,11 +242,6 @@ def fallback_export(folder: Path, with_targets: bool, config_dir: Path | None, f
         click.echo(f"not rung by these files (SIP targets with credentials): {', '.join(t.address for t in left_out)}")
 
 
-ANNOUNCEMENT_FILE_OPTION = click.option(
-    "--file", "path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Default: IVR_ANNOUNCEMENT_FILE."
-)
-
-
 @click.group()
 def announce() -> None:
     """The operators' announcement: a short message per language, with a start and an end.
@@ -256,15 +252,22 @@ def announce() -> None:
     """
 
 
-def _announcement_settings() -> tuple[Settings, tuple[str, ...], dict[str, str]]:
-    """The settings, the languages offered, and the lines' numbers (which an announcement may not spell)."""
-    settings, catalog = _announcement_catalog()
-    return settings, catalog.settings.offered, line_numbers(catalog.helplines.values())
+@dataclass(frozen=True, slots=True)
+class _Announced:
+    """Where the service reads the announcement (the same variables, read the same way), and the catalog it checks against."""
+
+    text: str | None
+    file: Path | None
+    catalog: Catalog
 
 
-def _announcement_catalog() -> tuple[Settings, Catalog]:
-    settings = Settings.from_env({**os.environ, "IVR_DEV_MODE": "1", "IVR_PRODUCTION": ""})  # no token needed here
-    return settings, load_or_exit(settings.config_dir, settings.flows_dir)
+def _announced() -> _Announced:
+    try:
+        text, file = ANNOUNCEMENT.read(os.environ), ANNOUNCEMENT_FILE.read(os.environ)
+        config_dir, flows_dir = CONFIG.read(os.environ), FLOWS.read(os.environ)
+    except SettingsError as exc:
+        fail(ExitCode.USAGE, f"error: {exc}")
+    return _Announced(text, file, load_or_exit(config_dir, flows_dir))
 
 
 DURATION = re.compile(r"(?:(?P<days>[0-9]+)d)?(?:(?P<hours>[0-9]+)h)?(?:(?P<minutes>[0-9]+)m)?")
@@ -325,7 +328,8 @@ def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str | None
     """
     if (end is None) == (lasting is None):
         fail(ExitCode.USAGE, "error: give either --end or --for (e.g. --for 4h)")
-    settings, catalog = _announcement_catalog()
+    announced = _announced()
+    catalog = announced.catalog
     begins = moment(start, "start", datetime.now(UTC).replace(second=0, microsecond=0))
     ends = begins + duration(lasting) if lasting is not None else moment(end or "", "end", begins)
     local = {"start": begins.astimezone(BRUSSELS).isoformat(), "end": ends.astimezone(BRUSSELS).isoformat()}
@@ -338,7 +342,7 @@ def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str | None
     if too_long_texts:
         fail(ExitCode.ERROR, f"error: {'; '.join(too_long_texts)} (budgets.announcement): shorten it")
     said = f"said from {describe_moment(announcement.start)} to {describe_moment(announcement.end)}"
-    target = path or settings.announcement_file
+    target = path or announced.file
     if target is None:
         click.echo(
             f"No IVR_ANNOUNCEMENT_FILE: on a PaaS, set the config variable IVR_ANNOUNCEMENT ({said}); the app restarts, no build."
@@ -357,8 +361,10 @@ def announce_set(texts: tuple[tuple[str, str], ...], start: str, end: str | None
 @announce.command("show")
 def announce_show() -> None:
     """Show the announcement the service would read now, and whether it is on."""
-    settings, languages, numbers = _announcement_settings()
-    found, warning = AnnouncementSource(languages, settings.announcement, settings.announcement_file, numbers).current()
+    announced = _announced()
+    catalog = announced.catalog
+    numbers = line_numbers(catalog.helplines.values())
+    found, warning = AnnouncementSource(catalog.settings.offered, announced.text, announced.file, numbers).current()
     if warning is not None:
         fail(ExitCode.ERROR, f"warning: {warning}; callers hear no announcement")
     if found is None:
@@ -376,8 +382,10 @@ def announce_show() -> None:
 )
 def announce_clear(path: Path | None) -> None:
     """Remove the announcement file (on a PaaS: unset IVR_ANNOUNCEMENT)."""
-    settings, _, _ = _announcement_settings()
-    target = path or settings.announcement_file
+    try:
+        target = path or ANNOUNCEMENT_FILE.read(os.environ)  # no catalog: clearing works even while a file is broken
+    except SettingsError as exc:
+        fail(ExitCode.USAGE, f"error: {exc}")
     if target is None:
         click.echo("No IVR_ANNOUNCEMENT_FILE: on a PaaS, unset the IVR_ANNOUNCEMENT config variable.")
         return

@@ -50,12 +50,14 @@ from gunicorn.arbiter import Arbiter  # noqa: E402
 from gunicorn.http.body import LengthReader  # noqa: E402
 from gunicorn.workers.ggevent import GeventWorker  # noqa: E402
 
+from ivr.settings import WEB_CONCURRENCY  # noqa: E402
+
 # The statistics' hooks: metrics counted across every worker (prometheus_client's multi-process
 # folder, prepared when that module is imported, before the app), and a worker's last counts written.
 from ivr.stats.gunicorn import child_exit, on_exit, worker_exit  # noqa: E402, F401 - gunicorn reads them here
 
 worker_class = "ivr.serving.Worker"  # gunicorn's gevent worker, and what follows
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+workers = WEB_CONCURRENCY.value(os.environ)
 # Per worker, idle and slow sockets included: above what a few thousand sockets held open by
 # anyone can fill (see docs/deploying.md, "Connections held open"); each costs a few kB when idle.
 worker_connections = 6000

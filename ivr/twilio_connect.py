@@ -19,6 +19,7 @@ from twilio.http import HttpClient
 from twilio.rest import Client
 
 from ivr.loader import E164
+from ivr.settings import ACCOUNT_SID, API_KEY, API_SECRET, AUTH_TOKEN, PUBLIC_URL, SettingsError, public_url
 
 WEBHOOK = "/voice"
 FALLBACK = "/voice/fallback"
@@ -93,15 +94,15 @@ def credentials(env: Mapping[str, str]) -> tuple[str, str, str]:
     Raises:
         ConnectError: a variable is missing.
     """
-    account = env.get("TWILIO_ACCOUNT_SID", "")
+    account = ACCOUNT_SID.read(env)
     if not account:
         raise ConnectError("TWILIO_ACCOUNT_SID is not set: copy the Account SID (AC…) from the Twilio console.")
-    key, secret = env.get("TWILIO_API_KEY", ""), env.get("TWILIO_API_SECRET", "")
+    key, secret = API_KEY.read(env), API_SECRET.read(env)
     if key or secret:
         if not (key and secret):
             raise ConnectError("Set both TWILIO_API_KEY (SK…) and TWILIO_API_SECRET, or neither to use TWILIO_AUTH_TOKEN.")
         return key, secret, account
-    token = env.get("TWILIO_AUTH_TOKEN", "")
+    token = AUTH_TOKEN.read(env)
     if not token:
         raise ConnectError("No Twilio credentials: set TWILIO_AUTH_TOKEN, or both TWILIO_API_KEY and TWILIO_API_SECRET.")
     return account, token, account
@@ -214,14 +215,15 @@ def public_base(env: Mapping[str, str], given: str | None) -> str:
     Raises:
         ConnectError: none given, or not http(s).
     """
-    base = (given or env.get("IVR_PUBLIC_URL") or "").rstrip("/")
+    base = given or env.get(PUBLIC_URL.name)
     if not base:
         raise ConnectError(
             "IVR_PUBLIC_URL is not set: set it to the base URL where Twilio reaches this service, e.g. https://ivr.example.org"
         )
-    if not base.startswith(("https://", "http://")):
-        raise ConnectError(f"The public URL must start with https:// (got {base!r}).")
-    return base
+    try:
+        return public_url(base)
+    except SettingsError as exc:
+        raise ConnectError(f"{exc}.") from None
 
 
 def connect(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Generic, TypeVar, cast
 
 from ivr.errors import ConfigError
 from ivr.model import (
@@ -57,6 +58,7 @@ class Document:
     errors: list[ConfigError]
     path: list[str] = field(default_factory=list)
     marks: dict[str, Mark] = field(default_factory=dict)
+    failed: bool = False  # an error was found in this document
 
     @contextmanager
     def at(self, key: str | int) -> Iterator[None]:
@@ -70,7 +72,12 @@ class Document:
         return ".".join(self.path).replace(".[", "[")
 
     def error(self, mark: Mark, message: str, hint: str = "") -> None:
-        self.errors.append(ConfigError(mark, self.where(), message, hint))
+        self.report(ConfigError(mark, self.where(), message, hint))
+
+    def report(self, error: ConfigError) -> None:
+        """An error found by a check of the whole document, which says its own path."""
+        self.errors.append(error)
+        self.failed = True
 
     # --- shapes -------------------------------------------------------------------
 
@@ -107,29 +114,27 @@ class Document:
 
     # Python's int() and float() read "1_00" as 100, "١٠" and "１０" as 10, "1e1" and " +10 " too, and a
     # 5,000-digit int() raises: a number in our files is plain ASCII digits, short, and checked here first.
-    def integer(self, node: YNode | None, key: str, low: int, high: int, meaning: str = "") -> int | None:
-        """The whole number under ``key`` (``node``), from ``low`` to ``high``."""
-        with self.at(key):
-            raw = self.text(node, "a whole number")
-            if raw is None or node is None:
-                return None
-            if not PLAIN_INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
-                what = f" ({meaning})" if meaning else ""
-                self.error(node.mark, f"expected a whole number from {low} to {high}{what}, got {raw!r}", NUMBER_FIX)
-                return None
-            return int(raw)
+    def integer(self, node: YNode, low: int, high: int, meaning: str = "") -> int | None:
+        """The whole number ``node``, from ``low`` to ``high``."""
+        raw = self.text(node, "a whole number")
+        if raw is None:
+            return None
+        if not PLAIN_INTEGER.fullmatch(raw) or not low <= int(raw) <= high:
+            what = f" ({meaning})" if meaning else ""
+            self.error(node.mark, f"expected a whole number from {low} to {high}{what}, got {raw!r}", NUMBER_FIX)
+            return None
+        return int(raw)
 
-    def number(self, node: YNode | None, key: str, low: float, high: float, meaning: str = "") -> float | None:
-        """The number under ``key`` (``node``), from ``low`` to ``high``."""
-        with self.at(key):
-            raw = self.text(node, "a number")
-            if raw is None or node is None:
-                return None
-            if not PLAIN_NUMBER.fullmatch(raw) or not low <= float(raw) <= high:
-                what = f" ({meaning})" if meaning else ""
-                self.error(node.mark, f"expected a number from {low:g} to {high:g}{what}, got {raw!r}", NUMBER_FIX)
-                return None
-            return float(raw)
+    def number(self, node: YNode, low: float, high: float, meaning: str = "") -> float | None:
+        """The number ``node``, from ``low`` to ``high``."""
+        raw = self.text(node, "a number")
+        if raw is None:
+            return None
+        if not PLAIN_NUMBER.fullmatch(raw) or not low <= float(raw) <= high:
+            what = f" ({meaning})" if meaning else ""
+            self.error(node.mark, f"expected a number from {low:g} to {high:g}{what}, got {raw!r}", NUMBER_FIX)
+            return None
+        return float(raw)
 
     def sequence(self, node: YNode | None, what: str) -> tuple[YNode, ...]:
         if isinstance(node, YSeq):
@@ -157,31 +162,138 @@ def load_document(path: Path, errors: list[ConfigError]) -> tuple[Document, YMap
     root, problems = read_yaml(path, doc.file)
     for p in problems:
         errors.append(ConfigError(p.mark, p.path, p.message, p.hint))
+        doc.failed = True
     return doc, doc.mapping(root, "a document") if root is not None else None
 
 
+# --- fields declared as data (cfgv's Required/Optional): one line per key of a mapping ------------------------
+
+R = TypeVar("R")
+
+
+class Required:
+    """The default of a key that must be written (its absence is reported by :meth:`Document.fields`)."""
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED = Required()
+
+
 @dataclass(frozen=True, slots=True)
-class Number:
-    """One number of a document, declared once: its key, range, default (None: required) and meaning."""
+class Field(Generic[R]):
+    """One key of a mapping, declared once: its name, how its value is read, its default and its meaning.
+
+    A default of None means that the code decides what an absent key means (e.g. from another key).
+    """
 
     key: str
-    low: float
-    high: float
-    default: float | None
-    meaning: str
-    whole: bool = False
+    reader: Callable[[Document, YNode], R | None]  # reads a present value; None once its error is reported
+    default: R | Required | None = None
+    meaning: str = ""
 
-    def read(self, doc: Document, fields: Mapping[str, YNode]) -> float | None:
-        """The number under ``self.key`` in ``fields``, its default when absent; None after an error."""
+    @property
+    def required(self) -> bool:
+        return isinstance(self.default, Required)
+
+    @property
+    def absent(self) -> R | None:
+        """The value when the key is not written (None: required, or decided by the code)."""
+        return None if isinstance(self.default, Required) else self.default
+
+    def read(self, doc: Document, fields: Mapping[str, YNode]) -> R | None:
+        """The value under ``self.key`` in ``fields`` (those of :meth:`Document.fields`), its default when absent."""
         if self.key not in fields:
-            if self.default is None:
-                return None  # doc.fields() has reported a missing required key
-            return self.default
-        if self.whole:
-            value = doc.integer(fields[self.key], self.key, int(self.low), int(self.high), self.meaning)
-            return None if value is None else float(value)
-        return doc.number(fields[self.key], self.key, self.low, self.high, self.meaning)
+            return self.absent
+        with doc.at(self.key):
+            return self.reader(doc, fields[self.key])
 
-    def whole_number(self, doc: Document, fields: Mapping[str, YNode]) -> int | None:
-        value = self.read(doc, fields)
-        return None if value is None else int(value)
+
+def keys(table: Iterable[Field[Any]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The required and the optional keys of a table, for :meth:`Document.fields`."""
+    table = tuple(table)
+    return tuple(f.key for f in table if f.required), tuple(f.key for f in table if not f.required)
+
+
+def text_of(what: str = "text") -> Callable[[Document, YNode], str | None]:
+    return lambda doc, node: doc.text(node, what)
+
+
+def choice(options: tuple[str, ...], what: str, explain: str = "") -> Callable[[Document, YNode], str | None]:
+    """One of ``options``; ``explain`` follows the suggestion in the fix."""
+
+    def read(doc: Document, node: YNode) -> str | None:
+        value = doc.text(node, what)
+        if value is not None and value not in options:
+            doc.error(
+                node.mark, f"{doc.path[-1]} {value!r} is neither {' nor '.join(options)}", did_you_mean(value, options) + explain
+            )
+            return None
+        return value
+
+    return read
+
+
+def whole(key: str, low: int, high: int, default: int | Required, meaning: str) -> Field[int]:
+    """A whole number from ``low`` to ``high``."""
+    return Field(key, lambda doc, node: doc.integer(node, low, high, meaning), default, meaning)
+
+
+def number(key: str, low: float, high: float, default: float | Required, meaning: str) -> Field[float]:
+    """A number from ``low`` to ``high``."""
+    return Field(key, lambda doc, node: doc.number(node, low, high, meaning), default, meaning)
+
+
+def node_of(doc: Document, value: YNode) -> YNode:
+    """The node itself, for a key whose value the code reads (a list or a mapping checked against others)."""
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Values:
+    """What a :class:`Section` read: each field's value (its default when absent) and where it was written."""
+
+    node: YNode
+    nodes: Mapping[str, YNode]
+    values: Mapping[str, object]
+
+    def __getitem__(self, field: Field[R]) -> R | None:
+        return cast("R | None", self.values[field.key])
+
+    def mark(self, field: Field[Any]) -> Mark:
+        """Where the key's value is written, else the mapping that lacks it."""
+        return (self.nodes.get(field.key) or self.node).mark
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    """A mapping declared as data (cfgv's ``Map``): its fields, and keys of earlier versions with their new names."""
+
+    what: str
+    fields: tuple[Field[Any], ...]
+    renamed: Mapping[str, str] = field(default_factory=dict)
+    one: str = "key"  # what one of its keys is, for the message about a renamed one
+
+    def read(self, doc: Document, value: YNode) -> Values | None:
+        """Every field of the mapping ``value``, unknown and missing keys reported; None when it is no mapping."""
+        body = doc.mapping(value, self.what)
+        if body is None:
+            return None
+        for old, new in self.renamed.items():
+            found = body.get(old)
+            if found is not None:
+                with doc.at(old):
+                    doc.error(found.mark, f"{self.one} {old!r} is now called {new!r}", f"rename it to {new}")
+        required, optional = keys(self.fields)
+        nodes = doc.fields(body, required, optional + tuple(self.renamed))
+        return Values(body, nodes, {f.key: f.read(doc, nodes) for f in self.fields})
+
+    def under(self, key: str, meaning: str) -> Field[Values]:
+        """This section as the value of ``key`` in another (absent: its fields' defaults, see :meth:`absent`)."""
+        return Field(key, self.read, None, meaning)
+
+    def absent(self, where: YNode) -> Values:
+        """The defaults, for a section that is not written (or not a mapping: an error was reported); ``where``
+        is the mapping that lacks it."""
+        return Values(where, {}, {f.key: f.absent for f in self.fields})

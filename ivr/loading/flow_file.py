@@ -11,10 +11,14 @@ from ivr.checks import check_flow
 from ivr.errors import ConfigError
 from ivr.loading.document import (
     NODE_ID,
-    Number,
+    REQUIRED,
+    Field,
+    Section,
     boolean,
     did_you_mean,
     load_document,
+    node_of,
+    whole,
 )
 from ivr.loading.prompts import FlowContext, parse_prompt, parse_words
 from ivr.model import (
@@ -40,14 +44,14 @@ from ivr.model import (
 )
 from ivr.yamlio import Mark, YMap, YNode, YScalar, format_key
 
-# The numbers of a flow, declared once: key, range, default (None: required), meaning.
-TIMEOUT = Number("timeout", 1, 30, 6, "seconds a menu waits for a key once its prompt is said", whole=True)
-RETRIES = Number("retries", 0, 5, None, "how often a menu asks again before going on", whole=True)
+# The numbers of a flow, declared once: key, range, default (REQUIRED: none), meaning.
+TIMEOUT = whole("timeout", 1, 30, 6, "seconds a menu waits for a key once its prompt is said")
+RETRIES = whole("retries", 0, 5, REQUIRED, "how often a menu asks again before going on")
 
 
 @dataclass
 class _Defaults:
-    timeout: int = int(TIMEOUT.default or 0)
+    timeout: int = TIMEOUT.absent or 0
     no_input: Retry | None = None
     wrong_key: Retry | None = None
     after_retries: str | None = None
@@ -60,7 +64,7 @@ def _parse_retry(ctx: FlowContext, node: YNode | None, key: str) -> Retry | None
     if body is None:
         return None
     f = doc.fields(body, ("retries", "reprompt"))
-    retries = RETRIES.whole_number(doc, f)
+    retries = RETRIES.read(doc, f)
     with doc.at("reprompt"):
         reprompt = parse_prompt(ctx, f.get("reprompt"), f"{key}.reprompt")
     return Retry(retries, reprompt) if retries is not None else None
@@ -76,6 +80,33 @@ def _target(ctx: FlowContext, fields: dict[str, YNode], name: str) -> str:
 
 MENU_FIELDS = ("timeout", "no_input", "wrong_key", "after_retries", "not_understood")
 
+# --- a flow's top-level keys, declared once (nodes, prompts and menus are read by the code below) ---------------
+
+GLOBAL_KEYS = ("talk_now", "repeat", "main_menu")
+KEYS = Section(
+    "the keys that work in every menu",
+    tuple(Field(name, node_of, REQUIRED, f"the key for {name.replace('_', ' ')} in every menu") for name in GLOBAL_KEYS),
+)
+KEYS_FIELD = KEYS.under("keys", "the keys that work in every menu")
+START: Field[YNode] = Field("start", node_of, REQUIRED, "the node a call starts at")
+EVERYWHERE = Field("language_keys_everywhere", boolean, False, "the welcome's language keys choose a language in every menu")
+FLOW = Section(
+    "a document",
+    (
+        START,
+        Field("main_menu", node_of, REQUIRED, "the node the main-menu key goes to"),
+        Field("talk_now", node_of, REQUIRED, "the node the talk-now key goes to"),
+        KEYS_FIELD,
+        Field("nodes", node_of, REQUIRED, "the nodes, by name"),
+        Field("rescue", node_of, REQUIRED, "what a caller hears when something goes wrong: the numbers and 112"),
+        Field("defaults", node_of, None, "defaults for menus"),
+        Field("words", node_of, None, "the words a caller may say instead of the global keys"),
+        EVERYWHERE,
+        Field("crisis", node_of, None, "the words that take a caller straight to the line"),
+        Field("rescue_connecting", node_of, None, "the rescue said while the line is rung"),
+    ),
+)
+
 
 def _not_understood(ctx: FlowContext, f: dict[str, YNode], key: str, d: _Defaults) -> Prompt | None:
     """The re-prompt for speech that matched nothing: it speaks of no key (the caller spoke)."""
@@ -87,7 +118,7 @@ def _not_understood(ctx: FlowContext, f: dict[str, YNode], key: str, d: _Default
 
 def _menu_common(ctx: FlowContext, f: dict[str, YNode], key: str, d: _Defaults) -> tuple[int, Retry, Retry, str] | None:
     doc = ctx.doc
-    timeout = TIMEOUT.whole_number(doc, f) if "timeout" in f else d.timeout
+    timeout = TIMEOUT.read(doc, f) if "timeout" in f else d.timeout
     with doc.at("no_input"):
         no_input = _parse_retry(ctx, f["no_input"], f"{key}.no_input") if "no_input" in f else d.no_input
     with doc.at("wrong_key"):
@@ -190,7 +221,7 @@ def _parse_message(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> 
         prompt = parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
     with doc.at("after"):
         after = parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
-    timeout = TIMEOUT.whole_number(doc, f) if "timeout" in f else d.timeout
+    timeout = TIMEOUT.read(doc, f) if "timeout" in f else d.timeout
     nxt = _target(ctx, f, "next")
     if not nxt or timeout is None:
         return None
@@ -217,7 +248,7 @@ def _parse_transfer(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) ->
         after = parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
     with doc.at("unreachable"):
         unreachable = parse_prompt(ctx, f.get("unreachable"), f"{key}.unreachable", required=False)
-    timeout = TIMEOUT.whole_number(doc, f) if "timeout" in f else d.timeout
+    timeout = TIMEOUT.read(doc, f) if "timeout" in f else d.timeout
     if line is None or timeout is None:
         return None
     return TransferNode(node_id, line, connecting, call_yourself, after, timeout, unreachable)
@@ -285,13 +316,15 @@ def _parse_crisis(ctx: FlowContext, node: YNode) -> Crisis | None:
         return Crisis(frozen_map(words), prompt)
 
 
-def _check_language_keys(ctx: FlowContext, nodes: Mapping[str, Node], start: str, node_marks: Mapping[str, Mark]) -> None:
+def _check_language_keys(
+    ctx: FlowContext, nodes: Mapping[str, Node], start: str, start_mark: Mark, node_marks: Mapping[str, Mark]
+) -> None:
     """Where the welcome's language keys work everywhere, no option may use one of them."""
     welcome = nodes.get(start)
     if not isinstance(welcome, LanguageNode):
-        ctx.doc.errors.append(
+        ctx.doc.report(
             ConfigError(
-                ctx.doc.marks.get("start", Mark(ctx.doc.file, 1, 1)),
+                start_mark,
                 "language_keys_everywhere",
                 "language_keys_everywhere needs a language node as 'start'",
                 "start with a node of kind: language, or remove language_keys_everywhere",
@@ -304,7 +337,7 @@ def _check_language_keys(ctx: FlowContext, nodes: Mapping[str, Node], start: str
                 if key in welcome.choices:
                     path = f"nodes.{node.id}.options.{format_key(key)}"
                     language = ctx.settings.languages[welcome.choices[key]].name
-                    ctx.doc.errors.append(
+                    ctx.doc.report(
                         ConfigError(
                             ctx.doc.marks.get(path, node_marks.get(node.id, Mark(ctx.doc.file, 1, 1))),
                             path,
@@ -325,24 +358,17 @@ def parse_flow(
     doc, root = load_document(path, errors)
     if root is None:
         return None
-    before = len(errors)
     ctx = FlowContext(doc, path.stem, settings, helplines)
-    f = doc.fields(
-        root,
-        ("start", "main_menu", "talk_now", "keys", "nodes", "rescue"),
-        ("defaults", "words", "language_keys_everywhere", "crisis", "rescue_connecting"),
-    )
-    everywhere = False
-    if "language_keys_everywhere" in f:
-        with doc.at("language_keys_everywhere"):
-            everywhere = bool(boolean(doc, f["language_keys_everywhere"]))
-    with doc.at("keys"):
-        kb = doc.mapping(f.get("keys"), "the keys that work in every menu")
-        if kb is not None:
-            kf = doc.fields(kb, ("talk_now", "repeat", "main_menu"))
+    top = FLOW.read(doc, root)
+    assert top is not None  # root is a mapping
+    f = dict(top.nodes)
+    everywhere = top[EVERYWHERE] or False
+    with doc.at(KEYS_FIELD.key):
+        keys = top[KEYS_FIELD]
+        if keys is not None:
             chosen: dict[str, str] = {}
-            for name in ("talk_now", "repeat", "main_menu"):
-                written = kf.get(name)
+            for name in GLOBAL_KEYS:
+                written = keys.nodes.get(name)
                 if isinstance(written, YScalar):
                     with doc.at(name):
                         pressed = doc.phone_key(written)
@@ -362,7 +388,7 @@ def parse_flow(
             if db is not None:
                 df = doc.fields(db, (), MENU_FIELDS)
                 if "timeout" in df:
-                    defaults.timeout = TIMEOUT.whole_number(doc, df) or defaults.timeout
+                    defaults.timeout = TIMEOUT.read(doc, df) or defaults.timeout
                 for name in ("no_input", "wrong_key"):
                     if name in df:
                         with doc.at(name):
@@ -411,8 +437,8 @@ def parse_flow(
                 if parsed is not None:
                     nodes[key.text] = parsed
     if everywhere:
-        _check_language_keys(ctx, nodes, targets["start"], node_marks)
-    if len(errors) > before or ctx.keys is None:
+        _check_language_keys(ctx, nodes, targets["start"], top.mark(START), node_marks)
+    if doc.failed or ctx.keys is None:
         return None
     flow = Flow(
         name=path.stem,
@@ -427,7 +453,8 @@ def parse_flow(
         crisis=crisis,
         rescue_connecting=rescue_connecting,
     )
-    errors.extend(check_flow(flow, node_marks, doc.marks, Mark(doc.file, 1, 1)))
-    if len(errors) > before:
+    for error in check_flow(flow, node_marks, doc.marks, Mark(doc.file, 1, 1)):
+        doc.report(error)
+    if doc.failed:
         return None
     return flow

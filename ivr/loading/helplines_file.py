@@ -25,18 +25,24 @@ from ivr.hours import (
 from ivr.loading.document import (
     E164,
     NODE_ID,
+    REQUIRED,
     Document,
+    Field,
+    Section,
     boolean,
     did_you_mean,
     load_document,
+    node_of,
+    text_of,
 )
+from ivr.loading.settings_file import SettingsMarks
 from ivr.model import (
     SIP_VARIABLES,
     Helpline,
     LanguageSettings,
     Target,
 )
-from ivr.yamlio import Mark, YMap, YNode, YSeq
+from ivr.yamlio import YMap, YNode, YSeq
 
 # --- helplines.yaml --------------------------------------------------------------------
 
@@ -205,25 +211,82 @@ def _parse_target(doc: Document, item: YNode, holidays: Holidays) -> Target | No
     return Target(raw, _parse_schedule(doc, fields, holidays), credentials)
 
 
+def _published_number(doc: Document, node: YNode) -> str | None:
+    number = doc.text(node)
+    if number is not None and not re.fullmatch(r"[0-9]+( [0-9]+)*", number):
+        doc.error(
+            node.mark,
+            f"number {number!r} must be digits in groups separated by single spaces",
+            'write it as published, e.g. "0800 32 123"',
+        )
+        return None
+    return number
+
+
+def _whisper(doc: Document, node: YNode) -> str | None:
+    whisper = doc.text(node, "what the volunteer hears")
+    if whisper and any(c.isdigit() for c in whisper):
+        doc.error(node.mark, "a whisper says no number", "say where the call comes from, in words")
+    return whisper
+
+
+# --- helplines.yaml: each line's keys declared once ---------------------------------------------------------
+
+NAME = Field("name", text_of(), REQUIRED, "the line's name, as callers know it")
+NUMBER = Field("number", _published_number, REQUIRED, "the number callers dial, as published, e.g. 0800 32 123")
+HOURS = Field("hours", text_of(), REQUIRED, "when the line answers, in words callers hear")
+SOURCE = Field("source", text_of(), REQUIRED, "where the number and the hours are published")
+LANGUAGE = Field("language", text_of(), "", "the language the line answers in, when it is not the caller's")
+CHAT = Field("chat", text_of(), "", "the line's chat address")
+CHAT_SPOKEN = Field("chat_spoken", text_of(), "", "the chat address as a voice should say it")
+CHAT_HOURS = Field("chat_hours", text_of("when the chat is open, in words"), "", "when the chat is open, in words")
+TRANSFER_TO: Field[YNode] = Field("transfer_to", node_of, None, "numbers or SIP addresses callers are connected to")
+HOURS_OPEN: Field[YNode] = Field("hours_open", node_of, None, "when the targets are rung (none: always)")
+HOURS_ON_HOLIDAYS: Field[YNode] = Field("hours_on_holidays", node_of, None, "when the targets are rung on holidays")
+LINE_HOLIDAYS: Field[YNode] = Field("holidays", node_of, None, "the line's community days and dates, besides every line's")
+WHISPER = Field("whisper", _whisper, "", "what the volunteer hears before a caller is connected")
+LINE = Section(
+    "the helpline's details",
+    (
+        NAME,
+        NUMBER,
+        HOURS,
+        SOURCE,
+        LANGUAGE,
+        CHAT,
+        CHAT_SPOKEN,
+        CHAT_HOURS,
+        TRANSFER_TO,
+        HOURS_OPEN,
+        HOURS_ON_HOLIDAYS,
+        LINE_HOLIDAYS,
+        WHISPER,
+    ),
+)
+HELPLINES: Field[YNode] = Field("helplines", node_of, REQUIRED, "the listening lines, by id")
+HOLIDAYS: Field[YNode] = Field("holidays", node_of, None, "the days every line keeps its holiday hours")
+DOCUMENT = Section("a document", (HELPLINES, HOLIDAYS))
+
+
 def parse_helplines(
     path: Path,
     errors: list[ConfigError],
     languages: Mapping[str, LanguageSettings] | None,
-    settings_marks: Mapping[str, Mark],
+    settings_marks: SettingsMarks,
     our_numbers: Collection[str] = (),
 ) -> dict[str, Helpline] | None:
     """Parse helplines; ``our_numbers`` (``called_numbers``) can never be transfer targets."""
     doc, root = load_document(path, errors)
     if root is None:
         return None
-    before = len(errors)
+    top = DOCUMENT.read(doc, root)
+    assert top is not None  # root is a mapping
+    with doc.at(HOLIDAYS.key):
+        every_line = _parse_holidays(doc, top[HOLIDAYS])
     lines: dict[str, Helpline] = {}
     dialled: dict[str, str] = {}  # each transfer target, and the line it belongs to
-    f = doc.fields(root, ("helplines",), ("holidays",))
-    with doc.at("holidays"):
-        every_line = _parse_holidays(doc, f.get("holidays"))
-    with doc.at("helplines"):
-        body = doc.mapping(f.get("helplines"), "the helplines")
+    with doc.at(HELPLINES.key):
+        body = doc.mapping(top[HELPLINES], "the helplines")
         for key, value in body.items if body else ():
             with doc.at(key.text):
                 if not NODE_ID.fullmatch(key.text):
@@ -233,105 +296,80 @@ def parse_helplines(
                         "rename it, e.g. tele_onthaal",
                     )
                     continue
-                entry = doc.mapping(value, "the helpline's details")
-                if entry is None:
-                    continue
-                ef = doc.fields(
-                    entry,
-                    ("name", "number", "hours", "source"),
-                    (
-                        "language",
-                        "chat",
-                        "chat_spoken",
-                        "chat_hours",
-                        "transfer_to",
-                        "hours_open",
-                        "hours_on_holidays",
-                        "holidays",
-                        "whisper",
-                    ),
-                )
-                name, number, hours, source = (
-                    doc.text(ef.get(n)) if n in ef else None for n in ("name", "number", "hours", "source")
-                )
-                lang = doc.text(ef["language"]) if "language" in ef else ""
-                if number is not None and not re.fullmatch(r"[0-9]+( [0-9]+)*", number):
-                    with doc.at("number"):
-                        doc.error(
-                            ef["number"].mark,
-                            f"number {number!r} must be digits in groups separated by single spaces",
-                            'write it as published, e.g. "0800 32 123"',
-                        )
-                    number = None
-                with doc.at("holidays"):
-                    holidays = _line_holidays(doc, ef.get("holidays"), every_line)
-                line_hours = _parse_schedule(doc, ef, holidays)
-                targets: list[Target] = []
-                with doc.at("transfer_to"):
-                    for index, item in enumerate(doc.sequence(ef.get("transfer_to"), "numbers or SIP addresses to transfer to")):
-                        with doc.at(index):
-                            target = _parse_target(doc, item, holidays)
-                            if target is None:
-                                continue
-                            if target.address in our_numbers:
-                                doc.error(
-                                    item.mark,
-                                    f"{target.address} is one of our own numbers (called_numbers in settings.yaml): the"
-                                    " transfer would ring this phone menu, not the line",
-                                    "put only numbers that the line's operator gave us here",
-                                )
-                            elif target.address in dialled:
-                                doc.error(
-                                    item.mark,
-                                    f"{target.address} is listed twice"
-                                    if dialled[target.address] == key.text
-                                    else f"{target.address} is already a transfer target of {dialled[target.address]}",
-                                    "each target once, under the line whose operator gave it: a caller must reach the"
-                                    " line they chose, and a busy target is not rung again",
-                                )
-                            else:
-                                dialled[target.address] = key.text
-                                targets.append(target)
-                whisper = doc.text(ef["whisper"], "what the volunteer hears") if "whisper" in ef else ""
-                if whisper and any(c.isdigit() for c in whisper):
-                    with doc.at("whisper"):
-                        doc.error(ef["whisper"].mark, "a whisper says no number", "say where the call comes from, in words")
-                chat = doc.text(ef["chat"]) if "chat" in ef else ""
-                chat_spoken = doc.text(ef["chat_spoken"]) if "chat_spoken" in ef else ""
-                if chat and not chat_spoken:
-                    doc.error(
-                        ef["chat"].mark,
-                        "a chat address needs the words a voice should say for it",
-                        f'add chat_spoken: in the line\'s language, e.g. "{chat.replace(".", " dot ")}" for {chat}',
-                    )
-                chat_hours = doc.text(ef["chat_hours"], "when the chat is open, in words") if "chat_hours" in ef else ""
-                if name and number and hours and source and chat is not None and chat_spoken is not None and lang is not None:
-                    lines[key.text] = Helpline(
-                        key.text,
-                        name,
-                        lang,
-                        number,
-                        hours,
-                        source,
-                        chat,
-                        chat_spoken,
-                        tuple(targets),
-                        line_hours,
-                        whisper or "",
-                        chat_hours or "",
-                    )
-    if languages is not None:
+                line = _line(doc, key.text, value, every_line, our_numbers, dialled)
+                if line is not None:
+                    lines[key.text] = line
+    if languages is not None and not doc.failed:
         for code, ls in languages.items():
-            if ls.helpline not in lines and len(errors) == before:
-                mark = settings_marks.get(f"languages.{code}.helpline", Mark(doc.file, 1, 1))
-                errors.append(
+            if ls.helpline not in lines:
+                doc.report(
                     ConfigError(
-                        mark,
+                        settings_marks.helpline(code),
                         f"languages.{code}.helpline",
                         f"unknown helpline {ls.helpline!r}",
                         did_you_mean(ls.helpline, list(lines)),
                     )
                 )
-    if len(errors) > before:
+    return None if doc.failed else lines
+
+
+def _line(
+    doc: Document, line_id: str, value: YNode, every_line: Holidays, our_numbers: Collection[str], dialled: dict[str, str]
+) -> Helpline | None:
+    """One line; ``dialled`` gathers every transfer target, with its line, so that none is listed twice."""
+    read = LINE.read(doc, value)
+    if read is None:
         return None
-    return lines
+    with doc.at(LINE_HOLIDAYS.key):
+        holidays = _line_holidays(doc, read[LINE_HOLIDAYS], every_line)
+    line_hours = _parse_schedule(doc, read.nodes, holidays)
+    targets: list[Target] = []
+    with doc.at(TRANSFER_TO.key):
+        for index, item in enumerate(doc.sequence(read[TRANSFER_TO], "numbers or SIP addresses to transfer to")):
+            with doc.at(index):
+                target = _parse_target(doc, item, holidays)
+                if target is None:
+                    continue
+                if target.address in our_numbers:
+                    doc.error(
+                        item.mark,
+                        f"{target.address} is one of our own numbers (called_numbers in settings.yaml): the"
+                        " transfer would ring this phone menu, not the line",
+                        "put only numbers that the line's operator gave us here",
+                    )
+                elif target.address in dialled:
+                    doc.error(
+                        item.mark,
+                        f"{target.address} is listed twice"
+                        if dialled[target.address] == line_id
+                        else f"{target.address} is already a transfer target of {dialled[target.address]}",
+                        "each target once, under the line whose operator gave it: a caller must reach the"
+                        " line they chose, and a busy target is not rung again",
+                    )
+                else:
+                    dialled[target.address] = line_id
+                    targets.append(target)
+    name, number, hours, source = read[NAME], read[NUMBER], read[HOURS], read[SOURCE]
+    lang, chat, chat_spoken = read[LANGUAGE], read[CHAT], read[CHAT_SPOKEN]
+    if chat and not chat_spoken:
+        doc.error(
+            read.mark(CHAT),
+            "a chat address needs the words a voice should say for it",
+            f'add chat_spoken: in the line\'s language, e.g. "{chat.replace(".", " dot ")}" for {chat}',
+        )
+    if not (name and number and hours and source) or chat is None or chat_spoken is None or lang is None:
+        return None
+    return Helpline(
+        line_id,
+        name,
+        lang,
+        number,
+        hours,
+        source,
+        chat,
+        chat_spoken,
+        tuple(targets),
+        line_hours,
+        read[WHISPER] or "",
+        read[CHAT_HOURS] or "",
+    )

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from ivr.loading.document import (
+    REQUIRED,
     Document,
-    Number,
     did_you_mean,
+    whole,
 )
 from ivr.model import (
     CONNECTS,
@@ -96,7 +97,7 @@ class FlowContext:
         return "".join(piece for piece, _ in pieces)
 
 
-PAUSE = Number("pause", 1, 30, None, "seconds of silence inside a prompt", whole=True)
+PAUSE = whole("pause", 1, 30, REQUIRED, "seconds of silence inside a prompt")
 TALK_NOW_KEY = "{key:talk_now}"
 MODE_WORDS = {SAYS_NUMBER: "the talk-now key says the line's number", CONNECTS: "the talk-now key tries to connect"}
 
@@ -163,7 +164,7 @@ def parse_prompt(ctx: FlowContext, node: YNode | None, key: str, required: bool 
                 continue
             if body.get("pause") is not None:
                 body_fields = doc.fields(body, ("pause",))
-                seconds = PAUSE.whole_number(doc, body_fields)
+                seconds = PAUSE.read(doc, body_fields)
                 if seconds:
                     for mode in TALK_MODES:
                         for lang in offered:

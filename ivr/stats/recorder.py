@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ivr.logs import get_logger
+from ivr.settings import DEFAULT_RETENTION_DAYS
 from ivr.stats.batch import Batch
 from ivr.stats.events import CallEnd, TurnEvent
 
@@ -106,7 +107,7 @@ class OffLoop:
 @dataclass(frozen=True)
 class RecorderConfig:
     database_url: str
-    retention_days: int = 400
+    retention_days: int = DEFAULT_RETENTION_DAYS
     interval: float = 0.5  # seconds between writes: shorter writes hold the interpreter in short bursts
     write_timeout: float = 5.0  # a write slower than this loses its batch
     finish_every: float = 10.0  # seconds between two summings-up of the calls that are over
