@@ -18,7 +18,7 @@ from ivr.announcements import AnnouncementError, AnnouncementSource
 from ivr.announcements import parse as parse_announcement
 from ivr.audio import AudioManifest, ManifestError, load_manifest, prompt_speeches, recording_id, speech_engines
 from ivr.checker import check, format_findings
-from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
+from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, ENV_FILE_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 from ivr.fallback import export, file_name, unexported
 from ivr.model import Catalog
 from ivr.number_guard import line_numbers
@@ -27,6 +27,7 @@ from ivr.timing import word_count
 
 
 @click.command()
+@ENV_FILE_OPTION
 @CONFIG_OPTION
 @FLOWS_OPTION
 @AUDIO_DIR_OPTION
