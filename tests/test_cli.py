@@ -17,7 +17,8 @@ from ivr.cli import COMMANDS, main
 from ivr.cli_support import ExitCode
 
 
-def test_validate_passes_on_the_shipped_flows() -> None:
+def test_validate_passes_on_config_as_shipped() -> None:
+    """The repository's own config/ and flows (the suite pins their content in tests/data/shipped)."""
     result = CliRunner().invoke(main, ["validate", "--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows")])
     assert result.exit_code == 0, result.output
     assert "no errors" in result.output
