@@ -49,6 +49,10 @@ COMMANDS = {
     "stats": Lazy(
         "ivr.stats.cli:stats", "Anonymous call statistics for a period: calls, languages, the line, drop-off, transfers."
     ),
+    "test": Lazy(
+        "ivr.scenario_cli:test",
+        "Play the callers' scenarios (scenarios.yaml beside the config) through the real webhook; exit 1 if one fails.",
+    ),
     "twilio": Lazy("ivr.tools_cli:twilio", "Configure Twilio for this service."),
     "validate": Lazy(
         "ivr.ops_cli:validate",

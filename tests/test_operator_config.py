@@ -52,7 +52,7 @@ def checkout_copy(folder: Path) -> Path:
 
 def test_the_suites_copy_is_the_shipped_content_it_pins() -> None:
     """The copy holds the config files and the shipped flow; the published numbers are in it."""
-    assert sorted(p.name for p in SHIPPED_CONFIG.iterdir()) == ["helplines.yaml", "settings.yaml"]
+    assert sorted(p.name for p in SHIPPED_CONFIG.iterdir()) == ["helplines.yaml", "scenarios.yaml", "settings.yaml"]
     assert sorted(p.name for p in SHIPPED_FLOWS.iterdir()) == sorted(p.name for p in (ROOT / "ivr" / "flows").glob("*.yaml"))
     helplines = (SHIPPED_CONFIG / "helplines.yaml").read_text(encoding="utf-8")
     for number in ('"106"', '"107"', '"108"', '"1813"', '"02 648 40 14"', '"0800 32 123"'):
