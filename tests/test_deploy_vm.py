@@ -180,6 +180,15 @@ def test_the_units_commands_run_as_an_unprivileged_user_in_a_read_only_folder(ma
     output = log.read_text(encoding="utf-8", errors="replace")
     assert "statistics dropped" not in output and "Traceback" not in output, output
 
+    # The README's operator commands: as the service's user, from anywhere, with only the environment file.
+    ivr = [str(app / ".venv" / "bin" / "ivr"), "--env-file", str(etc / "env")]
+    bare = {"PATH": env["PATH"], "HOME": home, "LANG": "C.UTF-8"}
+    stats = run([*ivr, "stats", "--days", "1"], cwd="/", env=bare, timeout=120, **options)
+    assert stats.returncode == 0 and "error" not in stats.stdout + stats.stderr, stats.stdout + stats.stderr
+    assert "Calls per day" in stats.stdout and "<5" in stats.stdout  # the signed call, read back
+    scenarios = run([*ivr, "test"], cwd="/", env=bare, timeout=300, **options)
+    assert scenarios.returncode == 0 and " 0 failed" in scenarios.stdout, scenarios.stdout + scenarios.stderr
+
 
 def counted(database: Path) -> bool:
     """Whether any statistics table holds a row (the call in progress, or its counts)."""
