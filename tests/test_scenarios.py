@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from conftest import ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS, config_copy, with_transfer_targets
+from conftest import ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS, config_copy, with_speech_on, with_transfer_targets
 from ivr.cli import main
 
 
@@ -120,3 +120,16 @@ def test_a_config_folder_without_scenarios_says_so(tmp_path: Path) -> None:
     (config / "scenarios.yaml").unlink()
     result = CliRunner().invoke(main, ["test", "--config", str(config), "--flows", str(SHIPPED_FLOWS)])
     assert result.exit_code == 1 and "scenarios.yaml:1:1: (document): no scenarios file here" in result.output
+
+
+def test_words_are_said_where_a_menu_listens_and_are_silence_where_it_does_not(tmp_path: Path) -> None:
+    scenario = 'scenarios:\n  - name: speaks\n    say: ["Nederlands", "praten"]\n    hear: ["Bel Tele-Onthaal op 1 0 6"]\n'
+    spoken = config_copy(tmp_path / "on", with_speech_on)
+    (spoken / "scenarios.yaml").write_text(scenario, encoding="utf-8")
+    heard = CliRunner().invoke(main, ["test", "-v", "--config", str(spoken), "--flows", str(SHIPPED_FLOWS)])
+    assert heard.exit_code == 0, heard.output
+    keys_only = tmp_path / "off"
+    shutil.copytree(SHIPPED_CONFIG, keys_only)
+    (keys_only / "scenarios.yaml").write_text(scenario, encoding="utf-8")
+    unheard = CliRunner().invoke(main, ["test", "--config", str(keys_only), "--flows", str(SHIPPED_FLOWS)])
+    assert unheard.exit_code == 1 and "but never did" in unheard.output
