@@ -16,7 +16,7 @@ from typing import Any
 import click
 from click.utils import make_default_short_help
 
-from ivr.cli_support import EXIT_CODES_HELP
+from ivr.cli_support import ENV_FILE_OPTION, EXIT_CODES_HELP
 from ivr.logs import configure_logging
 
 
@@ -53,6 +53,10 @@ COMMANDS = {
     ),
     "stats": Lazy(
         "ivr.stats.cli:stats", "Anonymous call statistics for a period: calls, languages, the line, drop-off, transfers."
+    ),
+    "test": Lazy(
+        "ivr.scenario_cli:test",
+        "Play the callers' scenarios (scenarios.yaml beside the config) through the real webhook; exit 1 if one fails.",
     ),
     "twilio": Lazy("ivr.tools_cli:twilio", "Configure Twilio for this service."),
     "validate": Lazy(
@@ -92,6 +96,7 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, lazy=COMMANDS, epilog=EXIT_CODES_HELP)
 @click.version_option(package_name="helpline-ivr")
+@ENV_FILE_OPTION
 def main() -> None:
     """helpline-ivr: a phone menu for people in Belgium looking for emotional support."""
     configure_logging()

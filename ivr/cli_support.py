@@ -83,6 +83,29 @@ AUDIO_DIR_OPTION = click.option(
 )
 
 
+def _load_env_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    from ivr.envfile import EnvFileError, load_env_file
+
+    if value is None:
+        return
+    try:
+        load_env_file(value)
+    except EnvFileError as exc:
+        fail(ExitCode.ERROR, f"error: --env-file:\n{exc}")
+
+
+# Eager, so that the file is read before the options that default to a variable (IVR_CONFIG…) are.
+ENV_FILE_OPTION = click.option(
+    "--env-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    is_eager=True,
+    expose_value=False,
+    callback=_load_env_file,
+    help="Read VAR=value lines into the environment first, as systemd's EnvironmentFile= (e.g. /etc/helpline-ivr/env).",
+)
+
+
 def load_or_exit(
     config_dir: Path | None, flows_dir: Path | None, duration_of: DurationOf | None = None, engines: SpeechEngines | None = None
 ) -> Catalog:

@@ -23,7 +23,7 @@ from ivr.announcements import AnnouncementError, AnnouncementSource
 from ivr.announcements import parse as parse_announcement
 from ivr.audio import AudioManifest, ManifestError, load_manifest, prompt_speeches, recording_id, speech_engines
 from ivr.checker import check, format_findings
-from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
+from ivr.cli_support import AUDIO_DIR_OPTION, CONFIG_OPTION, ENV_FILE_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
 from ivr.errors import ConfigErrors
 from ivr.fallback import export, file_name, unexported
 from ivr.hours import BRUSSELS, HoursError, brussels_moment, describe_moment
@@ -35,6 +35,7 @@ from ivr.startup import RESTART_HINT, check_environment, service_environment, to
 
 
 @click.command()
+@ENV_FILE_OPTION
 @CONFIG_OPTION
 @FLOWS_OPTION
 @AUDIO_DIR_OPTION

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from conftest import CALL, DATA, ROOT, free_port, procfile_command, procfile_env, procfile_web
+from conftest import CALL, DATA, ROOT, SHIPPED_FLOWS, free_port, procfile_command, procfile_env, procfile_web
 from ivr.app import create_app, reload_app
 from ivr.errors import ConfigErrors
 from ivr.security import sign
@@ -61,7 +61,7 @@ def test_procfile_refuses_dev_mode() -> None:
 
 def test_a_reload_serves_and_counts_the_new_flows_and_refuses_broken_ones(settings: Settings, tmp_path: Path) -> None:
     flows = tmp_path / "flows"
-    shutil.copytree(ROOT / "ivr" / "flows", flows)
+    shutil.copytree(SHIPPED_FLOWS, flows)
     app = create_app(replace(settings, flows_dir=flows))
     before = app.extensions["ivr"]
     flow = flows / "helpline.yaml"

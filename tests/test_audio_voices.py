@@ -11,7 +11,7 @@ import pytest
 from audio_fakes import FakeEngine
 from click.testing import CliRunner
 
-from conftest import DATA, ROOT, TwilioClient
+from conftest import DATA, SHIPPED_CONFIG, SHIPPED_FLOWS, TwilioClient
 from ivr.app import create_app
 from ivr.audio import build_audio
 from ivr.cli import main
@@ -86,7 +86,7 @@ def test_validate_marks_the_say_languages_as_estimated(tmp_path: Path, built: Pa
 
 
 def test_the_shipped_settings_keep_the_built_audio_for_every_language() -> None:
-    catalog = load_catalog(ROOT / "config", ROOT / "ivr" / "flows")
+    catalog = load_catalog(SHIPPED_CONFIG, SHIPPED_FLOWS)
     assert [language.speak_with for language in catalog.settings.languages.values()] == ["audio"] * 4
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT, TwilioClient, TwiML, app_for, config_copy, with_transfer_targets
+from conftest import SHIPPED_CONFIG, TwilioClient, TwiML, app_for, config_copy, with_transfer_targets
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.settings import Settings
@@ -112,7 +112,7 @@ def test_an_announcement_is_said_after_the_number_and_112(settings: Settings, tm
 
 def test_ivr_announce_set_refuses_an_announcement_longer_than_its_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("IVR_ANNOUNCEMENT_FILE", str(tmp_path / "announcement.json"))
-    monkeypatch.setenv("IVR_CONFIG", str(ROOT / "config"))
+    monkeypatch.setenv("IVR_CONFIG", str(SHIPPED_CONFIG))
     long = " ".join(["Het is nu erg druk op de lijn."] * 5)  # 40 words in 154 characters: 17.4 s at 2.3 words a second
     args = ["announce", "set", "--start", "2026-12-24T18:00+01:00", "--end", "2026-12-25T08:00+01:00"]
     result = CliRunner().invoke(main, [*args, "--say", "nl", long])

@@ -13,7 +13,7 @@ from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import DATA, ROOT, config_copy, with_speech_on, with_transfer_targets
+from conftest import DATA, SHIPPED_CONFIG, SHIPPED_FLOWS, config_copy, with_speech_on, with_transfer_targets
 from ivr.app import create_app
 from ivr.checker import check
 from ivr.checker.budgets import BUDGET_NAMES, EVERYONE, Checker, FixedEngine, setups
@@ -31,7 +31,6 @@ from ivr.state import UntrustedState
 from ivr.timing import Clock, says_number, says_word
 
 PREVIOUS_FLOW = DATA / "previous_flow"  # the shipped flow as it was before the checker (commit f92db77)
-SHIPPED_FLOWS = ROOT / "ivr" / "flows"
 ROW = re.compile(r"^    (?P<who>[a-z]{2}(?:, no language chosen)?): (?P<inputs>.*?) → (?P<seconds>[0-9.]+) s", re.M)
 
 
@@ -99,7 +98,7 @@ def test_the_previous_flow_is_refused_naming_the_german_and_english_wrong_key_pa
 
 def previous() -> Catalog:
     """The previous flow, loaded without the checker (which refuses it)."""
-    return unchecked(ROOT / "config", PREVIOUS_FLOW)
+    return unchecked(SHIPPED_CONFIG, PREVIOUS_FLOW)
 
 
 def unchecked(config: Path, flows: Path) -> Catalog:
@@ -148,7 +147,7 @@ def test_the_checker_finds_each_timing_path_of_the_previous_flow() -> None:
 
 
 def test_the_shipped_flow_is_within_budget_where_the_previous_one_was_not() -> None:
-    findings = check(load_catalog(ROOT / "config", SHIPPED_FLOWS))
+    findings = check(load_catalog(SHIPPED_CONFIG, SHIPPED_FLOWS))
     assert findings.over == [] and findings.unreached == ()
     worst = findings.worst
     assert worst[("any_behaviour", UNCHOSEN + "en")].seconds <= 60
@@ -204,7 +203,7 @@ def flow_copy(tmp_path: Path, *edits: tuple[str, str]) -> Path:
 def test_without_the_way_back_the_wrong_language_caller_is_refused(tmp_path: Path) -> None:
     flows = flow_copy(tmp_path, ("language_keys_everywhere: true", "language_keys_everywhere: false"))
     with pytest.raises(ConfigErrors) as caught:
-        load_catalog(ROOT / "config", flows)
+        load_catalog(SHIPPED_CONFIG, flows)
     wrong = [e for e in caught.value.errors if e.message.startswith("wrong_language:")]
     assert len(wrong) == 4  # every true language
     assert all("own language never" in e.message for e in wrong)
@@ -217,7 +216,7 @@ def test_options_on_the_language_keys_are_refused_where_they_are_written(tmp_pat
         ('      "5": {nl: [soorten hulp', '      "1": {nl: [soorten hulp'),
     )
     with pytest.raises(ConfigErrors) as caught:
-        load_catalog(ROOT / "config", flows)
+        load_catalog(SHIPPED_CONFIG, flows)
     paths = {e.path for e in caught.value.errors}
     assert {'nodes.first_menu.options."1"', 'nodes.main.options."1"'} <= paths
     assert all("chooses Nederlands in every menu" in e.message for e in caught.value.errors)
@@ -228,7 +227,7 @@ def test_a_transfer_that_does_not_say_nobody_could_be_reached_is_refused(tmp_pat
     text = (flows / "helpline.yaml").read_text(encoding="utf-8")
     text = re.sub(r"    unreachable_old:\n(      [a-z]{2}: .*\n)+", "", text)
     (flows / "helpline.yaml").write_text(text, encoding="utf-8")
-    load_catalog(ROOT / "config", flows)  # no transfer target: nothing to tell
+    load_catalog(SHIPPED_CONFIG, flows)  # no transfer target: nothing to tell
     with pytest.raises(ConfigErrors) as caught:
         load_catalog(config_copy(tmp_path, with_transfer_targets), flows)
     messages = {e.message.split(" (")[0] for e in caught.value.errors}
@@ -377,7 +376,7 @@ def assert_checker_matches_brute_force(catalog: Catalog, max_inputs: int, speech
 
 
 def test_the_checker_agrees_with_brute_force_on_the_shipped_flow() -> None:
-    catalog = load_catalog(ROOT / "config", SHIPPED_FLOWS)
+    catalog = load_catalog(SHIPPED_CONFIG, SHIPPED_FLOWS)
     assert_checker_matches_brute_force(catalog, 3, speech=False, now=Now(()))
 
 
@@ -475,7 +474,7 @@ def test_the_checker_agrees_with_brute_force_on_small_flows(
 
 def test_the_walk_starts_from_the_calls_first_second() -> None:
     """Worked out by hand: the English caller hears the whole welcome, presses 4, then the first sentence."""
-    catalog = load_catalog(ROOT / "config", SHIPPED_FLOWS)
+    catalog = load_catalog(SHIPPED_CONFIG, SHIPPED_FLOWS)
     clock = Clock({code: ls.words_per_second for code, ls in catalog.settings.languages.items()})
     flow = catalog.flows["helpline"]
     welcome = flow.nodes[flow.start]

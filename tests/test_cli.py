@@ -17,7 +17,8 @@ from ivr.cli import COMMANDS, main
 from ivr.cli_support import ExitCode
 
 
-def test_validate_passes_on_the_shipped_flows() -> None:
+def test_validate_passes_on_config_as_shipped() -> None:
+    """The repository's own config/ and flows (the suite pins their content in tests/data/shipped)."""
     result = CliRunner().invoke(main, ["validate", "--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows")])
     assert result.exit_code == 0, result.output
     assert "no errors" in result.output
@@ -66,7 +67,7 @@ def test_help_lists_every_exit_status_once_with_its_meaning() -> None:
 
 def test_subcommand_modules_never_import_the_group_back() -> None:
     """cli.py adds the commands; a module that imported ``ivr.cli`` back would make an import cycle."""
-    modules = "ivr.audio_cli, ivr.ops_cli, ivr.status_cli, ivr.tools_cli"
+    modules = "ivr.audio_cli, ivr.ops_cli, ivr.status_cli, ivr.tools_cli, ivr.scenario_cli"
     command = f"import sys, {modules}; print(sorted(m for m in sys.modules if m == 'ivr.cli'))"
     done = subprocess.run([sys.executable, "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"
@@ -80,6 +81,7 @@ def test_subcommand_modules_never_import_the_group_back() -> None:
         "simulate",
         "stats",
         "status",
+        "test",
         "twilio",
         "validate",
     ]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, ROOT
+from conftest import DATA, SHIPPED_CONFIG, SHIPPED_FLOWS
 from ivr.announcements import Announcement
 from ivr.engine import Dial, Engine, Gather, Hangup, Heard, Say, Turn
 from ivr.loader import load_catalog
@@ -146,11 +146,11 @@ def test_a_turn_is_worked_out_once_per_question_and_moment_and_follows_the_hour_
 def test_speech_is_made_a_key_before_a_turn_is_kept(tmp_path: Path) -> None:
     """Callers who say the same option in other words get the one kept turn: what they said is not part of it."""
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(SHIPPED_CONFIG, config)
     settings = config / "settings.yaml"
     text = settings.read_text(encoding="utf-8")
     settings.write_text(text.replace("speech:\n  enabled: false", "speech:\n  enabled: true"), encoding="utf-8")
-    engine = Engine(load_catalog(config, ROOT / "ivr" / "flows"))
+    engine = Engine(load_catalog(config, SHIPPED_FLOWS))
     flow = engine.catalog.flows["helpline"]
     talk_words = [said_words for said_words, key in flow.keys.words["nl"].items() if key == flow.keys.talk_now]
     assert talk_words, "the shipped flow has Dutch words for talking to someone"

@@ -8,7 +8,7 @@ from pathlib import Path
 import xmlschema
 from click.testing import CliRunner
 
-from conftest import DATA, ROOT, TwiML
+from conftest import DATA, SHIPPED_CONFIG, TwiML
 from ivr.cli import main
 from ivr.loader import load_catalog
 
@@ -16,9 +16,9 @@ from ivr.loader import load_catalog
 def test_export_writes_one_document_per_called_number_that_only_says_the_numbers(
     tmp_path: Path, twiml_schema: xmlschema.XMLSchema
 ) -> None:
-    result = CliRunner().invoke(main, ["fallback", "export", str(tmp_path / "out"), "--config", str(ROOT / "config")])
+    result = CliRunner().invoke(main, ["fallback", "export", str(tmp_path / "out"), "--config", str(SHIPPED_CONFIG)])
     assert result.exit_code == 0, result.output
-    catalog = load_catalog(ROOT / "config")
+    catalog = load_catalog(SHIPPED_CONFIG)
     expected = {"fallback.xml"} | {f"fallback-{n.lstrip('+')}.xml" for n in catalog.settings.called_numbers}
     assert {p.name for p in (tmp_path / "out").iterdir()} == expected
     for path in (tmp_path / "out").iterdir():
@@ -53,7 +53,7 @@ def test_each_called_number_hears_its_own_language_first(tmp_path: Path) -> None
 def test_export_refuses_invalid_flows_with_where_and_how(tmp_path: Path) -> None:
     config = tmp_path / "config"
     config.mkdir()
-    (config / "settings.yaml").write_text((ROOT / "config" / "settings.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    (config / "settings.yaml").write_text((SHIPPED_CONFIG / "settings.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     (config / "helplines.yaml").write_text((DATA / "broken_helplines.yaml").read_text(encoding="utf-8"), encoding="utf-8")
     result = CliRunner().invoke(main, ["fallback", "export", str(tmp_path / "out"), "--config", str(config)])
     assert result.exit_code == 1 and "helplines.yaml:10:" in result.output and not (tmp_path / "out").exists()

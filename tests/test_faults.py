@@ -15,7 +15,19 @@ from audio_fakes import FakeEngine
 from flask import Flask
 
 import ivr.web
-from conftest import CALL, DATA, PUBLIC, ROOT, TOKEN, TwilioClient, TwiML, free_port, procfile_command, procfile_env
+from conftest import (
+    CALL,
+    DATA,
+    PUBLIC,
+    ROOT,
+    SHIPPED_CONFIG,
+    TOKEN,
+    TwilioClient,
+    TwiML,
+    free_port,
+    procfile_command,
+    procfile_env,
+)
 from ivr.app import create_app
 from ivr.audio import build_audio, load_manifest
 from ivr.errors import ConfigErrors
@@ -221,7 +233,7 @@ def test_flows_and_config_broken_on_disk_while_running_change_nothing(
 
 def test_an_invalid_helplines_file_stops_create_app_with_where_and_how_to_fix(settings: Settings, tmp_path: Path) -> None:
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(SHIPPED_CONFIG, config)
     shutil.copy(DATA / "broken_helplines.yaml", config / "helplines.yaml")
     with pytest.raises(ConfigErrors) as refused:
         create_app(replace(settings, config_dir=config))
@@ -233,7 +245,7 @@ def test_an_invalid_helplines_file_stops_create_app_with_where_and_how_to_fix(se
 @pytest.mark.serving
 def test_the_procfile_process_refuses_to_start_with_an_invalid_helplines_file(tmp_path: Path) -> None:
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(SHIPPED_CONFIG, config)
     shutil.copy(DATA / "broken_helplines.yaml", config / "helplines.yaml")
     env = procfile_env(free_port(), TWILIO_AUTH_TOKEN="token", IVR_CONFIG=str(config))
     command = ["bash", "-c", procfile_command("web")]

@@ -24,7 +24,7 @@ from flask.testing import FlaskClient
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import CALL, DATA, PUBLIC, ROOT, TOKEN, TwiML, assert_valid_twiml
+from conftest import CALL, DATA, PUBLIC, SHIPPED_CONFIG, SHIPPED_FLOWS, TOKEN, TwiML, assert_valid_twiml
 from ivr.app import create_app
 from ivr.model import Catalog, TransferNode
 from ivr.security import sign
@@ -96,7 +96,7 @@ def _target(name: str, config_dir: Path, flows_dir: Path) -> Target:
 def targets() -> dict[str, Target]:
     """Built once per module: the shipped flow (four languages, numbers spoken) and the test flow (transfers)."""
     return {
-        "shipped": _target("shipped", ROOT / "config", ROOT / "ivr" / "flows"),
+        "shipped": _target("shipped", SHIPPED_CONFIG, SHIPPED_FLOWS),
         "mini": _target("mini", DATA / "config", DATA / "flows"),
     }
 

@@ -69,6 +69,7 @@ ONE_PLACE = {
     "twilio.rest": "ivr/twilio_connect.py",
     "text_to_num": "ivr/spelled.py",
     "holidays": "ivr/belgian_holidays.py",
+    "dotenv": "ivr/envfile.py",
 }
 
 

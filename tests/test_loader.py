@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS
 from ivr.errors import ConfigError, ConfigErrors
 from ivr.loader import load_catalog
 from ivr.loading.settings_file import parse_settings
@@ -135,20 +135,20 @@ def test_placeholders_are_expanded_from_helplines() -> None:
 
 def test_a_language_switched_off_in_config_does_not_break_the_flow(tmp_path: Path) -> None:
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(SHIPPED_CONFIG, config)
     settings = config / "settings.yaml"
     settings.write_text(
         settings.read_text(encoding="utf-8").replace("offered_languages: [nl, fr, de, en]", "offered_languages: [nl, fr]"),
         encoding="utf-8",
     )
-    catalog = load_catalog(config, ROOT / "ivr" / "flows")
+    catalog = load_catalog(config, SHIPPED_FLOWS)
     assert catalog.settings.offered == ("nl", "fr")
     welcome = catalog.flows[catalog.settings.default_flow].nodes["welcome"]
     assert set(welcome.choices.values()) == {"nl", "fr"}  # type: ignore[union-attr]
 
 
 def test_shipped_config_and_flows_load() -> None:
-    catalog = load_catalog(ROOT / "config", ROOT / "ivr" / "flows")
+    catalog = load_catalog(SHIPPED_CONFIG, SHIPPED_FLOWS)
     assert catalog.line_for("nl").number == "106"
     assert catalog.line_for("fr").number == "107"
     assert catalog.line_for("de").number == "108"

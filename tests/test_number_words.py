@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import DATA, ROOT
+from conftest import DATA, SHIPPED_CONFIG, SHIPPED_FLOWS
 from ivr.cli import main
 
 START, END = "2026-01-01T00:00+01:00", "2099-12-31T00:00+01:00"
@@ -65,9 +65,9 @@ def test_ivr_validate_accepts_single_number_words(tmp_path: Path, lang: str, tex
 
 
 def test_the_shipped_flow_with_its_single_number_words_still_loads() -> None:
-    shipped = (ROOT / "ivr" / "flows" / "helpline.yaml").read_text(encoding="utf-8")
+    shipped = (SHIPPED_FLOWS / "helpline.yaml").read_text(encoding="utf-8")
     assert all(word in shipped for word in ("vijf", "vier", "drie", "twee", "één", "cinq", "quatre"))
-    result = CliRunner().invoke(main, ["validate", "--config", str(ROOT / "config"), "--flows", str(ROOT / "ivr" / "flows")])
+    result = CliRunner().invoke(main, ["validate", "--config", str(SHIPPED_CONFIG), "--flows", str(SHIPPED_FLOWS)])
     assert result.exit_code == 0, result.output
 
 

@@ -22,6 +22,8 @@ import xmlschema
 from conftest import (
     PUBLIC,
     ROOT,
+    SHIPPED_CONFIG,
+    SHIPPED_FLOWS,
     TOKEN,
     TwilioClient,
     TwiML,
@@ -142,7 +144,7 @@ def heard_the_line(answer: Answer) -> bool:
 
 @pytest.fixture(scope="module")
 def catalog() -> Catalog:
-    return load_catalog(ROOT / "config", ROOT / "ivr" / "flows")
+    return load_catalog(SHIPPED_CONFIG, SHIPPED_FLOWS)
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +154,7 @@ def walked(tmp_path_factory: pytest.TempPathFactory, twiml_schema: xmlschema.XML
     def valid(answer: TwiML) -> TwiML:  # the valid_twiml fixture's check, for a walk shared by several tests
         return assert_valid_twiml(twiml_schema, answer)
 
-    settings = Settings(auth_token=TOKEN, public_url=PUBLIC, config_dir=ROOT / "config", flows_dir=ROOT / "ivr" / "flows")
+    settings = Settings(auth_token=TOKEN, public_url=PUBLIC, config_dir=SHIPPED_CONFIG, flows_dir=SHIPPED_FLOWS)
     return walk_every_path(app_for(settings, tmp_path_factory.mktemp("walk")), valid)
 
 
@@ -224,7 +226,7 @@ def test_after_choosing_a_language_everything_is_said_in_it(walked: Walk) -> Non
 def test_every_dial_outcome_is_followed(settings: Settings, tmp_path: Path, valid_twiml: Callable[[TwiML], TwiML]) -> None:
     config = config_copy(tmp_path, with_transfer_targets)
     walk = walk_every_path(app_for(settings, tmp_path, config), valid_twiml)
-    catalog = load_catalog(config, ROOT / "ivr" / "flows")
+    catalog = load_catalog(config, SHIPPED_FLOWS)
     dialled: dict[str, set[str]] = {}
     for answer in walk.answers:
         for ring in answer.twiml.read.verbs:
@@ -311,7 +313,7 @@ def test_every_number_said_or_dialled_comes_from_helplines_yaml(
                         assert number in known or YEAR.fullmatch(number), (number, part.text)
     # and everything a caller can hear or be put through to, with and without transfer targets
     config = config_copy(tmp_path, with_transfer_targets)
-    dialling = load_catalog(config, ROOT / "ivr" / "flows")
+    dialling = load_catalog(config, SHIPPED_FLOWS)
     targets = {target.address for line in dialling.helplines.values() for target in line.transfer_to}
     twilio = app_for(settings, tmp_path, config)
     answers = walk_every_path(twilio, valid_twiml).answers + walk_every_path(app_for(settings, tmp_path), valid_twiml).answers

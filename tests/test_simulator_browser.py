@@ -22,7 +22,7 @@ from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 from werkzeug.serving import make_server
 
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, SHIPPED_CONFIG
 from docs_pages import section
 from ivr.app import create_app
 from ivr.model import Speech
@@ -149,7 +149,7 @@ def test_the_screenshot_in_the_callers_journey_exists() -> None:
 
 def test_a_caller_who_cannot_press_keys_says_francais_then_respiration(page: Page, settings: Settings, tmp_path: Path) -> None:
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(SHIPPED_CONFIG, config)
     settings_file = config / "settings.yaml"
     text = settings_file.read_text(encoding="utf-8").replace("speech:\n  enabled: false", "speech:\n  enabled: true")
     settings_file.write_text(text, encoding="utf-8")

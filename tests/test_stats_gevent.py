@@ -31,7 +31,7 @@ SCRIPT = textwrap.dedent(
     from ivr.settings import Settings
     from ivr.stats.web import STATS
 
-    settings = Settings(auth_token=TOKEN, public_url=PUBLIC, config_dir=ROOT / "config", flows_dir=ROOT / "ivr" / "flows",
+    settings = Settings(auth_token=TOKEN, public_url=PUBLIC, config_dir=SHIPPED_CONFIG, flows_dir=SHIPPED_FLOWS,
                         audio_dir=ROOT / "no-audio-here", log_key=b"k", database_url=sys.argv[1])
     app = create_app(settings)
     recorder = app.extensions[STATS].recorder

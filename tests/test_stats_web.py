@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import CALL, PUBLIC, TOKEN, TwilioClient
+from conftest import CALL, PUBLIC, SHIPPED_CONFIG, SHIPPED_FLOWS, TOKEN, TwilioClient
 from ivr.app import create_app
 from ivr.security import sign
 from ivr.settings import Settings
@@ -25,7 +25,6 @@ def basic(password: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def status_client(tmp_path_factory: pytest.TempPathFactory) -> TwilioClient:
-    from conftest import ROOT
 
     folder: Path = tmp_path_factory.mktemp("status")
     url = f"sqlite:///{folder / 'stats.sqlite3'}"
@@ -33,8 +32,8 @@ def status_client(tmp_path_factory: pytest.TempPathFactory) -> TwilioClient:
     settings = Settings(
         auth_token=TOKEN,
         public_url=PUBLIC,
-        config_dir=ROOT / "config",
-        flows_dir=ROOT / "ivr" / "flows",
+        config_dir=SHIPPED_CONFIG,
+        flows_dir=SHIPPED_FLOWS,
         audio_dir=folder / "audio",
         log_key=b"status-key",
         database_url=url,

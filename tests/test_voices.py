@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import ROOT
+from conftest import SHIPPED_CONFIG, SHIPPED_FLOWS
 from ivr.cli import main
 from ivr.errors import ConfigErrors
 from ivr.loader import load_catalog
@@ -20,7 +20,7 @@ from ivr.voices import espeak_voice_names, twilio_voices
 def config_with(tmp_path: Path, old: str, new: str) -> tuple[Path, int]:
     """config/ with one line of settings.yaml changed; also the number of that line."""
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(SHIPPED_CONFIG, config)
     settings = config / "settings.yaml"
     text = settings.read_text(encoding="utf-8")
     assert old in text
@@ -56,14 +56,14 @@ def test_validate_refuses_a_name_that_does_not_exist(tmp_path: Path, old: str, n
 def test_the_service_refuses_a_twilio_voice_that_does_not_exist(tmp_path: Path) -> None:
     config, line = config_with(tmp_path, "voice: Polly.Amy-Neural", "voice: Polly.Amy-Neurall")
     with pytest.raises(ConfigErrors) as caught:
-        load_catalog(config, ROOT / "ivr" / "flows")
+        load_catalog(config, SHIPPED_FLOWS)
     (error,) = caught.value.errors
     assert (error.mark.line, error.path) == (line, "languages.en.voice")
 
 
 def test_the_shipped_voices_are_in_the_table_and_each_goes_with_its_language() -> None:
     table = twilio_voices()
-    text = (ROOT / "config" / "settings.yaml").read_text(encoding="utf-8")
+    text = (SHIPPED_CONFIG / "settings.yaml").read_text(encoding="utf-8")
     pairs = re.findall(r"say_language: (\S+)\n +voice: (\S+)", text)
     assert len(pairs) == 4 and all(voice in table[language] for language, voice in pairs)
     for language, voices in table.items():  # a Google voice names its language: none is filed under another
