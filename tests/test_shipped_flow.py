@@ -21,7 +21,6 @@ import xmlschema
 
 from conftest import (
     PUBLIC,
-    ROOT,
     SHIPPED_CONFIG,
     SHIPPED_FLOWS,
     TOKEN,
