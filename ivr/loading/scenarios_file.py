@@ -13,12 +13,14 @@ from pathlib import Path
 
 from ivr.errors import ConfigError, ConfigErrors
 from ivr.hours import HoursError, brussels_moment
-from ivr.loading.document import E164, Document, Number, load_document
+from ivr.loading.document import E164, Document, Field, load_document
 from ivr.yamlio import Mark, YNode, YScalar
 
 DIAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
 NUMBER_CHARACTERS = frozenset("0123456789 ")
-WITHIN = Number("within", 1, 3600, None, "seconds of the call")
+WITHIN: Field[float] = Field(  # absent: no limit
+    "within", lambda doc, node: doc.number(node, 1, 3600, "seconds of the call"), None, "seconds of the call"
+)
 KEYS = frozenset("0123456789*#")
 
 
