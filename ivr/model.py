@@ -344,6 +344,18 @@ class Crisis:
 
 
 @dataclass(frozen=True, slots=True)
+class TextMessage:
+    """The line's number by text message, offered once a language is chosen and the line's number and 112
+    are said (ivr.texting): ``key`` is used nowhere else in the flow; ``body`` is the message per language,
+    as written (the number as published, the chat address and its hours), never anything about the call."""
+
+    key: str
+    offer: Prompt  # says that a message will appear on the caller's phone
+    on_its_way: Prompt  # said at once when the key is pressed: the message is on its way, and the number again
+    body: Mapping[str, str]  # language -> the message
+
+
+@dataclass(frozen=True, slots=True)
 class Flow:
     """A whole call flow, checked and ready to serve."""
 
@@ -359,6 +371,7 @@ class Flow:
     language_keys_everywhere: bool = False
     crisis: Crisis | None = None  # what said words of crisis lead to, where speech is on
     rescue_connecting: Prompt = field(default_factory=lambda: Prompt(frozen_map()))  # said when the rescue dials
+    text_message: TextMessage | None = None  # the line's number by text message, where the deployment sends them
 
     def before_language(self, node_id: str) -> bool:
         """Whether a caller at ``node_id`` has chosen no language yet: the language menu, or every line's numbers."""

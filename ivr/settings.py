@@ -39,6 +39,53 @@ def stats_database(env: Mapping[str, str] | None = None) -> tuple[str, int]:
 
 
 @dataclass(frozen=True, slots=True)
+class TextSettings:
+    """The line's number by text message (README: text messages): on only with an account and a sender."""
+
+    account_sid: str  # TWILIO_ACCOUNT_SID
+    credentials: tuple[str, str] = field(repr=False)  # TWILIO_API_KEY/SECRET, else the account SID and TWILIO_AUTH_TOKEN
+    sender: str = ""  # IVR_SMS_FROM: an SMS-capable number of the account (E.164)
+    messaging_service: str = ""  # IVR_SMS_MESSAGING_SERVICE: or a Messaging Service (MG…), which wins
+    countries: tuple[str, ...] = ()  # IVR_SMS_COUNTRIES: prefixes of foreign numbers also offered a text ("+31,+33")
+    api_url: str | None = None  # IVR_TWILIO_API_URL: another base URL for Twilio's REST API (a test's stand-in)
+
+
+SMS_SERVICE = re.compile(r"MG[0-9a-f]{32}")
+E164_NUMBER = re.compile(r"\+[1-9][0-9]{6,14}")
+COUNTRY_PREFIX = re.compile(r"\+[1-9][0-9]{0,3}")
+
+
+def _texts(env: Mapping[str, str], token: str | None) -> TextSettings | None:
+    """The text-message settings, or None (off) without TWILIO_ACCOUNT_SID and a sender.
+
+    Raises:
+        SettingsError: a sender, a prefix or the credentials are malformed or missing.
+    """
+    account = env.get("TWILIO_ACCOUNT_SID") or ""
+    sender, service = env.get("IVR_SMS_FROM") or "", env.get("IVR_SMS_MESSAGING_SERVICE") or ""
+    if not account or not (sender or service):
+        return None
+    if sender and not E164_NUMBER.fullmatch(sender):
+        raise SettingsError(
+            f"IVR_SMS_FROM must be an SMS-capable number of the account in E.164, like +32460000000 (got {sender!r})"
+        )
+    if service and not SMS_SERVICE.fullmatch(service):
+        raise SettingsError(f"IVR_SMS_MESSAGING_SERVICE must be a Messaging Service SID, MG and 32 hex digits (got {service!r})")
+    countries = tuple(p.strip() for p in (env.get("IVR_SMS_COUNTRIES") or "").split(",") if p.strip())
+    bad = [p for p in countries if not COUNTRY_PREFIX.fullmatch(p) or p.startswith("+32")]
+    if bad:
+        raise SettingsError(f"IVR_SMS_COUNTRIES takes country prefixes other than Belgium's, like +31,+33 (got {', '.join(bad)})")
+    if token is None:
+        raise SettingsError(
+            "Text messages need TWILIO_AUTH_TOKEN: without it no signature is checked, and anyone could have messages sent."
+        )
+    key, secret = env.get("TWILIO_API_KEY") or "", env.get("TWILIO_API_SECRET") or ""
+    credentials = (key, secret) if key and secret else (account, token)
+    api_url = (env.get("IVR_TWILIO_API_URL") or "").rstrip("/") or None
+    return TextSettings(account, credentials, sender, service, countries, api_url)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service reads from its environment."""
 
@@ -59,6 +106,7 @@ class Settings:
     database_url: str | None = None  # DATABASE_URL, else SQLite at IVR_STATS_DB; None: no statistics stored
     stats_retention_days: int = 400  # IVR_STATS_RETENTION_DAYS: how long hourly counts are kept
     metrics_token: str | None = None  # IVR_METRICS_TOKEN: bearer token for /metrics (besides the admin password)
+    texts: TextSettings | None = None  # the line's number by text message; None: off (the default)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -105,6 +153,7 @@ class Settings:
             database_url=database,
             stats_retention_days=retention,
             metrics_token=env.get("IVR_METRICS_TOKEN") or None,
+            texts=_texts(env, token),
         )
 
 

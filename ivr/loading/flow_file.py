@@ -17,6 +17,7 @@ from ivr.loading.document import (
     load_document,
 )
 from ivr.loading.prompts import FlowContext, parse_prompt, parse_words
+from ivr.loading.text_message import check_text_key, parse_text_message
 from ivr.model import (
     EVERY_LINE,
     LANGUAGE_LINE,
@@ -330,7 +331,7 @@ def parse_flow(
     f = doc.fields(
         root,
         ("start", "main_menu", "talk_now", "keys", "nodes", "rescue"),
-        ("defaults", "words", "language_keys_everywhere", "crisis", "rescue_connecting"),
+        ("defaults", "words", "language_keys_everywhere", "crisis", "rescue_connecting", "text_message"),
     )
     everywhere = False
     if "language_keys_everywhere" in f:
@@ -376,6 +377,7 @@ def parse_flow(
     with doc.at("rescue_connecting"):
         rescue_connecting = parse_prompt(ctx, f.get("rescue_connecting"), f"{ctx.name}/rescue_connecting", required=False)
     crisis = _parse_crisis(ctx, f["crisis"]) if "crisis" in f else None
+    text_message = parse_text_message(ctx, f["text_message"]) if "text_message" in f else None
     nodes: dict[str, Node] = {}
     node_marks = {} if node_marks is None else node_marks
     with doc.at("nodes"):
@@ -412,6 +414,8 @@ def parse_flow(
                     nodes[key.text] = parsed
     if everywhere:
         _check_language_keys(ctx, nodes, targets["start"], node_marks)
+    if text_message is not None and ctx.keys is not None:
+        check_text_key(ctx, text_message, ctx.keys, nodes, targets["start"])
     if len(errors) > before or ctx.keys is None:
         return None
     flow = Flow(
@@ -426,6 +430,7 @@ def parse_flow(
         language_keys_everywhere=everywhere,
         crisis=crisis,
         rescue_connecting=rescue_connecting,
+        text_message=text_message,
     )
     errors.extend(check_flow(flow, node_marks, doc.marks, Mark(doc.file, 1, 1)))
     if len(errors) > before:
