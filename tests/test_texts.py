@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 from conftest import CALL, ROOT, TOKEN, TwilioClient, TwiML, app_for, free_port, procfile_env, procfile_web
 from ivr.app import create_app
-from ivr.checker import check, format_findings
+from ivr.checker import check, check_calls, format_findings
 from ivr.cli import main
 from ivr.errors import ConfigErrors
 from ivr.loader import load_catalog
@@ -437,3 +437,19 @@ def test_the_loader_refuses_a_message_with_a_number_typed_or_a_missing_field(tmp
     with pytest.raises(ConfigErrors) as refused:
         load_catalog(ROOT / "config", flows)
     assert "text_message.body.en" in str(refused.value) and said in str(refused.value)
+
+
+def test_the_caller_checker_refuses_a_text_key_used_elsewhere_too() -> None:
+    # A catalog built without the loader (as a test or a tool may): the checker holds the key to the same rule.
+    catalog = load_catalog(ROOT / "config", ROOT / "ivr" / "flows")
+    assert check_calls(catalog) == []
+    flow = catalog.flows["helpline"]
+    assert flow.text_message is not None
+    for key, said in (
+        ("0", "the talk-now key"),
+        ("4", "the key that chooses en in every menu"),
+        ("8", "an option of first_menu"),
+    ):
+        taken = replace(flow, text_message=replace(flow.text_message, key=key))
+        found = check_calls(Catalog(catalog.settings, catalog.helplines, {"helpline": taken}))
+        assert [(e.path, e.message) for e in found] == [("text_message.key", f"the text-message key is already {said}")]

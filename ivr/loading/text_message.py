@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from ivr.errors import ConfigError
 from ivr.loading.document import did_you_mean
 from ivr.loading.prompts import PLACEHOLDER, FlowContext, parse_prompt
-from ivr.model import GlobalKeys, LanguageNode, MenuNode, Node, Speech, TextMessage, frozen_map
+from ivr.model import GlobalKeys, Node, Speech, TextMessage, frozen_map, key_uses
 from ivr.number_guard import line_numbers, typed_numbers
 from ivr.yamlio import Mark, YNode, YScalar
 
@@ -95,16 +95,8 @@ def parse_text_message(ctx: FlowContext, node: YNode) -> TextMessage | None:
 
 
 def check_text_key(ctx: FlowContext, message: TextMessage, keys: GlobalKeys, nodes: Mapping[str, Node], start: str) -> None:
-    """The text-message key means nothing else anywhere in the flow: no global key, no option, no language choice
-    (the welcome's keys choose a language in every menu, the way back from a wrong one)."""
-    used = {key: f"the {name.replace('_', '-')} key" for key, name in keys.as_map().items()}
-    welcome = nodes.get(start)
-    for node in nodes.values():
-        if isinstance(node, MenuNode):
-            used = {key: f"an option of {node.id}" for key in node.options} | used
-        elif isinstance(node, LanguageNode):
-            chooses = "in every menu" if node is welcome else f"at {node.id}"
-            used = {key: f"the key that chooses {lang} {chooses}" for key, lang in node.choices.items()} | used
+    """The text-message key means nothing else anywhere in the flow (the caller checker says so too, ivr.checker)."""
+    used = key_uses(keys, nodes, start)
     if message.key in used:
         where = "text_message.key"
         free = [key for key in "123456789*0#" if key not in used]
