@@ -107,7 +107,7 @@ def texting(settings: Settings, stand_in: StandIn, tmp_path: Path) -> TwilioClie
 def counted(client: TwilioClient, outcome: str) -> float:
     """The text messages counted with ``outcome`` on /metrics (this process's, every test's)."""
     page = client.client.get("/metrics", headers={"Authorization": "Bearer mt"}).get_data(as_text=True)
-    found = f'ivr_turns_total{{outcome="{outcome}",route="text_message"}} '
+    found = f'ivr_turns_total{{outcome="text_{outcome}",route="text_message"}} '
     return sum(float(line.removeprefix(found)) for line in page.splitlines() if line.startswith(found))
 
 
@@ -311,7 +311,7 @@ def test_the_callers_number_is_nowhere_after_a_text(
     metrics = app.test_client().get("/metrics", headers={"Authorization": "Bearer mt"}).get_data(as_text=True)
     assert counted(client, "accepted") == before + 1
     stored = b"".join(path.read_bytes() for path in tmp_path.glob("stats.sqlite3*"))
-    assert b"text_message" in stored  # the probe reads the database: the outcome is counted there
+    assert b"text_accepted" in stored  # the probe reads the database: the outcome is counted there
     for where, text in (
         ("log", json_log.getvalue()),
         ("/admin", pages),
@@ -374,7 +374,7 @@ def test_ivr_simulate_with_the_key_sends_exactly_one_message_and_keeps_no_number
     assert len(stand_in.received) == 1
     assert stand_in.received[0]["form"] == {"To": [CALLER], "From": [SENDER], "Body": [BODY_NL]}
     stored = b"".join(path.read_bytes() for path in tmp_path.glob("stats.sqlite3*")).decode("latin-1")
-    assert "text_message" in stored
+    assert "text_accepted" in stored
     stats = CliRunner().invoke(main, ["stats", "--days", "1"], env=env).output
     for where, text in (("output", called.output), ("database", stored), ("ivr stats", stats)):
         assert not [trace for trace in TRACES if trace in text], where

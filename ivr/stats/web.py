@@ -60,10 +60,11 @@ class Stats:
 
     def texted(self, text: Text, outcome: str) -> None:
         """The outcome of a text message (ivr.text_sender, off the request path): counted, never told to the caller."""
-        metrics.turn(TEXT_ROUTE, outcome)
+        counted = f"text_{outcome}"  # text_accepted, text_refused, text_failed, text_dropped: as in the log
+        metrics.turn(TEXT_ROUTE, counted)
         if self.recorder is not None:
             facts = TurnFacts(0.0, None, None, 0)
-            self.recorder.turn(TurnEvent(self.clock(), "-", text.flow, TEXT_ROUTE, text.lang, outcome, facts))
+            self.recorder.turn(TurnEvent(self.clock(), "-", text.flow, TEXT_ROUTE, text.lang, counted, facts))
 
     def dropped(self, count: int, reason: str) -> None:
         metrics.DROPPED.inc(count)
