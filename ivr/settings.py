@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ivr.loader import default_config_dir, default_flows_dir
 
@@ -82,6 +83,9 @@ def _texts(env: Mapping[str, str], token: str | None) -> TextSettings | None:
     key, secret = env.get("TWILIO_API_KEY") or "", env.get("TWILIO_API_SECRET") or ""
     credentials = (key, secret) if key and secret else (account, token)
     api_url = (env.get("IVR_TWILIO_API_URL") or "").rstrip("/") or None
+    # The credentials go with every request: in clear only to this machine (a test's stand-in).
+    if api_url and not (api_url.startswith("https://") or urlsplit(api_url).hostname in ("127.0.0.1", "localhost")):
+        raise SettingsError(f"IVR_TWILIO_API_URL must start with https:// (plain http only to 127.0.0.1; got {api_url!r})")
     return TextSettings(account, credentials, sender, service, countries, api_url)
 
 

@@ -231,6 +231,7 @@ def test_the_settings_turn_texts_on_and_refuse_what_cannot_work() -> None:
         ("IVR_SMS_MESSAGING_SERVICE", "MGnot-a-sid", "IVR_SMS_MESSAGING_SERVICE"),
         ("IVR_SMS_COUNTRIES", "31", "IVR_SMS_COUNTRIES"),
         ("IVR_SMS_COUNTRIES", "+32", "IVR_SMS_COUNTRIES"),
+        ("IVR_TWILIO_API_URL", "http://api.example.org", "IVR_TWILIO_API_URL"),
     ):
         with pytest.raises(SettingsError, match=said):
             Settings.from_env(env | {name: value})
