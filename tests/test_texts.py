@@ -9,7 +9,7 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -132,15 +132,15 @@ def settle(client: TwilioClient) -> None:
 
 
 def test_the_key_sends_one_message_with_the_line_and_the_caller_hears_the_number_again(
-    texting: TwilioClient, twilio: TwilioClient, stand_in: StandIn
+    texting: TwilioClient, twilio: TwilioClient, stand_in: StandIn, valid_twiml: Callable[..., TwiML]
 ) -> None:
-    told = to_the_line(texting)
+    told = valid_twiml(to_the_line(texting))
     said = told.spoken()
     assert OFFER_NL in said and "Er verschijnt dan een bericht op je telefoon." in said
     # After the line's number and 112, which are said exactly as without texts: no budget moves.
     assert said.index("bel 1 1 2") < said.index(OFFER_NL)
     assert said.startswith(to_the_line(twilio).spoken().split(" Druk op 9")[0])
-    sent = texting.follow(told.gather_action(), "#")
+    sent = valid_twiml(texting.follow(told.gather_action(), "#"))
     assert sent.status == 200
     assert sent.texts()[0] == ON_ITS_WAY_NL
     assert sent.state()["sms"] == "1"
