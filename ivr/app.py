@@ -94,7 +94,8 @@ def reload_app(app: Flask) -> bool:
     try:
         catalog = load_catalog(settings.config_dir, settings.flows_dir)
         audio = load_prompt_audio(settings, catalog)
-        svc = build_service(settings, catalog, audio.url_for, old.engine.clock)  # a moment `ivr simulate --at` chose stays
+        # A moment `ivr simulate --at` chose stays, and so does the text-message sender (its counters, its sends under way).
+        svc = build_service(settings, catalog, audio.url_for, old.engine.clock, old.texts)
     except (ConfigErrors, SettingsError) as exc:
         reason = first_error(exc)
         if isinstance(exc, SettingsError):

@@ -343,6 +343,31 @@ class Crisis:
     prompt: Prompt
 
 
+def key_uses(keys: GlobalKeys, nodes: Mapping[str, Node], start: str) -> dict[str, str]:
+    """What each key does somewhere in a flow, the first use named: the global keys, the language keys (the
+    welcome's choose a language in every menu: the way back), each menu's options."""
+    used = {key: f"the {name.replace('_', '-')} key" for key, name in keys.as_map().items()}
+    for node in nodes.values():
+        if isinstance(node, LanguageNode):
+            where = "in every menu" if node.id == start else f"at {node.id}"
+            used = {key: f"the key that chooses {lang} {where}" for key, lang in node.choices.items()} | used
+        elif isinstance(node, MenuNode):
+            used = {key: f"an option of {node.id}" for key in node.options} | used
+    return used
+
+
+@dataclass(frozen=True, slots=True)
+class TextMessage:
+    """The line's number by text message, offered once a language is chosen and the line's number and 112
+    are said (ivr.texting): ``key`` is used nowhere else in the flow; ``body`` is the message per language,
+    as written (the number as published, the chat address and its hours), never anything about the call."""
+
+    key: str
+    offer: Prompt  # says that a message will appear on the caller's phone
+    on_its_way: Prompt  # said at once when the key is pressed: the message is on its way, and the number again
+    body: Mapping[str, str]  # language -> the message
+
+
 @dataclass(frozen=True, slots=True)
 class Flow:
     """A whole call flow, checked and ready to serve."""
@@ -359,11 +384,17 @@ class Flow:
     language_keys_everywhere: bool = False
     crisis: Crisis | None = None  # what said words of crisis lead to, where speech is on
     rescue_connecting: Prompt = field(default_factory=lambda: Prompt(frozen_map()))  # said when the rescue dials
+    text_message: TextMessage | None = None  # the line's number by text message, where the deployment sends them
 
     def before_language(self, node_id: str) -> bool:
         """Whether a caller at ``node_id`` has chosen no language yet: the language menu, or every line's numbers."""
         node = self.nodes.get(node_id)
         return isinstance(node, LanguageNode) or (isinstance(node, TransferNode) and node.helpline == EVERY_LINE)
+
+    def text_key_taken(self) -> str | None:
+        """What the text-message key already does elsewhere in the flow (None: nothing, as it must be)."""
+        message = self.text_message
+        return key_uses(self.keys, self.nodes, self.start).get(message.key) if message is not None else None
 
     def language_choices(self) -> Mapping[str, str]:
         """Key -> language of the welcome, where those keys choose a language after it as well ({} otherwise)."""

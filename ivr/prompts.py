@@ -108,6 +108,9 @@ def node_prompts(node: Node) -> Iterator[Prompt]:
 
 def flow_prompts(flow: Flow) -> Iterator[tuple[str, str, Prompt]]:
     """The prompts of the flow itself, not of one node: (what it is, when it is heard, the prompt)."""
+    if flow.text_message is not None:  # where texts are on, to a caller with a mobile number (ivr.texting)
+        yield "text_message", "after the line's number and 112: the offer of a text message", flow.text_message.offer
+        yield "text_message", "when its key is pressed", flow.text_message.on_its_way
     if flow.crisis is not None:
         yield "crisis", "words of crisis, where speech is on", flow.crisis.prompt
     yield "rescue", "any error, and the Voice Fallback URL", flow.rescue

@@ -15,8 +15,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 T = TypeVar("T")
+
+SMS_SERVICE = re.compile(r"MG[0-9a-f]{32}")
+E164_NUMBER = re.compile(r"\+[1-9][0-9]{6,14}")
+COUNTRY_PREFIX = re.compile(r"\+[1-9][0-9]{0,3}")
 
 
 class SettingsError(RuntimeError):
@@ -74,6 +79,33 @@ def _switch(raw: str) -> bool:
     return value == "on"
 
 
+def _e164(raw: str) -> str:
+    if not E164_NUMBER.fullmatch(raw):
+        raise ValueError("must be an SMS-capable number of the account in E.164, like +32460000000")
+    return raw
+
+
+def _messaging_service(raw: str) -> str:
+    if not SMS_SERVICE.fullmatch(raw):
+        raise ValueError("must be a Messaging Service SID, MG and 32 hex digits")
+    return raw
+
+
+def _prefixes(raw: str) -> tuple[str, ...]:
+    found = tuple(p.strip() for p in raw.split(",") if p.strip())
+    if any(not COUNTRY_PREFIX.fullmatch(p) or p.startswith("+32") for p in found):
+        raise ValueError("takes country prefixes other than Belgium's, like +31,+33")
+    return found
+
+
+def _local_or_https(raw: str) -> str:
+    # The credentials go with every request: in clear only to this machine (a test's stand-in).
+    url = raw.rstrip("/")
+    if not (url.startswith("https://") or (url.startswith("http://") and urlsplit(url).hostname in ("127.0.0.1", "localhost"))):
+        raise ValueError("must start with https:// (plain http only to 127.0.0.1)")
+    return url
+
+
 TEXT: Kind[str] = Kind("text", str)
 FLAG: Kind[bool] = Kind("`1` or `0`", _flag)
 SWITCH: Kind[bool] = Kind("`on` or `off`", _switch)
@@ -82,6 +114,10 @@ PATH: Kind[Path] = Kind("path", Path)
 DAYS: Kind[int] = Kind("days", _days)
 SECONDS: Kind[int] = Kind("seconds", _seconds)
 COUNT: Kind[int] = Kind("whole number", _count)
+PHONE: Kind[str] = Kind("E.164 number", _e164)
+MESSAGING_SERVICE: Kind[str] = Kind("Messaging Service SID", _messaging_service)
+PREFIXES: Kind[tuple[str, ...]] = Kind("prefixes, comma-separated", _prefixes)
+LOCAL_OR_HTTPS: Kind[str] = Kind("URL", _local_or_https)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,9 +264,28 @@ MULTIPROC_DIR = Variable(
     "where gunicorn's workers keep their metrics (see `ivr/stats/gunicorn.py`)",
     shown="a new temporary folder",
 )
-ACCOUNT_SID = Variable("TWILIO_ACCOUNT_SID", TEXT, "only for [`ivr twilio connect`](#connecting-a-twilio-number): the account")
-API_KEY = Variable("TWILIO_API_KEY", TEXT, "only for `ivr twilio connect`: an API key (else the auth token is used)")
-API_SECRET = Variable("TWILIO_API_SECRET", TEXT, "only for `ivr twilio connect`: the API key's secret", secret=True)
+ACCOUNT_SID = Variable(
+    "TWILIO_ACCOUNT_SID",
+    TEXT,
+    "the account, for [`ivr twilio connect`](#connecting-a-twilio-number) and for "
+    "[text messages](operating.md#the-number-by-text-message)",
+)
+API_KEY = Variable("TWILIO_API_KEY", TEXT, "for `ivr twilio connect` and text messages: an API key (else the auth token is used)")
+API_SECRET = Variable("TWILIO_API_SECRET", TEXT, "the API key's secret", secret=True)
+SMS_FROM = Variable(
+    "IVR_SMS_FROM", PHONE, "with `TWILIO_ACCOUNT_SID`, turns text messages on: the account's SMS-capable number that sends them"
+)
+SMS_MESSAGING_SERVICE = Variable(
+    "IVR_SMS_MESSAGING_SERVICE", MESSAGING_SERVICE, "or a Messaging Service (`MG…`) that sends them (it wins over `IVR_SMS_FROM`)"
+)
+SMS_COUNTRIES = Variable(
+    "IVR_SMS_COUNTRIES",
+    PREFIXES,
+    "prefixes of foreign numbers also offered a text (`+31,+33`); Belgian mobiles always are",
+)
+TWILIO_API_URL = Variable(
+    "IVR_TWILIO_API_URL", LOCAL_OR_HTTPS, "another base URL for Twilio's REST API (a test's stand-in)", shown="Twilio's"
+)
 WEB_CONCURRENCY = Variable("WEB_CONCURRENCY", COUNT, "gunicorn's workers (set by the platform)", default="2")
 PORT = Variable("PORT", COUNT, "the port gunicorn listens on (set by the platform)")
 RELEASE_AUDIO_SECONDS = Variable(
@@ -265,6 +320,10 @@ VARIABLES: tuple[Variable[Any], ...] = (
     ACCOUNT_SID,
     API_KEY,
     API_SECRET,
+    SMS_FROM,
+    SMS_MESSAGING_SERVICE,
+    SMS_COUNTRIES,
+    TWILIO_API_URL,
     WEB_CONCURRENCY,
     PORT,
     RELEASE_AUDIO_SECONDS,
@@ -320,6 +379,38 @@ def stats_database(env: Mapping[str, str] | None = None) -> tuple[str, int]:
 
 
 @dataclass(frozen=True, slots=True)
+class TextSettings:
+    """The line's number by text message (README: text messages): on only with an account and a sender."""
+
+    account_sid: str  # TWILIO_ACCOUNT_SID
+    credentials: tuple[str, str] = field(repr=False)  # TWILIO_API_KEY/SECRET, else the account SID and TWILIO_AUTH_TOKEN
+    sender: str = ""  # IVR_SMS_FROM: an SMS-capable number of the account (E.164)
+    messaging_service: str = ""  # IVR_SMS_MESSAGING_SERVICE: or a Messaging Service (MG…), which wins
+    countries: tuple[str, ...] = ()  # IVR_SMS_COUNTRIES: prefixes of foreign numbers also offered a text ("+31,+33")
+    api_url: str | None = None  # IVR_TWILIO_API_URL: another base URL for Twilio's REST API (a test's stand-in)
+
+
+def _texts(env: Mapping[str, str], token: str | None) -> TextSettings | None:
+    """The text-message settings, or None (off) without TWILIO_ACCOUNT_SID and a sender.
+
+    Raises:
+        SettingsError: a sender, a prefix or the credentials are malformed or missing.
+    """
+    account = ACCOUNT_SID.read(env) or ""
+    sender, service = SMS_FROM.read(env) or "", SMS_MESSAGING_SERVICE.read(env) or ""
+    if not account or not (sender or service):
+        return None
+    countries = SMS_COUNTRIES.read(env) or ()
+    if token is None:
+        raise SettingsError(
+            "Text messages need TWILIO_AUTH_TOKEN: without it no signature is checked, and anyone could have messages sent."
+        )
+    key, secret = API_KEY.read(env) or "", API_SECRET.read(env) or ""
+    credentials = (key, secret) if key and secret else (account, token)
+    return TextSettings(account, credentials, sender, service, countries, TWILIO_API_URL.read(env))
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the service reads from its environment (each field's variable is in :data:`VARIABLES`)."""
 
@@ -340,6 +431,7 @@ class Settings:
     database_url: str | None = None  # None: no statistics stored
     stats_retention_days: int = DEFAULT_RETENTION_DAYS
     metrics_token: str | None = None
+    texts: TextSettings | None = None  # the line's number by text message; None: off (the default)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -380,6 +472,7 @@ class Settings:
             database_url=url if STATISTICS.value(env) else None,
             stats_retention_days=retention,
             metrics_token=METRICS_TOKEN.read(env),
+            texts=_texts(env, token),
         )
 
 

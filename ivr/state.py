@@ -27,9 +27,10 @@ class State:
     no_input: int = 0  # silences so far at this node
     wrong_key: int = 0  # wrong keys so far at this node
     target: int = 0  # index of the transfer number being tried
+    texted: bool = False  # the line's number was sent by text message: never offered again in this call
 
     def to_query(self) -> list[tuple[str, str]]:
-        """Query parameters, sorted by name (flow, lang, ni, node, t, wk)."""
+        """Query parameters, sorted by name (flow, lang, ni, node, sms, t, wk); ``sms`` only once texted."""
         pairs = [
             ("flow", self.flow),
             ("lang", self.lang),
@@ -37,6 +38,7 @@ class State:
             ("node", self.node),
             ("t", str(self.target)),
             ("wk", str(self.wrong_key)),
+            *([("sms", "1")] if self.texted else []),
         ]
         return sorted(pairs)
 
@@ -55,6 +57,7 @@ class UntrustedState:
     no_input: int
     wrong_key: int
     target: int
+    texted: bool = False
 
 
 def read_state(args: Mapping[str, str]) -> UntrustedState:
@@ -68,4 +71,5 @@ def read_state(args: Mapping[str, str]) -> UntrustedState:
         value = args.get(name)
         return int(value) if isinstance(value, str) and COUNTER.fullmatch(value) else 0
 
-    return UntrustedState(text("flow"), text("node"), text("lang"), count("ni"), count("wk"), count("t"))
+    texted = args.get("sms") == "1"
+    return UntrustedState(text("flow"), text("node"), text("lang"), count("ni"), count("wk"), count("t"), texted)

@@ -284,6 +284,13 @@ def _targets_at(catalog: Catalog, instant: datetime) -> None:
 @click.option("--lang", default=None, help="Choose this language at the language menu (nl, fr, de, en).")
 @click.option("--to", "called", default="", help="Our number the caller dialled (E.164), for per-number defaults.")
 @click.option(
+    "--from",
+    "caller_number",
+    default="anonymous",
+    show_default=True,
+    help="The caller's number. Where text messages are on, the text-message key then sends a real one to it.",
+)
+@click.option(
     "--dial-status",
     type=click.Choice(DIAL_STATUSES),
     default="completed",
@@ -310,6 +317,7 @@ def simulate(
     says: tuple[str, ...],
     lang: str | None,
     called: str,
+    caller_number: str,
     dial_status: str,
     play: bool,
     at: str | None,
@@ -331,13 +339,15 @@ def simulate(
         _targets_at(catalog, instant)
     if lang is not None and lang not in catalog.settings.offered:
         fail(ExitCode.USAGE, f"error: --lang {lang}: not offered; choose one of: {', '.join(catalog.settings.offered)}")
-    call = InProcessCaller(app, called=called)
+    call = InProcessCaller(app, called=called, caller=caller_number)
     player = Player(call, lambda text: click.echo(text, err=True)) if play else None
     scripted = [key.strip() for key in keys.split(",")] if keys is not None else None
     if says:
         scripted = (scripted or []) + [SAY + words for words in says]
     caller = TerminalCaller(call, scripted, lang, dial_status, player)
-    click.echo("Calling in-process: each request is signed and answered by the real webhook; nothing leaves this machine.")
+    texts = app.extensions["ivr"].texts is not None and caller_number != "anonymous"
+    leaves = "the text-message key sends a real one" if texts else "nothing leaves this machine"
+    click.echo(f"Calling in-process: each request is signed and answered by the real webhook; {leaves}.")
     try:
         with _quiet_service_logs():
             report = run_call(call, caller)
@@ -345,6 +355,9 @@ def simulate(
         fail(ExitCode.ERROR, f"error: {exc}")
     finally:
         with _quiet_service_logs():
+            texts = app.extensions["ivr"].texts
+            if texts is not None:
+                texts.wait()  # a text message on its way (ivr.text_sender) is sent and counted before the process ends
             close_stats(app)  # the call's statistics, before the process ends
     _summary(report)
 

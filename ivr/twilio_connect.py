@@ -1,6 +1,7 @@
-"""Point a Twilio phone number at this service, through Twilio's REST API.
+"""Point a Twilio phone number at this service, and send text messages, through Twilio's REST API.
 
-The only module that imports ``twilio.rest``. It reads the number's current voice
+The only module that imports ``twilio.rest``. :class:`TwilioTexts` sends the line's number by
+text message (ivr.text_sender runs it off the request path). :func:`connect` reads the number's current voice
 settings, works out what must change (Voice URL ``…/voice``, Voice Fallback URL
 ``…/voice/fallback`` and the call status callback ``…/voice/status``, all POST, from
 ``IVR_PUBLIC_URL``) and changes only that, or
@@ -10,12 +11,14 @@ just says what it would change.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http import HttpClient
+from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ivr.loader import E164
@@ -273,3 +276,43 @@ def connect(
     for line in describe(updated):
         out("  " + line)
     return updated
+
+
+# The client logs each request's URL and headers at INFO: never the body, which holds a caller's number, but
+# nothing of a message is worth a line.
+_QUIET = logging.getLogger("ivr.texts.http")
+_QUIET.setLevel(logging.WARNING)
+ACCEPTED, REFUSED, FAILED = "accepted", "refused", "failed"
+
+
+class TwilioTexts:
+    """Sends one text message per call through the Messages API, with the real twilio client."""
+
+    def __init__(
+        self,
+        credentials: tuple[str, str],
+        account: str,
+        *,
+        sender: str = "",
+        messaging_service: str = "",
+        api_url: str | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.client = Client(*credentials, account, http_client=TwilioHttpClient(timeout=timeout, logger=_QUIET))
+        if api_url:
+            self.client.api.base_url = api_url  # a stand-in for Twilio (tests), or a proxy
+        # A Messaging Service picks the sender itself (and keeps to its own rules); else our SMS-capable number.
+        self.sender = {"messaging_service_sid": messaging_service} if messaging_service else {"from_": sender}
+
+    def send(self, to: str, body: str) -> tuple[str, int | None]:
+        """(ACCEPTED, None), (REFUSED, Twilio's error code) or (FAILED, None: Twilio not reached, or no answer).
+
+        Nothing of an exception leaves here but its code: Twilio's error texts quote the number.
+        """
+        try:
+            self.client.messages.create(to=to, body=body, **self.sender)
+        except TwilioRestException as exc:
+            return REFUSED, exc.code if isinstance(exc.code, int) else None
+        except (TwilioException, OSError, ValueError):
+            return FAILED, None
+        return ACCEPTED, None

@@ -33,7 +33,9 @@ from ivr.number_guard import line_numbers
 from ivr.security import SIGNATURE_HEADER, is_signed_by_twilio, signed_url
 from ivr.settings import Settings, SettingsError
 from ivr.startup import credentials_message, missing_credentials
-from ivr.state import State, read_state
+from ivr.state import State, UntrustedState, read_state
+from ivr.text_sender import TextSender, text_sender
+from ivr.texting import answer
 from ivr.twiml import CONTENT_TYPE, EMPTY_RESPONSE, Links, render, whisper_twiml
 
 bp = Blueprint("voice", __name__)
@@ -89,6 +91,7 @@ class Service:
     # Caller ID for a transfer when the request does not give our number (the loader insists on
     # one when any line has transfer targets), so that the line never sees the caller's.
     own_number: str | None
+    texts: TextSender | None = None  # the line's number by text message (None: off)
     _rendered: Callable[[RenderKey], str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -151,9 +154,11 @@ def build_service(
     catalog: Catalog,
     audio_url: Callable[[Speech], str | None],
     clock: Callable[[], datetime | None] = now_utc,
+    texts: TextSender | None = None,
 ) -> Service:
     """The blueprint's service for ``catalog``, complete: an engine on ``clock`` (the real one, or the
-    moment ``ivr simulate --at`` names) with the operators' announcement, and the rescue documents rendered once.
+    moment ``ivr simulate --at`` names) with the operators' announcement, and the rescue documents rendered once;
+    ``texts``: the text-message sender to keep (a reload), else a new one where the settings turn texts on.
 
     Raises:
         SettingsError: a SIP target names credentials that are not in the environment.
@@ -180,6 +185,7 @@ def build_service(
         # Rendered once, so the error path cannot fail on flow data.
         rescue_by_number=rescues(catalog, settings.sip_credentials.get),
         own_number=own_number,
+        texts=texts or text_sender(settings.texts),
     )
 
 
@@ -329,8 +335,19 @@ def start() -> Response:
 @bp.post("/voice/step")
 def step() -> Response:
     svc, params = service(), _sent()
-    called = _called(svc, params)
-    return respond(svc, called, svc.engine.on_input(read_state(request.args), params.get("Digits"), called, _heard(params)))
+    called, claimed = _called(svc, params), read_state(request.args)
+    turn = svc.engine.on_input(claimed, params.get("Digits"), called, _heard(params))
+    return respond(svc, called, _texting(svc, claimed, params, turn))
+
+
+def _texting(svc: Service, claimed: UntrustedState, params: Mapping[str, str], turn: Turn) -> Turn:
+    """The text-message offer, or the answer to its key (ivr.texting); the send starts, and the webhook answers at once."""
+    caller = params.get("From")
+    may = svc.texts is not None and svc.texts.may_text(caller)
+    turn, text = answer(svc.catalog, claimed, params.get("Digits"), turn, may)
+    if text is not None and svc.texts is not None and caller:
+        svc.texts.send(caller, text)
+    return turn
 
 
 def _heard(params: Mapping[str, str]) -> Heard | None:
@@ -350,8 +367,8 @@ def _heard(params: Mapping[str, str]) -> Heard | None:
 @bp.post("/voice/dial")
 def dial() -> Response:
     svc, params = service(), _sent()
-    called = _called(svc, params)
-    return respond(svc, called, svc.engine.on_dial(read_state(request.args), params.get("DialCallStatus"), called))
+    called, claimed = _called(svc, params), read_state(request.args)
+    return respond(svc, called, _texting(svc, claimed, params, svc.engine.on_dial(claimed, params.get("DialCallStatus"), called)))
 
 
 @bp.post("/voice/whisper")

@@ -22,5 +22,13 @@ __all__ = ["Findings", "check", "check_calls", "format_findings"]
 def check_calls(
     catalog: Catalog, marks: Mapping[str, Mapping[str, Mark]] | None = None, duration_of: DurationOf | None = None
 ) -> list[ConfigError]:
-    """Every path over its budget, as located errors (the loader refuses the catalog with them)."""
-    return errors(catalog, check(catalog, duration_of), marks or {})
+    """Every path over its budget, and every text-message key that means something else too, as located errors
+    (the loader refuses the catalog with them)."""
+    taken = [
+        ConfigError(
+            Mark(flow.file, 1, 1), "text_message.key", f"the text-message key is already {used}", "give it a key of its own"
+        )
+        for flow in catalog.flows.values()
+        if (used := flow.text_key_taken()) is not None
+    ]
+    return taken + errors(catalog, check(catalog, duration_of), marks or {})

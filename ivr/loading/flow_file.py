@@ -21,6 +21,7 @@ from ivr.loading.document import (
     whole,
 )
 from ivr.loading.prompts import FlowContext, parse_prompt, parse_words
+from ivr.loading.text_message import check_text_key, parse_text_message
 from ivr.model import (
     EVERY_LINE,
     LANGUAGE_LINE,
@@ -104,6 +105,7 @@ FLOW = Section(
         EVERYWHERE,
         Field("crisis", node_of, None, "the words that take a caller straight to the line"),
         Field("rescue_connecting", node_of, None, "the rescue said while the line is rung"),
+        Field("text_message", node_of, None, "the offer of the line's number by text message, its key and its text"),
     ),
 )
 
@@ -402,6 +404,7 @@ def parse_flow(
     with doc.at("rescue_connecting"):
         rescue_connecting = parse_prompt(ctx, f.get("rescue_connecting"), f"{ctx.name}/rescue_connecting", required=False)
     crisis = _parse_crisis(ctx, f["crisis"]) if "crisis" in f else None
+    text_message = parse_text_message(ctx, f["text_message"]) if "text_message" in f else None
     nodes: dict[str, Node] = {}
     node_marks = {} if node_marks is None else node_marks
     with doc.at("nodes"):
@@ -438,6 +441,8 @@ def parse_flow(
                     nodes[key.text] = parsed
     if everywhere:
         _check_language_keys(ctx, nodes, targets["start"], top.mark(START), node_marks)
+    if text_message is not None and ctx.keys is not None:
+        check_text_key(ctx, text_message, ctx.keys, nodes, targets["start"])
     if doc.failed or ctx.keys is None:
         return None
     flow = Flow(
@@ -452,6 +457,7 @@ def parse_flow(
         language_keys_everywhere=everywhere,
         crisis=crisis,
         rescue_connecting=rescue_connecting,
+        text_message=text_message,
     )
     for error in check_flow(flow, node_marks, doc.marks, Mark(doc.file, 1, 1)):
         doc.report(error)

@@ -45,6 +45,7 @@ class FlowContext:
     settings: CallSettings
     helplines: Mapping[str, Helpline]
     keys: GlobalKeys | None = None
+    text_key: str = ""  # the text-message key, said by {key:text_message} (ivr.loading.text_message)
 
     def expand(self, text: str, lang: str, mark: Mark) -> str:
         """Replace placeholders with the words to say; report numbers typed by hand (see typed_numbers)."""
@@ -56,6 +57,7 @@ class FlowContext:
                 if self.keys is None:
                     return m.group(0)
                 keys = {"talk_now": self.keys.talk_now, "repeat": self.keys.repeat, "main_menu": self.keys.main_menu}
+                keys |= {"text_message": self.text_key} if self.text_key else {}
                 if ref not in keys:
                     self.doc.error(mark, f"unknown key name {ref!r} in {m.group(0)}", did_you_mean(ref, list(keys)))
                     return m.group(0)

@@ -89,8 +89,10 @@ class InProcessCaller:
         call_sid: str | None = None,
         base_url: str = LOCAL_BASE,
         index: SpeechIndex | None = None,
+        caller: str = "anonymous",
     ) -> None:
-        """``base_url``: the host the requests seem to come to (the browser simulator passes its own)."""
+        """``base_url``: the host the requests seem to come to (the browser simulator passes its own); ``caller``:
+        the caller's number (Twilio's ``From``), which the webhook needs for nothing but a text message."""
         self.app = app
         self.service: Service = app.extensions[EXTENSION]
         self.base_url = base_url.rstrip("/")
@@ -104,7 +106,7 @@ class InProcessCaller:
         self.fields = {
             "CallSid": self.call_sid,
             "AccountSid": "AC" + "0" * 32,
-            "From": "anonymous",  # the simulator has no caller number, and the webhook must not need one
+            "From": caller,
             "To": called,
             "CallStatus": "in-progress",
             "Direction": "inbound",

@@ -29,14 +29,17 @@ from ivr.stats.events import (
     CallEnd,
     Timing,
     TurnEvent,
+    TurnFacts,
     call_status,
     dial_result,
     duration_bucket,
     stats_call_key,
 )
 from ivr.stats.recorder import Recorder, RecorderConfig
+from ivr.texting import TEXTED as TEXT_ROUTE
+from ivr.texting import Text
 from ivr.timing import Clock
-from ivr.web import Answering, service, signature_problem
+from ivr.web import EXTENSION, Answering, service, signature_problem
 
 STATS = "ivr.stats"
 log = get_logger()
@@ -54,6 +57,14 @@ class Stats:
     alerts: metrics.Alerts
     no_language: frozenset[tuple[str, str]]  # (flow, node) where no language has been chosen yet
     clock: Callable[[], float] = time.time  # the server's time, for hourly buckets
+
+    def texted(self, text: Text, outcome: str) -> None:
+        """The outcome of a text message (ivr.text_sender, off the request path): counted, never told to the caller."""
+        counted = f"text_{outcome}"  # text_accepted, text_refused, text_failed, text_dropped: as in the log
+        metrics.turn(TEXT_ROUTE, counted)
+        if self.recorder is not None:
+            facts = TurnFacts(0.0, None, None, 0)
+            self.recorder.turn(TurnEvent(self.clock(), "-", text.flow, TEXT_ROUTE, text.lang, counted, facts))
 
     def dropped(self, count: int, reason: str) -> None:
         metrics.DROPPED.inc(count)
@@ -102,6 +113,9 @@ def install_stats(app: Flask, settings: Settings, catalog: Catalog) -> Stats:
         config = RecorderConfig(settings.database_url, retention_days=settings.stats_retention_days)
         result.recorder = Recorder(config, result.dropped)
     app.extensions[STATS] = result
+    texts = app.extensions[EXTENSION].texts
+    if texts is not None:
+        texts.counted.append(result.texted)  # each message's outcome, as a turn of its own (no call, no number)
     app.after_request(_count)
     app.register_blueprint(status_bp)
     app.add_url_rule("/metrics", "metrics", _metrics)
