@@ -2,7 +2,7 @@
 
 Every variable is declared once in :data:`VARIABLES` (its name, the kind of value, its default, what it means,
 whether it is secret). That table is what :meth:`Settings.from_env` reads, what refuses a malformed value, and
-what the README's settings table is generated from (:func:`markdown_table`; a test keeps the two equal).
+what the settings table in docs/deploying.md is generated from (:func:`markdown_table`; a test keeps the two equal).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class SettingsError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Kind(Generic[T]):
-    """A kind of value: how the README names it and how a value is read (ValueError with a fix when it is wrong)."""
+    """A kind of value: how the settings table names it and how a value is read (ValueError with a fix when it is wrong)."""
 
     name: str
     parse: Callable[[str], T]
@@ -125,7 +125,7 @@ class Variable(Generic[T]):
     """One environment variable, declared once.
 
     ``default`` is written as it would be in the environment and read like a value that was set;
-    ``shown`` says in words a default that is worked out (a folder found, a key derived), for the README.
+    ``shown`` says in words a default that is worked out (a folder found, a key derived), for the settings table.
     """
 
     name: str
@@ -333,7 +333,7 @@ DEFAULT_RETENTION_DAYS = STATS_RETENTION_DAYS.value({})
 
 
 def markdown_table() -> str:
-    """The README's settings table, one row per variable of :data:`VARIABLES`."""
+    """The settings table (docs/deploying.md), one row per variable of :data:`VARIABLES`."""
     rows = ["| Variable | Value | Default | Meaning |", "| --- | --- | --- | --- |"]
     for variable in VARIABLES:
         value = variable.kind.name + (", **secret**" if variable.secret else "")
@@ -380,7 +380,7 @@ def stats_database(env: Mapping[str, str] | None = None) -> tuple[str, int]:
 
 @dataclass(frozen=True, slots=True)
 class TextSettings:
-    """The line's number by text message (README: text messages): on only with an account and a sender."""
+    """The line's number by text message (docs/operating.md: the number by text message): on only with an account and a sender."""
 
     account_sid: str  # TWILIO_ACCOUNT_SID
     credentials: tuple[str, str] = field(repr=False)  # TWILIO_API_KEY/SECRET, else the account SID and TWILIO_AUTH_TOKEN

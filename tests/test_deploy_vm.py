@@ -68,7 +68,7 @@ def interpreter(options: dict[str, Any]) -> str:
 
 
 def venv_in(folder: Path, python: str) -> None:
-    """A venv in the clone, as the README's steps make, with the packages this checkout has installed (not a
+    """A venv in the clone, as the deploying guide's steps make, with the packages this checkout has installed (not a
     second ``pip install -r requirements.txt``: tests/test_deploy.py installs afresh), and its two commands."""
     assert run([python, "-m", "venv", "--without-pip", str(folder)]).returncode == 0
     ours = sysconfig.get_paths()["purelib"]
@@ -110,7 +110,7 @@ def test_the_units_commands_run_as_an_unprivileged_user_in_a_read_only_folder(ma
     def place(text: str) -> str:
         return text.replace("/srv/helpline-ivr", str(app)).replace("/var/lib/helpline-ivr", str(state))
 
-    # The README's steps: the environment file from the template, its secrets filled in, readable by the service.
+    # The deploying guide's steps: the environment file from the template, its secrets filled in, readable by the service.
     etc.mkdir()
     env_text = place(ENV_TEMPLATE.read_text(encoding="utf-8")).replace("TWILIO_AUTH_TOKEN=\n", f"TWILIO_AUTH_TOKEN={TOKEN}\n")
     (etc / "env").write_text(env_text, encoding="utf-8")
@@ -180,7 +180,7 @@ def test_the_units_commands_run_as_an_unprivileged_user_in_a_read_only_folder(ma
     output = log.read_text(encoding="utf-8", errors="replace")
     assert "statistics dropped" not in output and "Traceback" not in output, output
 
-    # The README's operator commands: as the service's user, from anywhere, with only the environment file.
+    # The deploying guide's operator commands: as the service's user, from anywhere, with only the environment file.
     ivr = [str(app / ".venv" / "bin" / "ivr"), "--env-file", str(etc / "env")]
     bare = {"PATH": env["PATH"], "HOME": home, "LANG": "C.UTF-8"}
     stats = run([*ivr, "stats", "--days", "1"], cwd="/", env=bare, timeout=120, **options)

@@ -152,7 +152,11 @@ def load_scenarios(path: Path) -> tuple[Scenario, ...]:
     errors: list[ConfigError] = []
     if not path.is_file():
         raise ConfigErrors(
-            [ConfigError(Mark(str(path), 1, 1), "", "no scenarios file here", 'write one: see the README\'s "ivr test"')]
+            [
+                ConfigError(
+                    Mark(str(path), 1, 1), "", "no scenarios file here", 'write one: see docs/operating.md, "Callers\' scenarios"'
+                )
+            ]
         )
     doc, root = load_document(path, errors)
     scenarios = []
