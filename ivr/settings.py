@@ -283,7 +283,7 @@ SMS_COUNTRIES = Variable(
     PREFIXES,
     "prefixes of foreign numbers also offered a text (`+31,+33`); Belgian mobiles always are",
 )
-TWILIO_API_URL = Variable(
+REST_API_URL = Variable(
     "IVR_TWILIO_API_URL", LOCAL_OR_HTTPS, "another base URL for Twilio's REST API (a test's stand-in)", shown="Twilio's"
 )
 WEB_CONCURRENCY = Variable("WEB_CONCURRENCY", COUNT, "gunicorn's workers (set by the platform)", default="2")
@@ -323,7 +323,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     SMS_FROM,
     SMS_MESSAGING_SERVICE,
     SMS_COUNTRIES,
-    TWILIO_API_URL,
+    REST_API_URL,
     WEB_CONCURRENCY,
     PORT,
     RELEASE_AUDIO_SECONDS,
@@ -407,7 +407,7 @@ def _texts(env: Mapping[str, str], token: str | None) -> TextSettings | None:
         )
     key, secret = API_KEY.read(env) or "", API_SECRET.read(env) or ""
     credentials = (key, secret) if key and secret else (account, token)
-    return TextSettings(account, credentials, sender, service, countries, TWILIO_API_URL.read(env))
+    return TextSettings(account, credentials, sender, service, countries, REST_API_URL.read(env))
 
 
 @dataclass(frozen=True, slots=True)
