@@ -284,7 +284,10 @@ SMS_COUNTRIES = Variable(
     "prefixes of foreign numbers also offered a text (`+31,+33`); Belgian mobiles always are",
 )
 REST_API_URL = Variable(
-    "IVR_TWILIO_API_URL", LOCAL_OR_HTTPS, "another base URL for Twilio's REST API (a test's stand-in)", shown="Twilio's"
+    "IVR_TWILIO_API_URL",
+    LOCAL_OR_HTTPS,
+    "another base URL for Twilio's REST API (a test's stand-in)",
+    shown="`https://api.twilio.com`",
 )
 WEB_CONCURRENCY = Variable("WEB_CONCURRENCY", COUNT, "gunicorn's workers (set by the platform)", default="2")
 PORT = Variable("PORT", COUNT, "the port gunicorn listens on (set by the platform)")
