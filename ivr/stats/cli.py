@@ -19,7 +19,9 @@ def _database() -> tuple[str, int]:
 
 
 @click.group(invoke_without_command=True)
-@click.option("--days", type=click.IntRange(1, 3660), default=7, show_default=True, help="The last N days (UTC), today included.")
+@click.option(
+    "--days", type=click.IntRange(1, 3660), default=7, show_default=True, help="The last N days (Brussels days), today included."
+)
 @click.option(
     "--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (YYYY-MM-DD); with --until, instead of --days."
 )
@@ -35,7 +37,8 @@ def stats(ctx: click.Context, days: int, since: object, until: object, as_csv: b
         return
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ivr.stats import report, store
+    from ivr.stats import report, store, view
+    from ivr.stats.shown import rounding_key
 
     url, _ = _database()
     last: date = until.date() if until is not None else report.period(1)[1]  # type: ignore[attr-defined]
@@ -53,7 +56,18 @@ def stats(ctx: click.Context, days: int, since: object, until: object, as_csv: b
         fail(ExitCode.ERROR, f"error: cannot read the statistics database {store.shown_url(url)}: {type(exc).__name__}")
     finally:
         engine.dispose()
-    click.echo(report.csv_text(result) if as_csv else report.text(result), nl=False)
+    # Rounded with the service's key where this environment has it, so that /admin and this agree.
+    shown = view.build(result, rounding_key(_secret()), now=time.time())
+    click.echo(view.csv_text(shown) if as_csv else view.text(shown), nl=False)
+
+
+def _secret() -> bytes:
+    from ivr.settings import Settings
+
+    try:
+        return Settings.from_env().log_key
+    except SettingsError:
+        return b""
 
 
 @stats.command()
