@@ -365,3 +365,32 @@ def test_days_are_brussels_days_a_chosen_range_stays_in_the_url_and_empty_days_a
     turned = client.get(f"/admin?since={until}&until={since}", headers=basic("pw")).get_data(as_text=True)
     assert f"{since} to {until}" in turned
     assert client.get("/admin?since=yesterday&until=%00&days=x", headers=basic("pw")).status_code == 200
+
+
+def test_transfers_are_answered_or_not_per_line_and_started_is_not_in_their_total(settings: Settings, tmp_path: Path) -> None:
+    from test_transfers import app_at, transfers_config, utc
+
+    url = f"sqlite:///{tmp_path / 'stats.sqlite3'}"
+    migrate(url)
+    app = app_at(settings, transfers_config(tmp_path), database_url=url, admin_password="pw")
+    app.extensions["ivr"].engine.clock = lambda: utc(2026, 3, 28, 23, 0)  # one target open: busy means no other
+    twilio = TwilioClient(app.test_client())
+    for n in range(10):
+        sid = f"CA{n:032x}"
+        menu = twilio.follow(twilio.post("/voice", {"CallSid": sid}).gather_action(), "1", CallSid=sid)
+        dialling = twilio.follow(menu.gather_action(), "0", CallSid=sid)
+        action = dialling.root.find("Dial").attrib["action"]  # type: ignore[union-attr]
+        twilio.follow(action, CallSid=sid, DialCallStatus="completed" if n < 5 else "busy")
+    assert app.extensions[STATS].recorder.flush()
+    client = app.test_client()
+    rows = {
+        (row[0], row[1]): row[2]
+        for row in csv.reader(io.StringIO(client.get("/admin/stats.csv?days=1", headers=basic("pw")).get_data(as_text=True)))
+    }
+    assert rows[("Transfers answered, per line", "Tele-Onthaal")] == "5"
+    assert rows[("Transfers not answered, per line", "Tele-Onthaal")] == "5"
+    assert rows[("Transfer results", "connected")] == rows[("Transfer results", "busy")] == "5"
+    assert rows[("Transfers started", "Transfers started")] == "10"
+    assert rows[("Transfer results", "total")] == "10"  # the attempts' results; the 10 started are not added in
+    page = client.get("/admin?days=1", headers=basic("pw")).get_data(as_text=True)
+    assert re.search(r"<td>Tele-Onthaal</td><td class=\"n\">5</td><td class=\"n\">5</td><td class=\"n\">50%</td>", page)

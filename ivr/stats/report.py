@@ -19,7 +19,7 @@ from sqlalchemy import Connection, select
 from ivr.hours import BRUSSELS
 from ivr.stats import store
 from ivr.stats.batch import unpack
-from ivr.stats.events import HOUR, NO_LANGUAGE
+from ivr.stats.events import HOUR
 
 PERCENTILE_MINIMUM = 10
 TRANSFER_OUTCOMES = ("transfer_done", "transfer_failed")  # turns at a transfer node after Twilio's dial result
@@ -146,7 +146,3 @@ def hours(report: Report, now: float) -> Iterable[int]:
     """Every UTC hour of the period up to ``now``, for charts (zeros included)."""
     lo, hi = report.bounds()
     yield from range(lo, min(hi, int(now) + HOUR), HOUR)
-
-
-def chose(report: Report) -> int:
-    return report.calls - report.languages[NO_LANGUAGE]
