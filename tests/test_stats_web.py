@@ -394,3 +394,11 @@ def test_transfers_are_answered_or_not_per_line_and_started_is_not_in_their_tota
     assert rows[("Transfer results", "total")] == "10"  # the attempts' results; the 10 started are not added in
     page = client.get("/admin?days=1", headers=basic("pw")).get_data(as_text=True)
     assert re.search(r"<td>Tele-Onthaal</td><td class=\"n\">5</td><td class=\"n\">5</td><td class=\"n\">50%</td>", page)
+
+
+@pytest.mark.slow
+@given(since=text, until=text, days=text)
+def test_any_period_asked_gets_a_page_never_an_error(status_client: TwilioClient, since: str, until: str, days: str) -> None:
+    query = {"since": since, "until": until, "days": days}
+    for path in ("/admin", "/admin/stats.csv"):
+        assert status_client.client.get(path, query_string=query, headers=basic("admin-password")).status_code == 200
