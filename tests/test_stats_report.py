@@ -197,6 +197,10 @@ def test_ivr_stats_reports_calls_made_through_the_webhook(settings: Settings, tm
     csv = CliRunner().invoke(main, ["stats", "--days", "1", "--csv"], env=env).output
     assert shows(int(re.findall(r"^Language,fr,(\d+),$", csv, re.M)[0]), 6)
     assert "Where callers hung up before reaching a line,welcome,,<5" in csv.splitlines()
+    # With the service's environment, the terminal names places and languages in words, as /admin does.
+    worded = CliRunner().invoke(main, ["stats", "--days", "1"], env={**env, "IVR_DEV_MODE": "1"}).output
+    assert re.search(r"^  the welcome, choosing a language \(welcome\) +<5$", worded, re.M), worded
+    assert re.search(r"^  Français \(fr\) +\d+   reached the line: ", worded, re.M), worded
     pruned = CliRunner().invoke(main, ["stats", "prune"], env=env)
     assert pruned.exit_code == 0 and "older than 30 days" in pruned.output
     bad = CliRunner().invoke(main, ["stats"], env={**env, "IVR_STATS_RETENTION_DAYS": "a year"})

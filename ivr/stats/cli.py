@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import time
 from datetime import date
+from typing import TYPE_CHECKING
 
 import click
 
 from ivr.cli_support import ExitCode, fail
 from ivr.settings import SettingsError, stats_database
+
+if TYPE_CHECKING:
+    from ivr.stats.view import Names
 
 
 def _database() -> tuple[str, int]:
@@ -56,18 +60,27 @@ def stats(ctx: click.Context, days: int, since: object, until: object, as_csv: b
         fail(ExitCode.ERROR, f"error: cannot read the statistics database {store.shown_url(url)}: {type(exc).__name__}")
     finally:
         engine.dispose()
-    # Rounded with the service's key where this environment has it, so that /admin and this agree.
-    shown = view.build(result, rounding_key(_secret()), now=time.time())
+    secret, names = _service()
+    shown = view.build(result, rounding_key(secret), names, now=time.time())
     click.echo(view.csv_text(shown) if as_csv else view.text(shown), nl=False)
 
 
-def _secret() -> bytes:
+def _service() -> tuple[bytes, Names]:
+    """The service's rounding key and the words for its places and numbers, where this environment has them,
+    so that /admin and this agree; else figures rounded with another key, and ids."""
+    from ivr.errors import ConfigErrors
+    from ivr.loader import load_catalog
     from ivr.settings import Settings
+    from ivr.stats.view import Names
 
     try:
-        return Settings.from_env().log_key
+        settings = Settings.from_env()
     except SettingsError:
-        return b""
+        return b"", Names()
+    try:
+        return settings.log_key, Names(load_catalog(settings.config_dir, settings.flows_dir))
+    except (ConfigErrors, OSError):
+        return settings.log_key, Names()
 
 
 @stats.command()
