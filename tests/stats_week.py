@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 
 from flask import Flask
 
@@ -31,13 +30,14 @@ WEEK_JOURNEYS = (
 )
 
 
-def week_of_calls(settings: Settings, url: str, calls: int = 600, seed: int = 7) -> Flask:
-    """An app on ``url`` (migrated here) that answered ``calls`` calls over the six days before today."""
+def week_of_calls(settings: Settings, url: str, calls: int = 600, seed: int = 7, empty_day: int | None = None) -> Flask:
+    """An app on ``url`` (migrated here) that answered ``calls`` calls over the six days before today (Brussels days);
+    with ``empty_day`` (0 to 5), none on that one, as when the number was down."""
     migrate(url)
     app = create_app(replace(settings, database_url=url))
     stats = app.extensions[STATS]
     first_day = report.period(7)[0]
-    now = [datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC).timestamp()]
+    now = [float(report.midnight(first_day))]
     stats.clock = lambda: now[0]
     client = TwilioClient(app.test_client())
     rng = random.Random(seed)
@@ -47,6 +47,8 @@ def week_of_calls(settings: Settings, url: str, calls: int = 600, seed: int = 7)
     for n in range(calls):
         # More calls in the evening, as helplines see.
         day = rng.randrange(6)  # the six days before today: every call is over
+        if day == empty_day:
+            day = (day + 1) % 6
         hour = rng.choice([9, 12, 15, 18, 19, 20, 21, 21, 22, 22, 23, 23, 0, 1])
         now[0] = start + day * 86400 + hour * 3600 + rng.uniform(0, 3000)
         sid = f"CA{n:032x}"

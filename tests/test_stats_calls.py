@@ -8,6 +8,7 @@ string or speech.
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -20,7 +21,9 @@ from conftest import CALL, TwilioClient, TwiML
 from ivr.app import create_app
 from ivr.settings import Settings
 from ivr.stats import report, store
+from ivr.stats import view as views
 from ivr.stats.recorder import Recorder
+from ivr.stats.shown import rounding_key
 from ivr.stats.web import STATS, Stats
 
 DAY_START = 1_800_057_600.0  # 2027-01-16 00:00 UTC
@@ -141,11 +144,12 @@ def test_a_simulated_day_of_calls_gives_the_report_of_what_was_sent(settings: Se
     assert sum(result.to_line.values()) == sum(reached.values())
     assert result.in_progress == 0
     # What a person sees: the same figures through the rules for small counts.
-    shown = report.text(result)
-    assert f"Reached the line: {report.shown(sum(reached.values()))} of 2000 calls" in shown
-    assert f"  fr  {report.shown(languages['fr']):>6}" in shown
-    csv = report.csv_text(result)
-    assert f"Language,de,{report.shown(languages['de'])}" in csv
+    seen = views.build(result, rounding_key(b"test"), now=DAY_START + 86400)
+    text = views.text(seen)
+    assert f"Reached the line: {seen.headline(views.REACHED)} of 2000 calls" in text
+    assert re.search(rf"^  fr +{seen.cell(views.LANGUAGE, 'fr').text}   reached the line", text, re.M)
+    de = seen.cell(views.LANGUAGE, "de")
+    assert f"Language,de,{de.value if de.value is not None else ''},{de.why}" in views.csv_text(seen)
 
 
 def test_time_to_the_line_is_the_engines_seconds_of_audio(settings: Settings, database_url: str) -> None:

@@ -1,15 +1,19 @@
-"""Small counts: "<5", rounding to 5, and totals that give nothing away; the CLI; the alert lines."""
+"""Small counts: "<5", keyed rounding to 5, and no hidden count worked out from a response; the CLI; the alert lines."""
 
 from __future__ import annotations
 
 import io
 import json
+import re
+from collections import Counter
 from dataclasses import replace
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from conftest import TwilioClient
@@ -17,44 +21,136 @@ from ivr.app import create_app
 from ivr.cli import main
 from ivr.settings import Settings
 from ivr.stats import report
+from ivr.stats import view as views
 from ivr.stats.metrics import Alerts
+from ivr.stats.report import midnight
+from ivr.stats.shown import Published, Shown, rate, rounding_key, show
 from ivr.stats.web import STATS
 
-
-def test_counts_are_shown_as_0_under_5_or_rounded_to_5() -> None:
-    assert [report.shown(n) for n in (0, 1, 2, 4, 5, 7, 8, 12, 13, 102, 103)] == [
-        "0", "<5", "<5", "<5", "5", "5", "10", "10", "15", "100", "105",
-    ]  # fmt: skip
+KEY = rounding_key(b"test key")
 
 
-def alternatives(count: int) -> list[int]:
-    """Every true count that shows as ``count`` does."""
-    return [n for n in range(0, count + 5) if report.shown(n) == report.shown(count)]
+def test_counts_are_0_or_under_5_or_rounded_to_a_multiple_of_5_the_same_way_each_time() -> None:
+    assert [show(n, KEY, "c").text for n in (0, 1, 4, 5, 10, 100)] == ["0", "<5", "<5", "5", "10", "100"]
+    for n in range(5, 300):
+        value = show(n, KEY, f"cell{n}").value
+        assert value is not None and value % 5 == 0 and abs(value - n) < 5
+        assert all(show(n, KEY, f"cell{n}") == show(n, KEY, f"cell{n}") for _ in range(3))  # repeated queries agree
+    # Up or down is drawn per cell and key, in proportion: 7 is shown as 5 more often than as 10, never always.
+    shown_7 = Counter(show(7, KEY, f"cell{i}").value for i in range(2000))
+    assert set(shown_7) == {5, 10} and 1000 < shown_7[5] < 1400
+    other = rounding_key(b"another installation")
+    assert [show(13, KEY, f"c{i}").value for i in range(40)] != [show(13, other, f"c{i}").value for i in range(40)]
+
+
+def test_a_total_adds_the_shown_figures_and_counts_the_ones_not_shown() -> None:
+    table = Published(
+        "Language",
+        [("de", show(3, KEY, "de")), ("en", Shown(10)), ("fr", show(1, KEY, "fr")), ("nl", Shown(40))],
+        ("calls/language",),
+    )
+    assert table.total() == "50 + those not shown"  # never the true 54: 54 - 10 - 40 would give de + fr = 4
+    assert rate(show(3, KEY, "de"), Shown(55)) == "–"  # a hidden part has no rate
+    assert rate(Shown(10), Shown(55)) == "18%"  # of the figures shown
+
+
+# --- the small-count property, over every table of generated periods -------------------------------------
+
+
+def reader_bounds(cell: Shown) -> tuple[int, int | None]:
+    """What anyone reading the page can tell of a true count, from its text and flag (README: Small counts)."""
+    if cell.text == "<5":
+        return 1, 4
+    if cell.why == "hidden":
+        return 5, None  # only figures of 5 or more are hidden beside a "<5"
+    if cell.value is None:
+        return 0, None
+    if cell.value == 0:
+        return 0, 0
+    return max(5, cell.value - 4), cell.value + 4
+
+
+def possible_values(view: views.View, population: str, title: str, row: int) -> list[int]:
+    """Every true count from 1 to 4 that the cell at (title, row) can have, given every partition of
+    ``population`` in the same response, each partition's true counts adding up to the same total."""
+    partitions: dict[str, list[tuple[str, int, Shown]]] = {}
+    for table in view.tables:
+        for part in table.parts:
+            if part.split("/")[0] == population:
+                partitions.setdefault(part, []).extend((table.title, r, c) for r, (_, c) in enumerate(table.rows))
+    found = []
+    for value in range(1, 5):
+        low, high = 0, 10**9
+        for cells in partitions.values():
+            lo = hi = 0
+            for t, r, c in cells:
+                a, b = (value, value) if (t, r) == (title, row) else reader_bounds(c)
+                lo, hi = lo + a, hi + (10**9 if b is None else b)
+            low, high = max(low, lo), min(high, hi)
+        if low <= high:
+            found.append(value)
+    return found
+
+
+DAY = date(2026, 12, 1)
+HOURS = st.integers(0, 24 * 7 - 1).map(lambda h: midnight(DAY) + h * 3600)
+CALL = st.tuples(
+    HOURS,
+    st.sampled_from(["helpline", "other"]),
+    st.sampled_from(["nl", "fr", "de", "en", "-"]),
+    st.booleans(),
+    st.sampled_from(["welcome", "first_menu", "kinds_of_help", "breathing"]),
+    st.sampled_from(["<30s", "30s-1m", "1-2m", "2-5m", "unknown"]),
+    st.integers(1, 50),
+)
+
+
+def period_of(calls: list[tuple[int, str, str, bool, str, str, int]], extra: dict[str, int]) -> report.Report:
+    result = report.Report(DAY, DAY + timedelta(days=6))
+    for hour, flow, lang, reached, node, duration, seconds in calls:
+        report._add_call(result, hour, flow, lang, reached, node, duration, 1)
+        if reached:
+            result.to_line[seconds] += 1
+    for name, n in extra.items():
+        if name in ("fallback", "rescue"):
+            result.outcomes[name] += n
+        else:
+            result.transfers[name] += n
+    return result
 
 
 @pytest.mark.slow
-@given(st.lists(st.integers(0, 60), min_size=1, max_size=8), st.data())
-def test_nothing_shown_changes_when_a_hidden_count_does(counts: list[int], data: st.DataObject) -> None:
-    """Cells, total and rates are the same for every table whose cells show the same: so no hidden count
-    (nor any rounded one) can be worked out from what is shown, by subtraction or otherwise."""
-    table = report.Table("t", tuple((f"row{i}", n) for i, n in enumerate(counts)))
-    other = tuple((label, data.draw(st.sampled_from(alternatives(n)))) for label, n in table.rows)
-    twin = report.Table("t", other)
-    assert twin.cells() == table.cells()
-    assert twin.total() == table.total()
-    whole = sum(counts)
-    for (_, n), (_, m) in zip(table.rows, other, strict=True):
-        if report.shown(whole) == report.shown(sum(c for _, c in other)):
-            assert report.rate(n, whole) == report.rate(m, sum(c for _, c in other))
-    assert "<5" not in table.total().split(" + ")[0]
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    st.lists(CALL, max_size=60),
+    st.dictionaries(st.sampled_from(["started", "connected", "busy", "fallback", "rescue"]), st.integers(0, 12)),
+    st.binary(min_size=1, max_size=8),
+)
+def test_no_count_under_5_can_be_worked_out_from_the_response(
+    calls: list[tuple[int, str, str, bool, str, str, int]], extra: dict[str, int], secret: bytes
+) -> None:
+    key = rounding_key(secret)
+    result = period_of(calls, extra)
+    view = views.build(result, key, now=midnight(DAY) + 8 * 86400)
+    for table in view.tables:
+        for population in {part.split("/")[0] for part in table.parts}:
+            for r, (label, cell) in enumerate(table.rows):
+                if cell.text == "<5":
+                    assert len(possible_values(view, population, table.title, r)) > 1, (table.title, label)
+                assert cell.value is None or cell.value == 0 or cell.value >= 5
+    again = views.build(period_of(calls, extra), key, now=midnight(DAY) + 8 * 86400)
+    assert views.csv_text(again) == views.csv_text(view)  # the same query, the same figures
 
 
-def test_a_total_adds_the_shown_figures_and_counts_the_hidden_ones() -> None:
-    table = report.Table("Language", (("de", 3), ("en", 12), ("fr", 1), ("nl", 41)))
-    assert table.cells() == [("de", "<5"), ("en", "10"), ("fr", "<5"), ("nl", "40")]
-    assert table.total() == "50 + 2×<5"  # not 57: 57 - 10 - 40 would give de + fr = 7
-    assert report.rate(3, 57) == "–"  # a hidden part has no rate
-    assert report.rate(12, 57) == "18%"  # 10 of 55, the figures shown
+def test_four_days_of_one_call_beside_one_language_give_nothing_away() -> None:
+    """Read together, days shown as "<5" and one language shown as "<5" would say exactly how many calls each had."""
+    calls = [(midnight(DAY) + day * 86400 + 20 * 3600, "helpline", "nl", True, "x", "<30s", 20) for day in range(4)]
+    view = views.build(period_of(calls, {}), KEY, now=midnight(DAY) + 8 * 86400)
+    days = view.table(views.PER_DAY)
+    assert [c.text for _, c in days.rows] == ["<5"] * 4 + ["0"] * 3
+    for r in range(4):
+        assert possible_values(view, "calls", views.PER_DAY, r) != [1]
+    assert view.table(views.LANGUAGE).withheld or view.table(views.REACHED_LANGUAGE).withheld
 
 
 def test_percentiles_need_ten_calls() -> None:
@@ -75,6 +171,11 @@ def test_ivr_stats_refuses_a_database_never_migrated_and_says_how(tmp_path: Path
     assert CliRunner().invoke(main, ["stats", "--days", "3"], env=env).exit_code == 0
 
 
+def shows(figure: int, count: int) -> bool:
+    """Whether ``figure`` is how a count of ``count`` (5 or more) may be shown: a multiple of 5 within 4 of it."""
+    return figure % 5 == 0 and abs(figure - count) < 5
+
+
 def test_ivr_stats_reports_calls_made_through_the_webhook(settings: Settings, tmp_path: Path) -> None:
     env = {"IVR_STATS_DB": str(tmp_path / "s.sqlite3"), "IVR_STATS_RETENTION_DAYS": "30"}
     assert CliRunner().invoke(main, ["stats", "migrate"], env=env).exit_code == 0
@@ -88,12 +189,18 @@ def test_ivr_stats_reports_calls_made_through_the_webhook(settings: Settings, tm
             client.follow(answer.gather_action(), "0", CallSid=sid)
     assert app.extensions[STATS].recorder.flush()
     text = CliRunner().invoke(main, ["stats", "--days", "1"], env=env).output
-    assert "Reached the line: 5 of 5 calls (100%)" in text  # 6 of 7, shown rounded
-    assert "5 of them still in progress" in text
-    assert "  fr       5" in text
-    assert "  welcome      <5" in text  # the one who hung up during the welcome
+    reached, calls = map(int, re.findall(r"Reached the line: (\d+) of (\d+) calls", text)[0])
+    assert shows(reached, 6) and shows(calls, 7)  # rounded to 5 or 10, never the true 6 of 7
+    assert shows(int(re.findall(r"(\d+) of them still in progress", text)[0]), 7)
+    assert shows(int(re.findall(r"^  fr +(\d+)$", text, re.M)[0]), 6)
+    assert re.search(r"^  welcome +<5$", text, re.M)  # the one who hung up during the welcome
     csv = CliRunner().invoke(main, ["stats", "--days", "1", "--csv"], env=env).output
-    assert "Language,fr,5" in csv and "Where callers hung up before reaching a line (last node),welcome,<5" in csv
+    assert shows(int(re.findall(r"^Language,fr,(\d+),$", csv, re.M)[0]), 6)
+    assert "Where callers hung up before reaching a line,welcome,,<5" in csv.splitlines()
+    # With the service's environment, the terminal names places and languages in words, as /admin does.
+    worded = CliRunner().invoke(main, ["stats", "--days", "1"], env={**env, "IVR_DEV_MODE": "1"}).output
+    assert re.search(r"^  the welcome, choosing a language \(welcome\) +<5$", worded, re.M), worded
+    assert re.search(r"^  Français \(fr\) +\d+   reached the line: ", worded, re.M), worded
     pruned = CliRunner().invoke(main, ["stats", "prune"], env=env)
     assert pruned.exit_code == 0 and "older than 30 days" in pruned.output
     bad = CliRunner().invoke(main, ["stats"], env={**env, "IVR_STATS_RETENTION_DAYS": "a year"})

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import base64
+import csv
+import io
+import re
+import time
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -14,7 +21,10 @@ from conftest import CALL, PUBLIC, SHIPPED_CONFIG, SHIPPED_FLOWS, TOKEN, TwilioC
 from ivr.app import create_app
 from ivr.security import sign
 from ivr.settings import Settings
+from ivr.stats import report, store
 from ivr.stats.store import migrate
+from ivr.stats.web import STATS
+from stats_week import week_of_calls
 
 STATUSES = ("queued", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled")
 
@@ -226,3 +236,168 @@ def test_a_volunteers_whisper_is_not_counted_as_a_rescue(status_client: TwilioCl
     before = rescues()
     assert status_client.post("/voice/whisper?line=tele_onthaal").status == 200
     assert rescues() == before
+
+
+# --- the dashboard's figures ------------------------------------------------------------------------------
+
+
+class Texts(HTMLParser):
+    """Every piece of text a page shows, SVG labels and tooltips included."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.texts.append(data)
+
+
+# A bare count: a lone digit 1 to 4, not part of a date, an hour ("01h"), seconds ("2 s") or a percentage.
+BARE = re.compile(r"(?<![\w.:/–-])[1-4](?![\w.:/%–-]| s\b)")
+
+
+def bare_counts(page: str) -> list[str]:
+    parser = Texts()
+    parser.feed(page.split("</style>", 1)[1])
+    return [text for text in parser.texts if BARE.search(text)]
+
+
+def test_admin_and_its_csv_show_no_count_from_1_to_4(settings: Settings, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'stats.sqlite3'}"
+    app = week_of_calls(replace(settings, admin_password="pw"), url, calls=45)
+    engine = store.make_engine(url)
+    with engine.connect() as conn:
+        true = report.load(conn, *report.period(7))
+    engine.dispose()
+    small = [
+        n for counter in (true.languages, true.reached, true.drop_off, true.per_day, true.durations) for n in counter.values()
+    ]
+    assert any(1 <= n <= 4 for n in small)  # the period has small counts to hide
+    client = app.test_client()
+    page = client.get("/admin?days=7", headers=basic("pw")).get_data(as_text=True)
+    assert "&lt;5" in page and bare_counts(page) == []
+    assert bare_counts(page.replace('<td class="n">&lt;5</td>', '<td class="n">3</td>', 1)) != []  # the scan sees one
+    rows = list(csv.reader(io.StringIO(client.get("/admin/stats.csv?days=7", headers=basic("pw")).get_data(as_text=True))))
+    assert rows[0] == ["table", "label", "count", "flag"]
+    counts = [row for row in rows[1:] if not row[1].endswith(" seconds")]
+    assert {row[3] for row in counts if row[2] == ""} <= {"<5", "hidden", "withheld"}
+    assert any(row[3] == "<5" for row in counts)
+    assert all(int(row[2]) % 5 == 0 for row in counts if row[2])  # numbers a spreadsheet adds up, none from 1 to 4
+
+
+def test_the_dashboard_speaks_in_words_and_orders_what_has_an_order(settings: Settings, tmp_path: Path) -> None:
+    app = week_of_calls(replace(settings, admin_password="pw"), f"sqlite:///{tmp_path / 'stats.sqlite3'}", calls=120)
+    client = app.test_client()
+    rows = list(csv.reader(io.StringIO(client.get("/admin/stats.csv?days=7", headers=basic("pw")).get_data(as_text=True))))
+
+    def labels(table: str) -> list[str]:
+        return [row[1] for row in rows if row[0] == table]
+
+    assert labels("Call length") == ["<30s", "30s-1m", "1-2m", "2-5m", "5-10m", "10m+", "unknown", "total"]
+    assert labels("Transfer results") == ["connected", "busy", "no-answer", "failed", "canceled", "other", "total"]
+    assert labels("Transfers started") == ["Transfers started"]  # never added into the results' total
+    places = labels("Where callers hung up before reaching a line")
+    assert places == ["the welcome, choosing a language (welcome)"]  # its title, not the node id "welcome"
+    assert "no language chosen" in labels("Language") and "-" not in labels("Language")
+    assert labels("Calls per called number") == ["every number (helpline)"]
+    assert len(labels("Calls per weekday and hour")) == 7 * 24 + 1  # and its total
+    page = client.get("/admin?days=7", headers=basic("pw")).get_data(as_text=True)
+    assert "Calls per weekday and hour" in page and "Per called number" in page and "Nederlands (nl)" in page
+
+
+def calls_at(app: Flask, times: list[float]) -> None:
+    """One call (Dutch, then the talk-now key) at each time, through the signed webhook, summed up."""
+    stats = app.extensions[STATS]
+    now = [times[0]]
+    stats.clock = lambda: now[0]
+    client = TwilioClient(app.test_client())
+    for n, at in enumerate(times):
+        now[0] = at
+        sid = f"CA{n:032x}"
+        answer = client.post("/voice", {"CallSid": sid})
+        for key in ("1", "0"):
+            answer = client.follow(answer.gather_action(), key, CallSid=sid)
+        client.post("/voice/status", {"CallSid": sid, "CallStatus": "completed", "CallDuration": "40"})
+    stats.recorder.clock = lambda: now[0]
+    assert stats.recorder.flush()
+    now[0] = max(times) + store.IDLE_SECONDS + 60
+    assert stats.recorder.flush()
+    stats.clock = stats.recorder.clock = time.time
+
+
+def test_days_are_brussels_days_a_chosen_range_stays_in_the_url_and_empty_days_are_zero(
+    settings: Settings, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'stats.sqlite3'}"
+    migrate(url)
+    app = create_app(replace(settings, database_url=url, admin_password="pw", stats_retention_days=30))
+    day = report.today() - timedelta(days=3)
+    at = report.midnight(day) + 30 * 60  # 00:30 in Brussels: the day before in UTC
+    assert datetime.fromtimestamp(at, UTC).date() == day - timedelta(days=1)
+    calls_at(app, [at + n for n in range(5)])
+    client = app.test_client()
+    since, until = (day - timedelta(days=2)).isoformat(), day.isoformat()
+    rows = list(
+        csv.reader(
+            io.StringIO(client.get(f"/admin/stats.csv?since={since}&until={until}", headers=basic("pw")).get_data(as_text=True))
+        )
+    )
+    per_day = [(row[1], row[2]) for row in rows if row[0] == "Calls per day"]
+    assert per_day == [
+        (f"{day - timedelta(days=2):%a} {since}", "0"),
+        (f"{day - timedelta(days=1):%a} {(day - timedelta(days=1)).isoformat()}", "0"),
+        (f"{day:%a} {until}", "5"),
+        ("total", "5"),
+    ]
+    week = {row[1]: row[2] for row in rows if row[0] == "Calls per weekday and hour"}
+    assert week[f"{day:%a} 00h"] == "5" and week[f"{day - timedelta(days=1):%a} 23h"] == "0"
+    page = client.get(f"/admin?since={since}&until={until}", headers=basic("pw")).get_data(as_text=True)
+    assert f"{since} to {until} (Brussels days)" in page
+    assert f"/admin/stats.csv?since={since}&amp;until={until}" in page  # the export keeps the range
+    assert f'value="{since}"' in page and f'value="{until}"' in page
+    assert f"<title>{day - timedelta(days=1):%d %b} 12h: 0</title>" in page  # three days: drawn per hour, empty ones as 0
+    week_page = client.get("/admin?days=7", headers=basic("pw")).get_data(as_text=True)
+    assert f"<title>{(day + timedelta(days=1)).isoformat()}: 0</title>" in week_page  # an empty day is drawn, as 0
+    # Older than the statistics keep: from the first day kept; a range backwards is turned round; nonsense is ignored.
+    first = (report.today() - timedelta(days=29)).isoformat()
+    assert f"{first} to " in client.get("/admin?since=2000-01-01", headers=basic("pw")).get_data(as_text=True)
+    turned = client.get(f"/admin?since={until}&until={since}", headers=basic("pw")).get_data(as_text=True)
+    assert f"{since} to {until}" in turned
+    assert client.get("/admin?since=yesterday&until=%00&days=x", headers=basic("pw")).status_code == 200
+
+
+def test_transfers_are_answered_or_not_per_line_and_started_is_not_in_their_total(settings: Settings, tmp_path: Path) -> None:
+    from test_transfers import app_at, transfers_config, utc
+
+    url = f"sqlite:///{tmp_path / 'stats.sqlite3'}"
+    migrate(url)
+    app = app_at(settings, transfers_config(tmp_path), database_url=url, admin_password="pw")
+    app.extensions["ivr"].engine.clock = lambda: utc(2026, 3, 28, 23, 0)  # one target open: busy means no other
+    twilio = TwilioClient(app.test_client())
+    for n in range(10):
+        sid = f"CA{n:032x}"
+        menu = twilio.follow(twilio.post("/voice", {"CallSid": sid}).gather_action(), "1", CallSid=sid)
+        dialling = twilio.follow(menu.gather_action(), "0", CallSid=sid)
+        action = dialling.root.find("Dial").attrib["action"]  # type: ignore[union-attr]
+        twilio.follow(action, CallSid=sid, DialCallStatus="completed" if n < 5 else "busy")
+    assert app.extensions[STATS].recorder.flush()
+    client = app.test_client()
+    rows = {
+        (row[0], row[1]): row[2]
+        for row in csv.reader(io.StringIO(client.get("/admin/stats.csv?days=1", headers=basic("pw")).get_data(as_text=True)))
+    }
+    assert rows[("Transfers answered, per line", "Tele-Onthaal")] == "5"
+    assert rows[("Transfers not answered, per line", "Tele-Onthaal")] == "5"
+    assert rows[("Transfer results", "connected")] == rows[("Transfer results", "busy")] == "5"
+    assert rows[("Transfers started", "Transfers started")] == "10"
+    assert rows[("Transfer results", "total")] == "10"  # the attempts' results; the 10 started are not added in
+    page = client.get("/admin?days=1", headers=basic("pw")).get_data(as_text=True)
+    assert re.search(r"<td>Tele-Onthaal</td><td class=\"n\">5</td><td class=\"n\">5</td><td class=\"n\">50%</td>", page)
+
+
+@pytest.mark.slow
+@given(since=text, until=text, days=text)
+def test_any_period_asked_gets_a_page_never_an_error(status_client: TwilioClient, since: str, until: str, days: str) -> None:
+    query = {"since": since, "until": until, "days": days}
+    for path in ("/admin", "/admin/stats.csv"):
+        assert status_client.client.get(path, query_string=query, headers=basic("admin-password")).status_code == 200

@@ -1,7 +1,8 @@
 """``/admin``: the statistics dashboard, behind ``IVR_ADMIN_PASSWORD`` (HTTP basic auth, as ``/simulator``).
 
-Charts are inline SVG made here (:mod:`ivr.stats.svg`); every figure goes through the
-report's rules for small counts (:mod:`ivr.stats.report`). The database is read and summed up
+Charts are inline SVG made here (:mod:`ivr.stats.svg`); the page and the CSV are made from a
+:class:`~ivr.stats.view.View` only, whose every count follows the small-count rule (:mod:`ivr.stats.shown`).
+Days and hours are Brussels'; a period is ``?days=`` or ``?since=&until=``, kept in every link. The database is read and summed up
 off the event loop that answers calls, in a thread of its own per worker (a year of counts is
 seconds of work; under gevent it would hold every call of the worker), one page at a time, and
 never for more days than the statistics keep (``IVR_STATS_RETENTION_DAYS``). SQLAlchemy is
@@ -10,19 +11,20 @@ imported by the first page, not with the app: it takes longer to import than the
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import time
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from flask import Blueprint, Response, current_app, render_template, request
 
 from ivr.guard import require_operator
-from ivr.stats.events import NO_LANGUAGE
 from ivr.stats.recorder import OffLoop
 from ivr.stats.svg import bars
 from ivr.stats.web import STATS, Stats
 
 if TYPE_CHECKING:
     from ivr.stats import report as reports
+    from ivr.stats import view as views
 
 bp = Blueprint("admin", __name__, template_folder="../templates")
 REALM = 'Basic realm="helpline-ivr admin"'
@@ -49,21 +51,37 @@ def live_now() -> dict[str, object]:
     return {"live": live_sections()}
 
 
-def days() -> int:
-    """?days= (default 7), at most the days the statistics keep: older counts are gone, asking costs only time."""
-    given = request.args.get("days", "7")
-    count = int(given) if given.isascii() and given.isdigit() and 1 <= int(given) <= 3660 else 7
-    return min(count, _stats().settings.stats_retention_days)
-
-
-def _load() -> reports.Report | str:
-    """The report for :func:`days`, or why there is none."""
+def chosen_period() -> tuple[date, date]:
+    """?since=&until= (Brussels days, YYYY-MM-DD), else ?days= (default 7) up to today; never before the
+    first day the statistics keep (``IVR_STATS_RETENTION_DAYS``: older counts are gone, asking costs only time)."""
     from ivr.stats import report as reports
 
+    today = reports.today()
+    first = today - timedelta(days=_stats().settings.stats_retention_days - 1)
+    days = request.args.get("days", 7, type=int)
+    start, end = reports.period(days if days is not None and 1 <= days <= 3660 else 7, today)
+    since, until = _day(request.args.get("since")), _day(request.args.get("until"))
+    if since is not None or until is not None:
+        end = min(until or today, today)
+        start = since or end
+    start, end = sorted((start, end))
+    return max(start, first), max(end, first)
+
+
+def _day(given: str | None) -> date | None:
+    if not given or len(given) != 10 or not given.isascii():
+        return None
+    try:
+        return date.fromisoformat(given)
+    except ValueError:
+        return None
+
+
+def _load(start: date, end: date) -> reports.Report | str:
+    """The report for the period, or why there is none."""
     url = _stats().settings.database_url
     if url is None:
         return "No statistics database is configured (DATABASE_URL or IVR_STATS_DB)."
-    start, end = reports.period(days())
     found: list[reports.Report | str] = []
     try:
         if not _READER.run(lambda: found.append(_read(url, start, end)), READ_TIMEOUT):
@@ -89,80 +107,69 @@ def _read(url: str, start: date, end: date) -> reports.Report | str:
         engine.dispose()
 
 
-def _rows(table: reports.Table) -> list[tuple[str, int, str]]:
-    from ivr.stats import report as reports
+def _view(start: date, end: date) -> views.View | str:
+    from ivr.stats import view as views
+    from ivr.stats.shown import rounding_key
 
-    return [(label, reports.shown_value(count), reports.shown(count)) for label, count in table.rows]
+    result = _load(start, end)
+    if isinstance(result, str):
+        return result
+    stats = _stats()
+    return views.build(result, rounding_key(stats.settings.log_key), views.Names(stats.catalog), now=time.time())
 
 
 @bp.get("/admin")
 def dashboard() -> str | tuple[str, int]:
-    from ivr.stats import report as reports
+    from ivr.stats import view as views
+    from ivr.stats.shown import Shown, rate
 
-    result = _load()
-    if isinstance(result, str):
-        return render_template("admin/dashboard.html", problem=result, report=None), 503
-    hours = [
-        (datetime.fromtimestamp(hour, UTC).strftime("%d %Hh"), reports.shown_value(n), reports.shown(n))
-        for hour, n in reports.hours(result)
-    ]
-    by_day = [(d.strftime("%d %b"), reports.shown_value(n), reports.shown(n)) for d, n in sorted(result.per_day.items())]
-    calls_chart = bars("Calls over time", by_day if len(hours) > 72 else hours, horizontal=False)
-    funnel = []
-    for lang in sorted(result.languages):
-        if lang == NO_LANGUAGE:
-            continue
-        calls, reached = result.languages[lang], result.reached[lang]
-        funnel.append((lang, [("chose the language", calls), ("reached the line", reached)], reports.rate(reached, calls)))
-    funnel_charts = [
-        (lang, bars(f"Funnel, {lang}", [(label, reports.shown_value(n), reports.shown(n)) for label, n in stages]), share)
-        for lang, stages, share in funnel
-    ]
-    total = result.calls
+    start, end = chosen_period()
+    found = _view(start, end)
+    if isinstance(found, str):
+        return render_template("admin/dashboard.html", problem=found, view=None), 503
+    view = found
+    over_time = view.table(views.PER_HOUR if view.hourly else views.PER_DAY)
+    calls_chart = bars("Calls over time", [(label[4:], cell) for label, cell in over_time.rows], horizontal=False)
+    languages = view.language_rates()
+    # The figures shown added up: nothing that is not on the page already.
+    chose = Shown(sum(calls.number for _, calls, _, _ in languages))
     welcome = bars(
         "From the welcome",
-        [
-            ("called", reports.shown_value(total), reports.shown(total)),
-            ("chose a language", reports.shown_value(result.chose), reports.shown(result.chose)),
-            ("reached the line", reports.shown_value(sum(result.reached.values())), reports.shown(sum(result.reached.values()))),
-        ],
+        [("called", view.headline(views.CALLS)), ("chose a language", chose), ("reached the line", view.headline(views.REACHED))],
     )
-    tables = result.tables()
-    drop_off = bars("Where callers hang up", _rows(tables[3]))
-    buckets: dict[str, int] = {}
-    for seconds, n in sorted(result.to_line.items()):
-        label = f"{(seconds - 1) // 15 * 15}–{(seconds - 1) // 15 * 15 + 15} s" if seconds > 0 else "0 s"
-        buckets[label] = buckets.get(label, 0) + n
-    to_line = bars("Time to the line", [(label, reports.shown_value(n), reports.shown(n)) for label, n in buckets.items()])
+    funnel_charts = [
+        (lang, bars(f"Funnel, {lang}", [("chose the language", calls), ("reached the line", reached)]), share)
+        for lang, calls, reached, share in languages
+    ]
+    week = view.table(views.WEEK)
     return render_template(
         "admin/dashboard.html",
         problem=None,
-        report=result,
-        days=days(),
+        view=view,
+        views=views,
+        start=start.isoformat(),
+        end=end.isoformat(),
         calls_chart=calls_chart,
         welcome=welcome,
         funnel_charts=funnel_charts,
-        drop_off=drop_off,
-        to_line=to_line,
-        p50=reports.percentile(result.to_line, 0.5),
-        p90=reports.percentile(result.to_line, 0.9),
-        tables=[(t, t.cells(), t.total()) for t in tables],
-        shown=reports.shown,
-        rate=reports.rate,
-        reached=sum(result.reached.values()),
+        drop_off=bars("Where callers hang up", view.table(views.DROP_OFF).rows),
+        to_line=bars("Time to the line", view.table(views.TO_LINE).rows),
+        week=[(views.WEEKDAYS[d], [week.rows[d * 24 + h][1] for h in range(24)]) for d in range(7)],
+        rate=rate,
     )
 
 
 @bp.get("/admin/stats.csv")
 def export_csv() -> Response:
-    from ivr.stats import report as reports
+    from ivr.stats import view as views
 
-    result = _load()
-    if isinstance(result, str):
-        return Response(result + "\n", status=503, content_type="text/plain; charset=utf-8")
-    name = f"helpline-stats-{result.start.isoformat()}-{result.end.isoformat()}.csv"
+    start, end = chosen_period()
+    found = _view(start, end)
+    if isinstance(found, str):
+        return Response(found + "\n", status=503, content_type="text/plain; charset=utf-8")
+    name = f"helpline-stats-{start.isoformat()}-{end.isoformat()}.csv"
     return Response(
-        reports.csv_text(result),
+        views.csv_text(found),
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

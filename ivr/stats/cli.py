@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import time
 from datetime import date
+from typing import TYPE_CHECKING
 
 import click
 
 from ivr.cli_support import ExitCode, fail
 from ivr.settings import SettingsError, stats_database
+
+if TYPE_CHECKING:
+    from ivr.stats.view import Names
 
 
 def _database() -> tuple[str, int]:
@@ -19,7 +23,9 @@ def _database() -> tuple[str, int]:
 
 
 @click.group(invoke_without_command=True)
-@click.option("--days", type=click.IntRange(1, 3660), default=7, show_default=True, help="The last N days (UTC), today included.")
+@click.option(
+    "--days", type=click.IntRange(1, 3660), default=7, show_default=True, help="The last N days (Brussels days), today included."
+)
 @click.option(
     "--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (YYYY-MM-DD); with --until, instead of --days."
 )
@@ -35,7 +41,8 @@ def stats(ctx: click.Context, days: int, since: object, until: object, as_csv: b
         return
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ivr.stats import report, store
+    from ivr.stats import report, store, view
+    from ivr.stats.shown import rounding_key
 
     url, _ = _database()
     last: date = until.date() if until is not None else report.period(1)[1]  # type: ignore[attr-defined]
@@ -53,7 +60,27 @@ def stats(ctx: click.Context, days: int, since: object, until: object, as_csv: b
         fail(ExitCode.ERROR, f"error: cannot read the statistics database {store.shown_url(url)}: {type(exc).__name__}")
     finally:
         engine.dispose()
-    click.echo(report.csv_text(result) if as_csv else report.text(result), nl=False)
+    secret, names = _service()
+    shown = view.build(result, rounding_key(secret), names, now=time.time())
+    click.echo(view.csv_text(shown) if as_csv else view.text(shown), nl=False)
+
+
+def _service() -> tuple[bytes, Names]:
+    """The service's rounding key and the words for its places and numbers, where this environment has them,
+    so that /admin and this agree; else figures rounded with another key, and ids."""
+    from ivr.errors import ConfigErrors
+    from ivr.loader import load_catalog
+    from ivr.settings import Settings
+    from ivr.stats.view import Names
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError:
+        return b"", Names()
+    try:
+        return settings.log_key, Names(load_catalog(settings.config_dir, settings.flows_dir))
+    except (ConfigErrors, OSError):
+        return settings.log_key, Names()
 
 
 @stats.command()
