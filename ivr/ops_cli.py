@@ -126,11 +126,6 @@ def fallback_export(folder: Path, with_targets: bool, config_dir: Path | None, f
         click.echo(f"not rung by these files (SIP targets with credentials): {', '.join(t.address for t in left_out)}")
 
 
-ANNOUNCEMENT_FILE_OPTION = click.option(
-    "--file", "path", type=click.Path(path_type=Path, dir_okay=False), default=None, help="Default: IVR_ANNOUNCEMENT_FILE."
-)
-
-
 @click.group()
 def announce() -> None:
     """The operators' announcement: a short message per language, with a start and an end.

@@ -41,9 +41,9 @@ def mini_settings(settings: Settings, audio_dir: Path) -> Settings:
 
 
 def file_of(audio_dir: Path, speech: Speech) -> Path:
-    path = load_manifest(audio_dir).file_for(speech)
-    assert path is not None
-    return path
+    entry = load_manifest(audio_dir).entry_for(speech)
+    assert entry is not None
+    return audio_dir / entry.file
 
 
 def welcome_children(caller: TwilioClient, valid_twiml: object) -> list[tuple[str, str]]:

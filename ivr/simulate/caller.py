@@ -161,9 +161,6 @@ class InProcessCaller:
     def press(self, action: str, digits: str) -> Answer:
         return self.request(action, {"Digits": digits})
 
-    def dial_ended(self, action: str, status: str) -> Answer:
-        return self.request(action, {"DialCallStatus": status, "DialCallDuration": "0"})
-
     def language_key(self, answer: Answer, lang: str) -> str | None:
         """The key that chooses ``lang`` at a language menu, or None when ``answer`` is not one."""
         flow_name = Document(answer.verbs).state().get("flow", "")

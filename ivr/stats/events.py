@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hmac
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -146,12 +145,3 @@ class CallEnd(NamedTuple):
     call: str
     status: str
     duration: str  # duration_bucket()
-
-
-def flow_of(turn: Turn, default: str) -> str:
-    return turn.state.flow if turn.state is not None else default
-
-
-def params_text(params: Mapping[str, str], name: str) -> str | None:
-    value = params.get(name)
-    return value if isinstance(value, str) else None
