@@ -47,7 +47,7 @@ from ivr.model import (
 from ivr.state import State, UntrustedState
 
 ONE_KEY = re.compile(r"[0-9*#]")  # ASCII only: str.isdigit() would accept '١' and '１'
-CONNECTED = frozenset({"completed", "answered"})
+CONNECTED = frozenset({"completed", "answered"})  # the DialCallStatus values of a caller put through
 # What said words can mean besides a key (see Engine._understand).
 CRISIS = "crisis"
 NOT_UNDERSTOOD = "not_understood"

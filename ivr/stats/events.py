@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from ivr.engine import Dial, Gather, Say, Turn
+from ivr.engine import CONNECTED, Dial, Gather, Say, Turn
 from ivr.model import Catalog, Speech
 from ivr.timing import Clock, says_number, word_count
 
@@ -33,7 +33,6 @@ def stats_call_key(secret: bytes, call_sid: str | None, at: float) -> str:
 
 HOUR = 3600
 NO_LANGUAGE = "-"  # a call that chose no language (the welcome, every_line)
-CONNECTED = frozenset({"completed", "answered"})
 DIAL_RESULTS = frozenset({"busy", "no-answer", "failed", "canceled"})
 CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 # Call durations as Twilio reports them at the end, in buckets (seconds, upper bounds).
