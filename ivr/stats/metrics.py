@@ -87,7 +87,7 @@ def exposition() -> bytes:
 
 
 @dataclass
-class Window:
+class AlertWindow:
     """Events in the last ``seconds``, for alert conditions."""
 
     seconds: float
@@ -117,11 +117,11 @@ class Alerts:
 
     clock: Callable[[], float] = time.monotonic
     quiet: float = 300.0
-    transfers: Window = field(default_factory=lambda: Window(900))
-    failures: Window = field(default_factory=lambda: Window(900))
-    refused: Window = field(default_factory=lambda: Window(300))
-    refused_calls: Window = field(default_factory=lambda: Window(600))  # refused on CALL_ROUTES
-    unsigned_fallbacks: Window = field(default_factory=lambda: Window(600))
+    transfers: AlertWindow = field(default_factory=lambda: AlertWindow(900))
+    failures: AlertWindow = field(default_factory=lambda: AlertWindow(900))
+    refused: AlertWindow = field(default_factory=lambda: AlertWindow(300))
+    refused_calls: AlertWindow = field(default_factory=lambda: AlertWindow(600))  # refused on CALL_ROUTES
+    unsigned_fallbacks: AlertWindow = field(default_factory=lambda: AlertWindow(600))
     _last: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
