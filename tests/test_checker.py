@@ -28,7 +28,7 @@ from ivr.loading.settings_file import parse_settings
 from ivr.model import Catalog, LanguageNode, MessageNode, Speech, frozen_map, spoken_key
 from ivr.settings import Settings
 from ivr.state import UntrustedState
-from ivr.timing import Clock, says_number, says_word
+from ivr.timing import SpeechClock, says_number, says_word
 
 PREVIOUS_FLOW = DATA / "previous_flow"  # the shipped flow as it was before the checker (commit f92db77)
 SHIPPED_FLOWS = ROOT / "ivr" / "flows"
@@ -254,7 +254,9 @@ def test_the_service_refuses_to_start_over_budget_but_never_over_audio(settings:
 # --- the differential test: the checker against brute force through the engine ----------------------
 
 
-def brute_force(catalog: Catalog, engine: Engine, clock: Clock, unchosen: str, max_inputs: int, speech: bool) -> dict[str, float]:
+def brute_force(
+    catalog: Catalog, engine: Engine, speech_clock: SpeechClock, unchosen: str, max_inputs: int, speech: bool
+) -> dict[str, float]:
     """Every path of up to ``max_inputs`` inputs, followed one by one through the engine with no memory of other
     paths: per context, the latest moment the caller has heard a line they understand and 112."""
     settings_ = catalog.settings
@@ -323,7 +325,7 @@ def brute_force(catalog: Catalog, engine: Engine, clock: Clock, unchosen: str, m
                 return
             if isinstance(action, Say):
                 for part in action.parts:
-                    t += clock.seconds(part)
+                    t += speech_clock.seconds(part)
                     heard = hear(heard, part) if isinstance(part, Speech) else heard
                     if met(turn, heard):
                         record(turn, t)
@@ -334,7 +336,7 @@ def brute_force(catalog: Catalog, engine: Engine, clock: Clock, unchosen: str, m
             for point in range(len(action.parts) + 1):
                 if point:
                     part = action.parts[point - 1]
-                    t += clock.seconds(part)
+                    t += speech_clock.seconds(part)
                     heard = hear(heard, part) if isinstance(part, Speech) else heard
                     if met(turn, heard):
                         record(turn, t)
@@ -365,9 +367,9 @@ def checker_worst(catalog: Catalog, engine: Engine, unchosen: str, max_inputs: i
 
 def assert_checker_matches_brute_force(catalog: Catalog, max_inputs: int, speech: bool, now: Now) -> None:
     engine = FixedEngine(catalog, now)
-    clock = Clock({code: ls.words_per_second for code, ls in catalog.settings.languages.items()})
+    speech_clock = SpeechClock({code: ls.words_per_second for code, ls in catalog.settings.languages.items()})
     for lang in catalog.settings.offered:
-        brute = brute_force(catalog, engine, clock, lang, max_inputs, speech)
+        brute = brute_force(catalog, engine, speech_clock, lang, max_inputs, speech)
         exact = checker_worst(catalog, engine, lang, max_inputs, speech)
         wider = checker_worst(catalog, engine, lang, max_inputs + 2, speech)
         assert set(brute) == set(exact), (lang, brute, exact)
@@ -476,13 +478,13 @@ def test_the_checker_agrees_with_brute_force_on_small_flows(
 def test_the_walk_starts_from_the_calls_first_second() -> None:
     """Worked out by hand: the English caller hears the whole welcome, presses 4, then the first sentence."""
     catalog = load_catalog(ROOT / "config", SHIPPED_FLOWS)
-    clock = Clock({code: ls.words_per_second for code, ls in catalog.settings.languages.items()})
+    speech_clock = SpeechClock({code: ls.words_per_second for code, ls in catalog.settings.languages.items()})
     flow = catalog.flows["helpline"]
     welcome = flow.nodes[flow.start]
     first = flow.nodes["first_menu"]
     assert isinstance(welcome, LanguageNode)
-    heard = sum(clock.total(welcome.prompt.parts(lang)) for lang in catalog.settings.offered)
+    heard = sum(speech_clock.total(welcome.prompt.parts(lang)) for lang in catalog.settings.offered)
     offer = first.prompt.parts("en")[0]  # type: ignore[union-attr]
     worst = check(catalog).worst[("time_to_human", "en")]
-    assert worst.seconds == pytest.approx(heard + clock.seconds(offer))
+    assert worst.seconds == pytest.approx(heard + speech_clock.seconds(offer))
     assert worst.path.inputs == ("4",)

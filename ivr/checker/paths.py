@@ -23,7 +23,7 @@ from typing import Protocol
 from ivr.engine import Action, Dial, Engine, Gather, Hangup, Heard, Say, Turn
 from ivr.model import Catalog, LanguageNode, MessageNode, PromptPart, Speech, TransferNode, spoken_key
 from ivr.state import State, UntrustedState
-from ivr.timing import Clock, says_number, says_word
+from ivr.timing import SpeechClock, says_number, says_word
 
 NEVER = math.inf
 MAX_INPUTS = 8  # keys or words in one path; silence is not counted
@@ -104,9 +104,9 @@ class Ear:
     """What a caller hears in each part, and how long it lasts; worked out once per part for every walk
     of a catalog (the walks hear the same few hundred parts tens of thousands of times)."""
 
-    def __init__(self, catalog: Catalog, clock: Clock) -> None:
+    def __init__(self, catalog: Catalog, speech_clock: SpeechClock) -> None:
         self.catalog = catalog
-        self.clock = clock
+        self.speech_clock = speech_clock
         # Numbers heard as facts: every line's, so that goals can ask for any of them.
         self.numbers = {line.id: line.spoken_number for line in catalog.helplines.values()}
         self._seconds: dict[PromptPart, float] = {}
@@ -115,7 +115,7 @@ class Ear:
     def seconds(self, part: PromptPart) -> float:
         found = self._seconds.get(part)
         if found is None:
-            found = self._seconds[part] = self.clock.seconds(part)
+            found = self._seconds[part] = self.speech_clock.seconds(part)
         return found
 
     def heard(self, facts: Facts, part: Speech, action: Action) -> Facts:

@@ -1,7 +1,7 @@
 """What one answered request tells the statistics, worked out from the engine's own Turn.
 
 Pure: no Flask, no database. The seconds a caller heard are the engine's timing
-(:class:`ivr.timing.Clock`: the audio manifest's durations, else words per second),
+(:class:`ivr.timing.SpeechClock`: the audio manifest's durations, else words per second),
 never a clock on the caller; a time bucket is the server's hour.
 """
 
@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from ivr.engine import CONNECTED, Dial, Gather, Say, Turn
 from ivr.model import Catalog, Speech
-from ivr.timing import Clock, says_number, word_count
+from ivr.timing import SpeechClock, says_number, word_count
 
 CALL_KEY_LABEL = b"ivr statistics: a call in progress, "  # the day's key is derived from the secret with this and the date
 
@@ -82,10 +82,10 @@ class TurnFacts:
 
 
 class Timing:
-    """The engine's clock for one catalog, and the listening lines' numbers as they are spoken."""
+    """The speech clock for one catalog, and the listening lines' numbers as they are spoken."""
 
-    def __init__(self, catalog: Catalog, clock: Clock) -> None:
-        self.clock = clock
+    def __init__(self, catalog: Catalog, speech_clock: SpeechClock) -> None:
+        self.speech_clock = speech_clock
         lines = {catalog.line_for(lang) for lang in catalog.settings.offered}
         self.numbers = tuple(sorted(line.spoken_number for line in lines))
         self._speech = functools.lru_cache(maxsize=4096)(self._speech_facts)
@@ -94,7 +94,7 @@ class Timing:
 
     def _speech_facts(self, speech: Speech) -> tuple[float, float | None]:
         """(seconds, seconds until a line's number has been said) for one prompt part."""
-        seconds = self.clock.seconds(speech)
+        seconds = self.speech_clock.seconds(speech)
         found = [speech.text.find(n) + len(n) for n in self.numbers if says_number(speech.text, n)]
         if not found:
             return seconds, None
@@ -115,7 +115,7 @@ class Timing:
                             line_at = elapsed + said
                         elapsed += seconds
                     else:
-                        elapsed += self.clock.seconds(part)
+                        elapsed += self.speech_clock.seconds(part)
             elif isinstance(action, Dial):
                 transfers += 1
                 if dial_at is None:

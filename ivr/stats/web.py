@@ -35,7 +35,7 @@ from ivr.stats.events import (
     stats_call_key,
 )
 from ivr.stats.recorder import Recorder, RecorderConfig
-from ivr.timing import Clock
+from ivr.timing import SpeechClock
 from ivr.web import Answering, service, signature_problem
 
 STATS = "ivr.stats"
@@ -67,7 +67,7 @@ def stats() -> Stats:
 def _catalog_facts(app: Flask, catalog: Catalog) -> tuple[Timing, frozenset[tuple[str, str]]]:
     """What counting needs to know of ``catalog``: the timing of its prompts, and where no language is chosen."""
     audio: PromptAudio | None = app.extensions.get(AUDIO_EXTENSION)
-    clock = Clock(
+    speech_clock = SpeechClock(
         {code: language.words_per_second for code, language in catalog.settings.languages.items()},
         audio.manifest.duration_of if audio is not None and audio.manifest.entries else None,
     )
@@ -77,7 +77,7 @@ def _catalog_facts(app: Flask, catalog: Catalog) -> tuple[Timing, frozenset[tupl
         for node in flow.nodes.values()
         if isinstance(node, LanguageNode) or (isinstance(node, TransferNode) and node.helpline == EVERY_LINE)
     )
-    return Timing(catalog, clock), no_language
+    return Timing(catalog, speech_clock), no_language
 
 
 def reload_stats(app: Flask, catalog: Catalog) -> None:
