@@ -26,7 +26,7 @@ from ivr.graph import FORMATS, GraphvizMissing, diagram, to_format
 from ivr.hours import BRUSSELS, HoursError, brussels_moment, describe_moment
 from ivr.logs import LOGGER_NAME
 from ivr.model import Catalog, Speech
-from ivr.prompts import AudioColumns, to_html, to_markdown
+from ivr.review_script import AudioColumns, to_html, to_markdown
 from ivr.settings import DEV_MODE_VARIABLE, Settings, SettingsError
 from ivr.simulate import (
     DIAL_STATUSES,

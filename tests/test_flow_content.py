@@ -21,7 +21,7 @@ from ivr.cli import main
 from ivr.errors import ConfigErrors
 from ivr.loader import load_catalog
 from ivr.model import Catalog
-from ivr.prompts import script
+from ivr.review_script import script
 from ivr.settings import Settings
 
 SAY_LANGUAGES = {"nl-BE": "nl", "fr-BE": "fr", "de-DE": "de", "en-GB": "en"}

@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 from xml.etree import ElementTree
 
 from ivr.model import Catalog, Speech
-from ivr.prompts import flow_prompts, node_prompts
+from ivr.review_script import flow_prompts, node_prompts
 from ivr.timing import word_count
 
 
