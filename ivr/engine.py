@@ -64,7 +64,7 @@ class Say:
 
 
 @dataclass(frozen=True, slots=True)
-class Listen:
+class SpeechInput:
     """Speech recognition for a <Gather>: the language it recognises and the words it should expect."""
 
     language: str
@@ -78,7 +78,7 @@ class Gather:
     parts: tuple[PromptPart, ...]
     timeout: int
     state: State
-    listen: Listen | None = None
+    listen: SpeechInput | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +312,7 @@ class Engine:
                 language = self.catalog.settings.languages[action.state.lang].speech_language
                 # A menu may tell the caller that words work too (after its prompt, so the way to a person stays first).
                 invite = self._say(node.speech_prompt, (action.state.lang,), now) if isinstance(node, MenuNode) else ()
-                action = replace(action, parts=action.parts + invite, listen=Listen(language, hints))
+                action = replace(action, parts=action.parts + invite, listen=SpeechInput(language, hints))
             actions.append(action)
         return replace(turn, actions=tuple(actions))
 
