@@ -35,7 +35,7 @@ from ivr.guard import flush_all
 from ivr.logs import JsonFormatter, configure_logging
 from ivr.security import sign
 from ivr.settings import Settings
-from ivr.simulate import Document, Listen, Redirect, Ring, query_of, read_twiml
+from ivr.simulate import Listen, ReadAnswer, Redirect, Ring, query_of, read_twiml
 
 if TYPE_CHECKING:  # Playwright is imported by the browser tests only: the others start quicker without it
     from playwright.sync_api import Browser
@@ -170,7 +170,7 @@ class TwiML:
         return ElementTree.fromstring(self.body)
 
     @cached_property
-    def read(self) -> Document:
+    def read(self) -> ReadAnswer:
         return read_twiml(self.body)
 
     def verbs(self) -> list[str]:

@@ -24,10 +24,10 @@ from ivr.simulate.caller import (
 )
 from ivr.simulate.playing import Player
 from ivr.simulate.reading import (
-    Document,
     Hangup,
     Heard,
     Listen,
+    ReadAnswer,
     Redirect,
     Ring,
     SimulationError,
@@ -46,7 +46,7 @@ __all__ = [
     "Answer",
     "CallReport",
     "Caller",
-    "Document",
+    "ReadAnswer",
     "Hangup",
     "Heard",
     "InProcessCaller",

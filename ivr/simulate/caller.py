@@ -24,10 +24,10 @@ from ivr.engine import CONNECTED
 from ivr.model import LanguageNode, Speech
 from ivr.security import SIGNATURE_HEADER, sign
 from ivr.simulate.reading import (
-    Document,
     Hangup,
     Heard,
     Listen,
+    ReadAnswer,
     Redirect,
     Ring,
     SimulationError,
@@ -57,7 +57,7 @@ class Answer:
 
     def heard(self) -> Iterator[Heard]:
         """Everything said, in order, those inside a <Gather> included."""
-        return Document(self.verbs).heard()
+        return ReadAnswer(self.verbs).heard()
 
 
 def new_call_sid() -> str:
@@ -163,7 +163,7 @@ class InProcessCaller:
 
     def language_key(self, answer: Answer, lang: str) -> str | None:
         """The key that chooses ``lang`` at a language menu, or None when ``answer`` is not one."""
-        flow_name = Document(answer.verbs).state().get("flow", "")
+        flow_name = ReadAnswer(answer.verbs).state().get("flow", "")
         flow = self.service.catalog.flows.get(flow_name)
         node = flow.nodes.get(answer.node) if flow else None
         if not isinstance(node, LanguageNode):

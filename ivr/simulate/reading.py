@@ -93,7 +93,7 @@ AnyVerb = TypeVar("AnyVerb", Heard, Listen, Redirect, Ring, Hangup)
 
 
 @dataclass(frozen=True, slots=True)
-class Document:
+class ReadAnswer:
     """A TwiML answer, read: its verbs in order, and the flow node its speech belongs to ("" when unknown)."""
 
     verbs: tuple[Verb, ...]
@@ -205,7 +205,7 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
-def read_twiml(body: str, index: SpeechIndex | None = None) -> Document:
+def read_twiml(body: str, index: SpeechIndex | None = None) -> ReadAnswer:
     """The verbs of a TwiML document, and the node named by the speech in it ("" if none).
 
     Raises:
@@ -267,4 +267,4 @@ def read_twiml(body: str, index: SpeechIndex | None = None) -> Document:
             verbs.append(Hangup())
         else:
             raise SimulationError(f"the simulator does not know the TwiML verb <{element.tag}>")
-    return Document(tuple(verbs), next((node for node in nodes if node), ""))
+    return ReadAnswer(tuple(verbs), next((node for node in nodes if node), ""))
