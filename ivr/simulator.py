@@ -32,8 +32,8 @@ from ivr.simulate import (
     DIAL_STATUSES,
     SAID_CONFIDENCE,
     Answer,
-    Hangup,
     Heard,
+    HungUp,
     InProcessCaller,
     Listen,
     Redirect,
@@ -159,7 +159,7 @@ def _verb_json(verb: Verb, numbers: dict[str, str], whisper: str = "") -> dict[s
     if isinstance(verb, Ring):
         number = ", ".join(masked_address(n) for n in verb.numbers)
         return {"verb": "dial", "number": number, "action": verb.action, "timeout": verb.timeout, "whisper": whisper}
-    assert isinstance(verb, Hangup)
+    assert isinstance(verb, HungUp)
     return {"verb": "hangup"}
 
 

@@ -21,8 +21,8 @@ from ivr.cli import main
 from ivr.model import Speech
 from ivr.settings import Settings
 from ivr.simulate import (
-    Hangup,
     Heard,
+    HungUp,
     InProcessCaller,
     Listen,
     Redirect,
@@ -144,7 +144,7 @@ def test_the_answer_is_parsed_like_twilio_reads_it(settings: Settings) -> None:
     dial = call.press(info.verbs[0].action, "0")  # type: ignore[union-attr]
     ring = next(v for v in dial.verbs if isinstance(v, Ring))
     assert (ring.number, ring.timeout) == ("+3290000001", 15)
-    assert isinstance(call.request(ring.action or "", {"DialCallStatus": "completed", "DialCallDuration": "0"}).verbs[0], Hangup)
+    assert isinstance(call.request(ring.action or "", {"DialCallStatus": "completed", "DialCallDuration": "0"}).verbs[0], HungUp)
 
 
 def test_built_audio_is_played_and_still_shown_as_words(settings: Settings) -> None:

@@ -24,8 +24,8 @@ from ivr.simulate.caller import (
 )
 from ivr.simulate.playing import Player
 from ivr.simulate.reading import (
-    Hangup,
     Heard,
+    HungUp,
     Listen,
     ReadAnswer,
     Redirect,
@@ -47,7 +47,7 @@ __all__ = [
     "CallReport",
     "Caller",
     "ReadAnswer",
-    "Hangup",
+    "HungUp",
     "Heard",
     "InProcessCaller",
     "Listen",

@@ -24,8 +24,8 @@ from ivr.engine import CONNECTED
 from ivr.model import LanguageNode, Speech
 from ivr.security import SIGNATURE_HEADER, sign
 from ivr.simulate.reading import (
-    Hangup,
     Heard,
+    HungUp,
     Listen,
     ReadAnswer,
     Redirect,
@@ -286,7 +286,7 @@ def run_call(call: InProcessCaller, caller: Caller) -> CallReport:
                 if connected:
                     report.ended_by = "transfer"
                     return report
-            elif isinstance(verb, Hangup):
+            elif isinstance(verb, HungUp):
                 report.ended_by = "transfer" if connected else "hangup"
                 return report
         if follow is None:

@@ -84,12 +84,14 @@ class Ring:
 
 
 @dataclass(frozen=True, slots=True)
-class Hangup:
+class HungUp:
+    """A <Hangup>: the call ends here (the engine's Hangup is the action that writes it)."""
+
     tag = "Hangup"
 
 
-Verb = Heard | Listen | Redirect | Ring | Hangup
-AnyVerb = TypeVar("AnyVerb", Heard, Listen, Redirect, Ring, Hangup)
+Verb = Heard | Listen | Redirect | Ring | HungUp
+AnyVerb = TypeVar("AnyVerb", Heard, Listen, Redirect, Ring, HungUp)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +266,7 @@ def read_twiml(body: str, index: SpeechIndex | None = None) -> ReadAnswer:
             whisper = next((target.get("url", "") for target in targets if target.get("url")), "")
             verbs.append(Ring(numbers, element.get("action"), _int(element.get("timeout"), 30), whisper))
         elif element.tag == "Hangup":
-            verbs.append(Hangup())
+            verbs.append(HungUp())
         else:
             raise SimulationError(f"the simulator does not know the TwiML verb <{element.tag}>")
     return ReadAnswer(tuple(verbs), next((node for node in nodes if node), ""))
