@@ -82,7 +82,7 @@ class Gather:
 
 
 @dataclass(frozen=True, slots=True)
-class Heard:
+class Recognised:
     """What speech recognition made of the caller's words. Never logged, never stored."""
 
     text: str
@@ -207,8 +207,8 @@ class Engine:
         """A new call to our number ``called``."""
         return self._started(called, self.now())
 
-    def on_input(self, claimed: UntrustedState, digits: str | None, called: str, heard: Heard | None = None) -> Turn:
-        """The caller pressed ``digits``, or said ``heard`` (both empty: silence), at the claimed state."""
+    def on_input(self, claimed: UntrustedState, digits: str | None, called: str, recognised: Recognised | None = None) -> Turn:
+        """The caller pressed ``digits``, or said ``recognised`` (both empty: silence), at the claimed state."""
         now = self.now()
         state = self.resolve(claimed, called)
         if state is None:
@@ -216,9 +216,9 @@ class Engine:
         key = digits[0] if digits and ONE_KEY.fullmatch(digits[0]) and len(digits) == 1 else None
         wrong = bool(digits) and key is None  # garbage counts as a wrong key
         spoken = ""
-        if not digits and heard is not None and heard.text.strip() and self.speech_on(called):
+        if not digits and recognised is not None and recognised.text.strip() and self.speech_on(called):
             flow = self.catalog.flows[state.flow]
-            understood = self._understand(flow, flow.nodes[state.node], state.lang, heard)
+            understood = self._understand(flow, flow.nodes[state.node], state.lang, recognised)
             if understood in (CRISIS, NOT_UNDERSTOOD):
                 spoken = understood
             else:
@@ -278,7 +278,7 @@ class Engine:
             words |= node.words.get(lang, {})
         return words
 
-    def _understand(self, flow: Flow, node: Node, lang: str, heard: Heard) -> str:
+    def _understand(self, flow: Flow, node: Node, lang: str, recognised: Recognised) -> str:
         """What the caller's words mean here: CRISIS, one key, or NOT_UNDERSTOOD.
 
         Words of crisis win over everything, the confidence threshold included (the caller's language's once
@@ -286,13 +286,13 @@ class Engine:
         longest phrase said decides (a tie between keys, or too little confidence: not understood).
         A phrase matches at the start of a word, so "ademhaling" is heard in "ademhalingsoefening".
         """
-        said = f" {phrase(heard.text)}"
+        said = f" {phrase(recognised.text)}"
         if flow.crisis is not None:
             before = flow.before_language(node.id)
             crisis = [w for by_lang in flow.crisis.words.values() for w in by_lang] if before else flow.crisis.words.get(lang, ())
             if any(f" {words}" in said for words in crisis):
                 return CRISIS
-        if heard.confidence is None or heard.confidence < self.catalog.settings.speech.min_confidence:
+        if recognised.confidence is None or recognised.confidence < self.catalog.settings.speech.min_confidence:
             return NOT_UNDERSTOOD
         matched = [(len(words), key) for words, key in self._words(flow, node, lang).items() if f" {words}" in said]
         longest = max((length for length, _ in matched), default=0)

@@ -24,7 +24,7 @@ from flask import Blueprint, Response, current_app, g, request, url_for
 from werkzeug.exceptions import HTTPException
 
 from ivr.announcements import Announcement, AnnouncementSource
-from ivr.engine import Action, Dial, Engine, Gather, Heard, Say, Turn
+from ivr.engine import Action, Dial, Engine, Gather, Recognised, Say, Turn
 from ivr.fallback import Rescue, rescues
 from ivr.guard import guard
 from ivr.logs import call_ref, get_logger
@@ -334,10 +334,10 @@ def start() -> Response:
 def step() -> Response:
     svc, params = service(), _sent()
     called = _called(svc, params)
-    return respond(svc, called, svc.engine.on_input(read_state(request.args), params.get("Digits"), called, _heard(params)))
+    return respond(svc, called, svc.engine.on_input(read_state(request.args), params.get("Digits"), called, _recognised(params)))
 
 
-def _heard(params: Mapping[str, str]) -> Heard | None:
+def _recognised(params: Mapping[str, str]) -> Recognised | None:
     """Twilio's SpeechResult and Confidence (which it may leave out); never logged."""
     text = params.get("SpeechResult")
     if not text:
@@ -348,7 +348,7 @@ def _heard(params: Mapping[str, str]) -> Heard | None:
         confidence = None
     if confidence is not None and not 0.0 <= confidence <= 1.0:  # also NaN
         confidence = None
-    return Heard(text, confidence)
+    return Recognised(text, confidence)
 
 
 @bp.post("/voice/dial")

@@ -19,7 +19,7 @@ from ivr.checker import check
 from ivr.checker.budgets import BUDGET_NAMES, EVERYONE, Checker, FixedEngine, setups
 from ivr.checker.paths import NEVER, UNCHOSEN, EveryBehaviour, Goal, LineAnd112, Script
 from ivr.cli import main
-from ivr.engine import Dial, Engine, Gather, Hangup, Heard, Now, Say, Turn
+from ivr.engine import Dial, Engine, Gather, Hangup, Now, Recognised, Say, Turn
 from ivr.errors import ConfigError, ConfigErrors
 from ivr.loader import load_catalog
 from ivr.loading.flow_file import parse_flow
@@ -285,7 +285,7 @@ def brute_force(
     def hear(heard: set[tuple[str, str]], part: Speech) -> set[tuple[str, str]]:
         return heard | {(part.lang, i) for i, n in numbers.items() if says_number(part.text, n)}
 
-    def keys_at(gather: Gather, point: int) -> Iterator[tuple[str | None, Heard | None]]:
+    def keys_at(gather: Gather, point: int) -> Iterator[tuple[str | None, Recognised | None]]:
         flow = catalog.flows[gather.state.flow]
         node = flow.nodes[gather.state.node]
         named = {*getattr(node, "options", {}), flow.keys.repeat, flow.keys.main_menu}
@@ -304,8 +304,8 @@ def brute_force(
                     yield key, None
         if speech and point in (0, len(gather.parts)):
             if flow.crisis is not None:
-                yield None, Heard(flow.crisis.words[gather.state.lang][0], 0.1)
-            yield None, Heard("zzz", 0.9)
+                yield None, Recognised(flow.crisis.words[gather.state.lang][0], 0.1)
+            yield None, Recognised("zzz", 0.9)
 
     def walk(turn: Turn, t: float, heard: set[tuple[str, str]], inputs: int) -> None:
         node = catalog.flows[turn.state.flow].nodes.get(turn.node) if turn.state else None

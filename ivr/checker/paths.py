@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from ivr.engine import Action, Dial, Engine, Gather, Hangup, Heard, Say, Turn
+from ivr.engine import Action, Dial, Engine, Gather, Hangup, Recognised, Say, Turn
 from ivr.model import Catalog, LanguageNode, MessageNode, PromptPart, Speech, TransferNode, spoken_key
 from ivr.state import State, UntrustedState
 from ivr.timing import SpeechClock, says_number, says_word
@@ -59,7 +59,7 @@ class Press:
 
     label: str
     digits: str | None = None
-    words: Heard | None = None
+    words: Recognised | None = None
 
 
 class Policy(Protocol):
@@ -305,8 +305,8 @@ class EveryBehaviour:
             if self.speech:
                 if flow.crisis is not None:
                     said = next(iter(flow.crisis.words.get(lang) or next(iter(flow.crisis.words.values()), ())), "")
-                    yield Press(f"'{said}'{when}", None, Heard(said, 0.1))
-                yield Press(f"words not understood{when}", None, Heard("zzz", 0.9))
+                    yield Press(f"'{said}'{when}", None, Recognised(said, 0.1))
+                yield Press(f"words not understood{when}", None, Recognised("zzz", 0.9))
 
     def waits(self, depth: int) -> bool:
         return True
