@@ -32,12 +32,12 @@ from ivr.simulate import (
     DIAL_STATUSES,
     SAID_CONFIDENCE,
     Answer,
-    Heard,
     HungUp,
     InProcessCaller,
     Listen,
     Redirect,
     Ring,
+    Said,
     SimulationError,
     SpeechIndex,
     Verb,
@@ -127,7 +127,7 @@ def _diagram_html(catalog: Catalog, flow_name: str, lang: str) -> str:
 # --- JSON ------------------------------------------------------------------------------------------
 
 
-def _heard_json(heard: Heard, numbers: dict[str, str]) -> dict[str, Any]:
+def _heard_json(heard: Said, numbers: dict[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {
         "verb": heard.verb,
         "text": heard.text,
@@ -144,7 +144,7 @@ def _heard_json(heard: Heard, numbers: dict[str, str]) -> dict[str, Any]:
 
 
 def _verb_json(verb: Verb, numbers: dict[str, str], whisper: str = "") -> dict[str, Any]:
-    if isinstance(verb, Heard):
+    if isinstance(verb, Said):
         return _heard_json(verb, numbers)
     if isinstance(verb, Listen):
         return {

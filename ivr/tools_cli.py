@@ -33,11 +33,11 @@ from ivr.simulate import (
     SAY,
     Answer,
     CallReport,
-    Heard,
     InProcessCaller,
     Listen,
     Player,
     Ring,
+    Said,
     SimulationError,
     run_call,
 )
@@ -157,7 +157,7 @@ class TerminalCaller:
             click.echo(f"\n[{label}]")
             self.shown = label
 
-    def hear(self, heard: Heard, answer: Answer) -> None:
+    def hear(self, heard: Said, answer: Answer) -> None:
         self._header(answer)
         if heard.verb == "pause":
             click.echo(f"  ({heard.seconds:.0f} s pause)")

@@ -24,12 +24,12 @@ from ivr.simulate.caller import (
 )
 from ivr.simulate.playing import Player
 from ivr.simulate.reading import (
-    Heard,
     HungUp,
     Listen,
     ReadAnswer,
     Redirect,
     Ring,
+    Said,
     SimulationError,
     SpeechIndex,
     Verb,
@@ -48,7 +48,7 @@ __all__ = [
     "Caller",
     "ReadAnswer",
     "HungUp",
-    "Heard",
+    "Said",
     "InProcessCaller",
     "Listen",
     "Player",

@@ -24,12 +24,12 @@ from ivr.engine import CONNECTED
 from ivr.model import LanguageNode, Speech
 from ivr.security import SIGNATURE_HEADER, sign
 from ivr.simulate.reading import (
-    Heard,
     HungUp,
     Listen,
     ReadAnswer,
     Redirect,
     Ring,
+    Said,
     SimulationError,
     SpeechIndex,
     Verb,
@@ -55,7 +55,7 @@ class Answer:
     node: str  # the flow node the call is at ("" when unknown)
     lang: str
 
-    def heard(self) -> Iterator[Heard]:
+    def heard(self) -> Iterator[Said]:
         """Everything said, in order, those inside a <Gather> included."""
         return ReadAnswer(self.verbs).heard()
 
@@ -194,7 +194,7 @@ SAID_CONFIDENCE = "0.9"
 class Caller(Protocol):
     """Who is on the phone: decides keys and transfer outcomes, and hears everything."""
 
-    def hear(self, heard: Heard, answer: Answer) -> None: ...
+    def hear(self, heard: Said, answer: Answer) -> None: ...
 
     def key(self, listen: Listen, answer: Answer) -> str | None:
         """Digits to press, SAY + words to speak, "" for silence, None to hang up."""
@@ -220,7 +220,7 @@ class CallReport:
             self.path.append(node)
 
 
-def line_number_at(heard: Heard, numbers: Mapping[str, str]) -> tuple[float, str] | None:
+def line_number_at(heard: Said, numbers: Mapping[str, str]) -> tuple[float, str] | None:
     """Seconds into ``heard`` at which a line's number has been said once, and the line's name."""
     found = [(heard.text.find(spoken), spoken) for spoken in numbers if says_number(heard.text, spoken)]
     if not found or heard.verb == "pause":
@@ -240,7 +240,7 @@ def run_call(call: InProcessCaller, caller: Caller) -> CallReport:
     report = CallReport()
     numbers = call.line_numbers()
 
-    def hear(heard: Heard, answer: Answer) -> None:
+    def hear(heard: Said, answer: Answer) -> None:
         caller.hear(heard, answer)
         if report.to_human is None and heard.verb != "pause":
             reached = line_number_at(heard, numbers)
@@ -255,7 +255,7 @@ def run_call(call: InProcessCaller, caller: Caller) -> CallReport:
         report.visit(answer.node)
         follow: tuple[str, dict[str, str]] | None = None
         for verb in answer.verbs:
-            if isinstance(verb, Heard):
+            if isinstance(verb, Said):
                 hear(verb, answer)
             elif isinstance(verb, Listen):
                 for heard in verb.heard:
