@@ -18,12 +18,13 @@ from ivr.errors import ConfigErrors
 from ivr.guard import install_guard
 from ivr.loader import load_catalog
 from ivr.logs import configure_logging, get_logger
+from ivr.service import EXTENSION, Service, build_service, now_utc
 from ivr.settings import Settings
 from ivr.simulator import STATE as SIMULATOR_STATE
 from ivr.simulator import SimulatorState, install_simulator
 from ivr.stats.admin import bp as admin_bp
 from ivr.stats.web import install_stats, reload_stats
-from ivr.web import EXTENSION, Service, bp, build_service, now_utc, refuse_other_methods
+from ivr.web import bp, refuse_other_methods
 
 
 def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = now_utc) -> Flask:

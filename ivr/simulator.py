@@ -27,6 +27,7 @@ from ivr.guard import require_operator
 from ivr.hours import HoursError, brussels_moment, describe_moment
 from ivr.logs import get_logger
 from ivr.model import Catalog, masked_address
+from ivr.service import SIMULATED_MOMENT, service
 from ivr.simulate import (
     CALL_SID,
     DIAL_STATUSES,
@@ -45,7 +46,6 @@ from ivr.simulate import (
     new_call_sid,
     speech_index,
 )
-from ivr.web import SIMULATED_MOMENT, service
 
 bp = Blueprint(
     "simulator",

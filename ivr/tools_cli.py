@@ -27,6 +27,7 @@ from ivr.hours import BRUSSELS, HoursError, brussels_moment, describe_moment
 from ivr.logs import LOGGER_NAME
 from ivr.model import Catalog, Speech
 from ivr.review_script import AudioColumns, to_html, to_markdown
+from ivr.service import now_utc
 from ivr.settings import DEV_MODE_VARIABLE, Settings, SettingsError
 from ivr.simulate import (
     DIAL_STATUSES,
@@ -43,7 +44,6 @@ from ivr.simulate import (
 )
 from ivr.stats.web import close_stats
 from ivr.twilio_connect import ConnectError, TwilioNumbers, connect, public_base
-from ivr.web import now_utc
 
 # --- ivr graph ----------------------------------------------------------------------------------
 

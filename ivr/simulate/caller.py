@@ -23,6 +23,7 @@ from ivr.audio_web import PromptAudio
 from ivr.engine import CONNECTED
 from ivr.model import LanguageNode, Speech
 from ivr.security import SIGNATURE_HEADER, sign
+from ivr.service import EXTENSION, Service
 from ivr.simulate.reading import (
     HungUp,
     Listen,
@@ -36,7 +37,6 @@ from ivr.simulate.reading import (
     read_twiml,
 )
 from ivr.timing import says_number, word_count
-from ivr.web import EXTENSION, Service
 
 WEBHOOK_PATHS = ("/voice", "/voice/step", "/voice/dial", "/voice/whisper")
 DIAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")

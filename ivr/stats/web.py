@@ -22,6 +22,7 @@ from ivr.engine import Turn
 from ivr.guard import guard, require_operator
 from ivr.logs import call_ref, get_logger
 from ivr.model import EVERY_LINE, Catalog, LanguageNode, TransferNode
+from ivr.service import service
 from ivr.settings import Settings
 from ivr.stats import metrics
 from ivr.stats.events import (
@@ -36,7 +37,7 @@ from ivr.stats.events import (
 )
 from ivr.stats.recorder import Recorder, RecorderConfig
 from ivr.timing import SpeechClock
-from ivr.web import Answering, service, signature_problem
+from ivr.web import Answering, signature_problem
 
 STATS = "ivr.stats"
 log = get_logger()
