@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, g, request
 from werkzeug.exceptions import HTTPException
 
-from ivr.engine import Recognised, Turn
+from ivr.engine import Turn
 from ivr.guard import guard
 from ivr.logs import call_ref, get_logger
 from ivr.security import SIGNATURE_HEADER, is_signed_by_twilio, signed_url
 from ivr.service import Service, service
 from ivr.state import read_state
 from ivr.twiml import CONTENT_TYPE, EMPTY_RESPONSE, whisper_twiml
+from ivr.understanding import Recognised
 
 bp = Blueprint("voice", __name__)
 log = get_logger()

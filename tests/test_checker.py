@@ -19,7 +19,7 @@ from ivr.checker import check
 from ivr.checker.budgets import BUDGET_NAMES, EVERYONE, Checker, FixedEngine, setups
 from ivr.checker.paths import NEVER, UNCHOSEN, EveryBehaviour, Goal, LineAnd112, Script
 from ivr.cli import main
-from ivr.engine import Dial, Engine, Gather, Hangup, Now, Recognised, Say, Turn
+from ivr.engine import Dial, Engine, Gather, Hangup, Now, Say, Turn
 from ivr.errors import ConfigError, ConfigErrors
 from ivr.loader import load_catalog
 from ivr.loading.flow_file import parse_flow
@@ -29,6 +29,7 @@ from ivr.model import Catalog, LanguageNode, MessageNode, Speech, frozen_map, sp
 from ivr.settings import Settings
 from ivr.state import UntrustedState
 from ivr.timing import SpeechClock, says_number, says_word
+from ivr.understanding import Recognised
 
 PREVIOUS_FLOW = DATA / "previous_flow"  # the shipped flow as it was before the checker (commit f92db77)
 SHIPPED_FLOWS = ROOT / "ivr" / "flows"

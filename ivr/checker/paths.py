@@ -20,10 +20,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from ivr.engine import Action, Dial, Engine, Gather, Hangup, Recognised, Say, Turn
+from ivr.engine import Action, Dial, Engine, Gather, Hangup, Say, Turn
 from ivr.model import Catalog, LanguageNode, MessageNode, PromptPart, Speech, TransferNode, spoken_key
 from ivr.state import State, UntrustedState
 from ivr.timing import SpeechClock, says_number, says_word
+from ivr.understanding import Recognised
 
 NEVER = math.inf
 MAX_INPUTS = 8  # keys or words in one path; silence is not counted
