@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from conftest import free_port
 from ivr.stats.store import migrate
+from support import free_port
 
 _counter = itertools.count()
 

@@ -14,10 +14,8 @@ from urllib.parse import parse_qs
 import pytest
 import requests
 import responses
-from audio_fakes import FRAME_SECONDS, SILENT_FRAME, FakeEngine, silent_mp3
 from click.testing import CliRunner
 
-from conftest import DATA, ROOT
 from ivr.audio import (
     MANIFEST_NAME,
     EspeakEngine,
@@ -37,6 +35,8 @@ from ivr.audio import (
 from ivr.cli import main
 from ivr.loader import load_catalog
 from ivr.model import Catalog, LanguageSettings, Speech
+from support import DATA, ROOT
+from support.audio_fakes import FRAME_SECONDS, SILENT_FRAME, FakeEngine, silent_mp3
 
 GOOGLE = "https://translate.google.{tld}/_/TranslateWebserverUi/data/batchexecute"
 
@@ -343,7 +343,7 @@ CRASH = """
 import os, signal, sys
 from pathlib import Path
 sys.path.insert(0, sys.argv[4])
-from audio_fakes import FakeEngine
+from support.audio_fakes import FakeEngine
 from ivr.audio import build_audio
 from ivr.loader import load_catalog
 

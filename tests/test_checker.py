@@ -13,7 +13,6 @@ from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import DATA, ROOT, config_copy, with_speech_on, with_transfer_targets
 from ivr.app import create_app
 from ivr.checker import check
 from ivr.checker.budgets import BUDGET_NAMES, EVERYONE, Checker, FixedEngine, setups
@@ -30,6 +29,7 @@ from ivr.settings import Settings
 from ivr.state import UntrustedState
 from ivr.timing import SpeechClock, says_number, says_word
 from ivr.understanding import Recognised
+from support import DATA, ROOT, config_copy, with_speech_on, with_transfer_targets
 
 PREVIOUS_FLOW = DATA / "previous_flow"  # the shipped flow as it was before the checker (commit f92db77)
 SHIPPED_FLOWS = ROOT / "ivr" / "flows"

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, ROOT
 from ivr.announcements import Announcement
 from ivr.engine import Dial, Engine, Gather, Hangup, Say, Turn
 from ivr.loader import load_catalog
 from ivr.model import Speech
 from ivr.state import State, UntrustedState
 from ivr.understanding import Recognised
+from support import DATA, ROOT
 
 
 @pytest.fixture(scope="module")

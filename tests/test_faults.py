@@ -11,11 +11,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from audio_fakes import FakeEngine
 from flask import Flask
 
 import ivr.web
-from conftest import CALL, DATA, PUBLIC, ROOT, TOKEN, TwilioClient, TwiML, free_port, procfile_command, procfile_env
 from ivr.app import create_app
 from ivr.audio import build_audio, load_manifest
 from ivr.errors import ConfigErrors
@@ -23,6 +21,8 @@ from ivr.loader import load_catalog
 from ivr.model import Speech
 from ivr.security import sign
 from ivr.settings import Settings
+from support import CALL, DATA, PUBLIC, ROOT, TOKEN, TwilioClient, TwiML, free_port, procfile_command, procfile_env
+from support.audio_fakes import FakeEngine
 
 Check = Callable[[TwiML], TwiML]
 

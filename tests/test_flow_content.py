@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import DATA, ROOT, TwilioClient, TwiML, app_for, config_copy, digits_in, with_transfer_targets
 from ivr.cli import main
 from ivr.errors import ConfigErrors
 from ivr.loader import load_catalog
 from ivr.model import Catalog
 from ivr.review_script import script
 from ivr.settings import Settings
+from support import DATA, ROOT, TwilioClient, TwiML, app_for, config_copy, digits_in, with_transfer_targets
 
 SAY_LANGUAGES = {"nl-BE": "nl", "fr-BE": "fr", "de-DE": "de", "en-GB": "en"}
 # Every number a caller can hear, as the services publish them (README "The shipped flow" gives the sources).

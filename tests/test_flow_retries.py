@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TwilioClient, TwiML, app_for, config_copy, with_speech_on
 from ivr.settings import Settings
+from support import TwilioClient, TwiML, app_for, config_copy, with_speech_on
 
 TIMEOUT = 6  # helpline.yaml defaults.timeout: seconds a caller has to press a key
 NO_INPUT_RETRY = "Neem gerust je tijd."  # defaults.no_input.reprompt (nl)

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import DATA, ROOT
 from ivr.cli import main
 from ivr.cli_support import ExitCode
 from ivr.graph import diagram, to_dot, to_mermaid, to_svg
 from ivr.loader import load_catalog
 from ivr.model import Catalog
+from support import DATA, ROOT
 
 README_COMMAND = ["graph", "--format", "mermaid", "--lang", "en"]
 

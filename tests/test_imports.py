@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from support import ROOT
 
 EDGES = {"flask", "werkzeug", "twilio", "yaml", "gtts", "requests", "click"}
 

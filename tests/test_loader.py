@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, ROOT
 from ivr.errors import ConfigErrors
 from ivr.loader import load_catalog
 from ivr.model import MenuNode, Speech
+from support import DATA, ROOT
 
 BROKEN = sorted((DATA / "broken").glob("*.yaml"))
 

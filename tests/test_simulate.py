@@ -15,7 +15,6 @@ import xmlschema
 from click.testing import CliRunner, Result
 from flask import Flask
 
-from conftest import DATA, ROOT, TwilioClient, TwiML, assert_twiml_a_caller_can_follow, assert_valid_twiml
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.model import Speech
@@ -32,6 +31,7 @@ from ivr.simulate import (
     read_twiml,
     run_call,
 )
+from support import DATA, ROOT, TwilioClient, TwiML, assert_twiml_a_caller_can_follow, assert_valid_twiml
 
 MINI = ["--config", str(DATA / "config"), "--flows", str(DATA / "flows")]
 

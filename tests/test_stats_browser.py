@@ -10,8 +10,8 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from ivr.settings import Settings
-from stats_week import week_of_calls
-from test_simulator_browser import serving
+from support import serving
+from support.stats_week import week_of_calls
 
 pytestmark = pytest.mark.browser
 

@@ -14,10 +14,10 @@ from urllib.parse import urlencode
 import pytest
 from click.testing import CliRunner
 
-from conftest import CALL, free_port, procfile_env, procfile_web
 from ivr.cli import main
 from ivr.security import sign
 from ivr.stats.store import migrate
+from support import CALL, free_port, procfile_env, procfile_web
 
 pytestmark = pytest.mark.serving
 

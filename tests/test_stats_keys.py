@@ -9,13 +9,13 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from conftest import TwilioClient
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.logs import call_ref
 from ivr.settings import Settings
 from ivr.stats.events import stats_call_key
 from ivr.stats.web import STATS
+from support import TwilioClient
 
 SIDS = [f"CA{n:032x}" for n in range(1, 4)]
 

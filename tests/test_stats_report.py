@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import TwilioClient
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.settings import Settings
 from ivr.stats import report
 from ivr.stats.metrics import Alerts
 from ivr.stats.web import STATS
+from support import TwilioClient
 
 
 def test_counts_are_shown_as_0_under_5_or_rounded_to_5() -> None:

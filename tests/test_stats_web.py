@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import CALL, PUBLIC, TOKEN, TwilioClient
 from ivr.app import create_app
 from ivr.security import sign
 from ivr.settings import Settings
 from ivr.stats.store import migrate
+from support import CALL, PUBLIC, TOKEN, TwilioClient
 
 STATUSES = ("queued", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled")
 
@@ -25,7 +25,7 @@ def basic(password: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def status_client(tmp_path_factory: pytest.TempPathFactory) -> TwilioClient:
-    from conftest import ROOT
+    from support import ROOT
 
     folder: Path = tmp_path_factory.mktemp("status")
     url = f"sqlite:///{folder / 'stats.sqlite3'}"
@@ -144,7 +144,7 @@ def test_the_example_alert_rules_use_metrics_the_service_exports(status_client: 
 
     import yaml
 
-    from conftest import ROOT
+    from support import ROOT
 
     rules = yaml.safe_load((ROOT / "docs" / "alerts.yml").read_text(encoding="utf-8"))["groups"][0]["rules"]
     status_client.post("/voice/fallback")

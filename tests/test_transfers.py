@@ -18,10 +18,10 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-from conftest import DATA, ROOT, TwilioClient, TwiML, config_copy, digits_in
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.settings import Settings, SettingsError
+from support import DATA, ROOT, TwilioClient, TwiML, config_copy, digits_in
 
 PASSWORD = "s3cr3t-Pa55-for-the-pbx"  # must never be shown anywhere but in the <Sip> Twilio gets
 NIGHT, NUMBER, DAY = "sip:nacht@pbx.tele-onthaal.example", "+3290000001", "sip:dag@pbx.tele-onthaal.example"

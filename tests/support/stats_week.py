@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 from flask import Flask
 
-from conftest import TwilioClient
 from ivr.app import create_app
 from ivr.settings import Settings
 from ivr.stats import report
 from ivr.stats.store import IDLE_SECONDS, migrate
 from ivr.stats.web import STATS
+from support import TwilioClient
 
 # Keys, and how often: mostly a language then 0; some hang up in a menu, after a message or at the welcome.
 WEEK_JOURNEYS = (
