@@ -32,6 +32,7 @@ def shipped_settings(folder: Path) -> Settings:
 
 
 def app_for(settings: Settings, tmp_path: Path, config: Path | None = None) -> TwilioClient:
+    """A client that signs like Twilio, of an app on ``settings`` with ``config`` (else the shipped one) and no audio."""
     audio = tmp_path / "no-audio"  # no built audio: every prompt is a <Say> whose words can be checked
     audio.mkdir(exist_ok=True)
     app: Flask = create_app(replace(settings, config_dir=config or ROOT / "config", audio_dir=audio))
