@@ -21,6 +21,7 @@ from ivr.guard import install_guard
 from ivr.loader import load_catalog
 from ivr.logs import configure_logging, get_logger
 from ivr.model import Catalog
+from ivr.service import EXTENSION, LOADED, Service, build_service, now_utc
 from ivr.settings import Settings, SettingsError
 from ivr.simulator import STATE as SIMULATOR_STATE
 from ivr.simulator import SimulatorState, install_simulator
@@ -28,7 +29,7 @@ from ivr.startup import RESTART_HINT, Loaded, content_hash
 from ivr.stats.admin import bp as admin_bp
 from ivr.stats.web import install_stats, reload_stats
 from ivr.status_web import bp as status_bp
-from ivr.web import EXTENSION, LOADED, Service, bp, build_service, now_utc, refuse_other_methods
+from ivr.web import bp, refuse_other_methods
 
 
 def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = now_utc) -> Flask:

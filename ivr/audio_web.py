@@ -25,7 +25,7 @@ from ivr.checker import check
 from ivr.logs import get_logger
 from ivr.model import Catalog, Speech
 from ivr.settings import Settings
-from ivr.timing import Clock
+from ivr.timing import SpeechClock
 
 bp = Blueprint("audio", __name__)
 log = get_logger()
@@ -125,12 +125,12 @@ def _within_budgets(catalog: Catalog, manifest: AudioManifest, playable: frozens
     findings = check(catalog, duration_of)
     if not findings.over and not findings.unreached:
         return playable
-    clock = Clock({code: ls.words_per_second for code, ls in catalog.settings.languages.items()})
+    speech_clock = SpeechClock({code: ls.words_per_second for code, ls in catalog.settings.languages.items()})
     longer = {
         entry.file
         for speech in prompt_speeches(catalog)
         for entry in manifest.candidates_for(speech)
-        if entry.file in playable and (entry.duration or 0.0) > clock.seconds(speech)
+        if entry.file in playable and (entry.duration or 0.0) > speech_clock.seconds(speech)
     }
     log.warning(
         "audio longer than its estimate would keep callers from the line past a budget; those prompts are spoken"

@@ -7,8 +7,8 @@ such. The web layer turns a :class:`Turn` into TwiML.
 The time of day and the operators' announcement enter a turn only through :class:`Now`
 (which transfer targets are open, which announcement is on), so a turn is a function of
 (state, key, number called, Now): the engine keeps the turns it has worked out and answers
-a repeated question from memory. The caller's words are turned into a key first, so no
-speech is ever kept.
+a repeated question from memory. The caller's words are turned into a key first
+(:mod:`ivr.understanding`), so no speech is ever kept.
 
 (Over 400 lines: every node kind's decisions, the rescue and the moment's ``Now`` are kept in
 one module, so that everything a caller can hear next is read, and tested, in one place.)
@@ -42,15 +42,12 @@ from ivr.model import (
     Speech,
     Target,
     TransferNode,
-    phrase,
 )
 from ivr.state import State, UntrustedState
+from ivr.understanding import CRISIS, NOT_UNDERSTOOD, Recognised, understand, words_at
 
 ONE_KEY = re.compile(r"[0-9*#]")  # ASCII only: str.isdigit() would accept '١' and '１'
-CONNECTED = frozenset({"completed", "answered"})
-# What said words can mean besides a key (see Engine._understand).
-CRISIS = "crisis"
-NOT_UNDERSTOOD = "not_understood"
+CONNECTED = frozenset({"completed", "answered"})  # the DialCallStatus values of a caller put through
 # Turns kept per engine: the shipped flow has a few hundred distinct (state, key, number, Now);
 # the bound keeps odd (signed but unusual) states from growing memory.
 TURNS_KEPT = 4096
@@ -64,7 +61,7 @@ class Say:
 
 
 @dataclass(frozen=True, slots=True)
-class Listen:
+class SpeechInput:
     """Speech recognition for a <Gather>: the language it recognises and the words it should expect."""
 
     language: str
@@ -78,15 +75,7 @@ class Gather:
     parts: tuple[PromptPart, ...]
     timeout: int
     state: State
-    listen: Listen | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Heard:
-    """What speech recognition made of the caller's words. Never logged, never stored."""
-
-    text: str
-    confidence: float | None  # Twilio may leave it out
+    listen: SpeechInput | None = None
 
 
 MAX_HINTS = 500  # Twilio's limit on <Gather hints>
@@ -207,8 +196,8 @@ class Engine:
         """A new call to our number ``called``."""
         return self._started(called, self.now())
 
-    def on_input(self, claimed: UntrustedState, digits: str | None, called: str, heard: Heard | None = None) -> Turn:
-        """The caller pressed ``digits``, or said ``heard`` (both empty: silence), at the claimed state."""
+    def on_input(self, claimed: UntrustedState, digits: str | None, called: str, recognised: Recognised | None = None) -> Turn:
+        """The caller pressed ``digits``, or said ``recognised`` (both empty: silence), at the claimed state."""
         now = self.now()
         state = self.resolve(claimed, called)
         if state is None:
@@ -216,9 +205,11 @@ class Engine:
         key = digits[0] if digits and ONE_KEY.fullmatch(digits[0]) and len(digits) == 1 else None
         wrong = bool(digits) and key is None  # garbage counts as a wrong key
         spoken = ""
-        if not digits and heard is not None and heard.text.strip() and self.speech_on(called):
+        if not digits and recognised is not None and recognised.text.strip() and self.speech_on(called):
             flow = self.catalog.flows[state.flow]
-            understood = self._understand(flow, flow.nodes[state.node], state.lang, heard)
+            understood = understand(
+                flow, flow.nodes[state.node], state.lang, recognised, self.catalog.settings.speech.min_confidence
+            )
             if understood in (CRISIS, NOT_UNDERSTOOD):
                 spoken = understood
             else:
@@ -258,47 +249,6 @@ class Engine:
         own = self.catalog.serving(called).speech
         return self.catalog.settings.speech.enabled if own is None else own
 
-    def _words(self, flow: Flow, node: Node, lang: str) -> dict[str, str]:
-        """Phrase -> key: what may be said at ``node`` (every language's words at a language menu and after every line)."""
-        if isinstance(node, TransferNode) and node.helpline == EVERY_LINE:
-            start = flow.nodes[flow.start]
-            node = start if isinstance(start, LanguageNode) else node
-        if isinstance(node, LanguageNode):
-            words = {said: key for by_lang in node.words.values() for said, key in by_lang.items()}
-            # "help", "hulp", "aide", "Hilfe": where the talk-now key leads, in any language.
-            talk_now = {
-                said: key for by_lang in flow.keys.words.values() for said, key in by_lang.items() if key == flow.keys.talk_now
-            }
-            return talk_now | words
-        words = dict(flow.keys.words.get(lang, {}))
-        if isinstance(node, MenuNode):
-            start = flow.nodes[flow.start]
-            if flow.language_choices() and isinstance(start, LanguageNode):
-                words |= {said: key for by_lang in start.words.values() for said, key in by_lang.items()}
-            words |= node.words.get(lang, {})
-        return words
-
-    def _understand(self, flow: Flow, node: Node, lang: str, heard: Heard) -> str:
-        """What the caller's words mean here: CRISIS, one key, or NOT_UNDERSTOOD.
-
-        Words of crisis win over everything, the confidence threshold included (the caller's language's once
-        one is chosen, every language's before). Otherwise the
-        longest phrase said decides (a tie between keys, or too little confidence: not understood).
-        A phrase matches at the start of a word, so "ademhaling" is heard in "ademhalingsoefening".
-        """
-        said = f" {phrase(heard.text)}"
-        if flow.crisis is not None:
-            before = flow.before_language(node.id)
-            crisis = [w for by_lang in flow.crisis.words.values() for w in by_lang] if before else flow.crisis.words.get(lang, ())
-            if any(f" {words}" in said for words in crisis):
-                return CRISIS
-        if heard.confidence is None or heard.confidence < self.catalog.settings.speech.min_confidence:
-            return NOT_UNDERSTOOD
-        matched = [(len(words), key) for words, key in self._words(flow, node, lang).items() if f" {words}" in said]
-        longest = max((length for length, _ in matched), default=0)
-        keys = {key for length, key in matched if length == longest}
-        return keys.pop() if len(keys) == 1 else NOT_UNDERSTOOD
-
     def _listening(self, turn: Turn, called: str, now: Now) -> Turn:
         """With speech on for this number, each <Gather> also listens, for the words of its node."""
         if not self.speech_on(called) or not any(isinstance(a, Gather) for a in turn.actions):
@@ -308,11 +258,11 @@ class Engine:
             if isinstance(action, Gather):
                 flow = self.catalog.flows[action.state.flow]
                 node = flow.nodes[action.state.node]
-                hints = tuple(self._words(flow, node, action.state.lang))[:MAX_HINTS]
+                hints = tuple(words_at(flow, node, action.state.lang))[:MAX_HINTS]
                 language = self.catalog.settings.languages[action.state.lang].speech_language
                 # A menu may tell the caller that words work too (after its prompt, so the way to a person stays first).
                 invite = self._say(node.speech_prompt, (action.state.lang,), now) if isinstance(node, MenuNode) else ()
-                action = replace(action, parts=action.parts + invite, listen=Listen(language, hints))
+                action = replace(action, parts=action.parts + invite, listen=SpeechInput(language, hints))
             actions.append(action)
         return replace(turn, actions=tuple(actions))
 

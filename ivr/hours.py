@@ -34,7 +34,7 @@ class HoursError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class Window:
+class OpeningWindow:
     """Open on ``days`` (0 = Monday) from ``start`` to ``end`` minutes after midnight; ``end`` may be 1440 (24:00)."""
 
     days: frozenset[int]
@@ -57,9 +57,9 @@ class Schedule:
     windows the whole week as its ordinary hours).
     """
 
-    windows: tuple[Window, ...] = ()
+    windows: tuple[OpeningWindow, ...] = ()
     holidays: Holidays = Holidays()
-    on_holidays: tuple[Window, ...] = ()
+    on_holidays: tuple[OpeningWindow, ...] = ()
 
     @property
     def always(self) -> bool:
@@ -105,19 +105,19 @@ def _days(spec: str) -> frozenset[int]:
     return frozenset(days)
 
 
-def parse_window(text: str) -> Window:
-    """``"mon-fri 09:00-17:00"`` → a :class:`Window`; raises :class:`HoursError` with what is wrong."""
+def parse_window(text: str) -> OpeningWindow:
+    """``"mon-fri 09:00-17:00"`` → a :class:`OpeningWindow`; raises :class:`HoursError` with what is wrong."""
     m = WINDOW.fullmatch(text.strip())
     if m is None:
         raise HoursError(f"{text!r} is not an opening window")
     start, end = _minutes(m["start"], end=False), _minutes(m["end"], end=True)
     if start == end:
         raise HoursError(f"{text!r} opens and closes at the same time")
-    return Window(_days(m["days"]), start, end, text.strip())
+    return OpeningWindow(_days(m["days"]), start, end, text.strip())
 
 
-def parse_holiday_window(text: str) -> Window:
-    """``"10:00-16:00"`` → a :class:`Window` on every day, within it; raises :class:`HoursError` with what is wrong."""
+def parse_holiday_window(text: str) -> OpeningWindow:
+    """``"10:00-16:00"`` → a :class:`OpeningWindow` on every day, within it; raises :class:`HoursError` with what is wrong."""
     m = HOLIDAY_WINDOW.fullmatch(text.strip())
     if m is None:
         raise HoursError(f"{text!r} is not a holiday window")
@@ -125,10 +125,10 @@ def parse_holiday_window(text: str) -> Window:
     if end <= start:
         # A holiday's hours end with its day: after midnight, the next day's own hours apply.
         raise HoursError(f"{text!r} does not end after it starts on the same day")
-    return Window(frozenset(range(7)), start, end, text.strip())
+    return OpeningWindow(frozenset(range(7)), start, end, text.strip())
 
 
-ALL_WEEK = Window(frozenset(range(7)), 0, 24 * 60, "mon-sun 00:00-24:00")
+ALL_WEEK = OpeningWindow(frozenset(range(7)), 0, 24 * 60, "mon-sun 00:00-24:00")
 
 
 def parse_date(text: str) -> date:

@@ -20,9 +20,9 @@ from ivr.cli_support import CONFIG_OPTION, ENV_FILE_OPTION, FLOWS_OPTION, ExitCo
 from ivr.errors import ConfigErrors
 from ivr.hours import describe_moment
 from ivr.loading.scenarios_file import load_scenarios
+from ivr.service import now_utc
 from ivr.settings import DEV_MODE_VARIABLE, Settings, SettingsError
 from ivr.simulate.scenarios import play
-from ivr.web import now_utc
 
 
 def _settings(config_dir: Path | None, flows_dir: Path | None) -> Settings:

@@ -27,17 +27,18 @@ from ivr.guard import require_operator
 from ivr.hours import HoursError, brussels_moment, describe_moment
 from ivr.logs import get_logger
 from ivr.model import Catalog, masked_address
+from ivr.service import SIMULATED_MOMENT, service
 from ivr.simulate import (
     CALL_SID,
     DIAL_STATUSES,
     SAID_CONFIDENCE,
     Answer,
-    Hangup,
-    Heard,
+    HungUp,
     InProcessCaller,
     Listen,
     Redirect,
     Ring,
+    Said,
     SimulationError,
     SpeechIndex,
     Verb,
@@ -45,7 +46,6 @@ from ivr.simulate import (
     new_call_sid,
     speech_index,
 )
-from ivr.web import SIMULATED_MOMENT, service
 
 bp = Blueprint(
     "simulator",
@@ -127,7 +127,7 @@ def _diagram_html(catalog: Catalog, flow_name: str, lang: str) -> str:
 # --- JSON ------------------------------------------------------------------------------------------
 
 
-def _heard_json(heard: Heard, numbers: dict[str, str]) -> dict[str, Any]:
+def _heard_json(heard: Said, numbers: dict[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {
         "verb": heard.verb,
         "text": heard.text,
@@ -144,7 +144,7 @@ def _heard_json(heard: Heard, numbers: dict[str, str]) -> dict[str, Any]:
 
 
 def _verb_json(verb: Verb, numbers: dict[str, str], whisper: str = "") -> dict[str, Any]:
-    if isinstance(verb, Heard):
+    if isinstance(verb, Said):
         return _heard_json(verb, numbers)
     if isinstance(verb, Listen):
         return {
@@ -159,7 +159,7 @@ def _verb_json(verb: Verb, numbers: dict[str, str], whisper: str = "") -> dict[s
     if isinstance(verb, Ring):
         number = ", ".join(masked_address(n) for n in verb.numbers)
         return {"verb": "dial", "number": number, "action": verb.action, "timeout": verb.timeout, "whisper": whisper}
-    assert isinstance(verb, Hangup)
+    assert isinstance(verb, HungUp)
     return {"verb": "hangup"}
 
 

@@ -13,9 +13,9 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from ivr.announcements import AnnouncementSource
 from ivr.guard import require_operator
 from ivr.number_guard import line_numbers
+from ivr.service import EXTENSION, LOADED, Service, now_utc
 from ivr.startup import Loaded, content_hash
 from ivr.status import Section, sections
-from ivr.web import EXTENSION, LOADED, Service, now_utc
 
 bp = Blueprint("status", __name__)
 REALM = 'Basic realm="helpline-ivr admin"'

@@ -36,7 +36,7 @@ def says_word(text: str, word: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class Clock:
+class SpeechClock:
     """Seconds of speech and pauses for one catalog's languages."""
 
     words_per_second: Mapping[str, float]

@@ -26,24 +26,24 @@ from ivr.graph import FORMATS, GraphvizMissing, diagram, to_format
 from ivr.hours import BRUSSELS, HoursError, brussels_moment, describe_moment
 from ivr.logs import LOGGER_NAME
 from ivr.model import Catalog, Speech
-from ivr.prompts import AudioColumns, to_html, to_markdown
+from ivr.review_script import AudioColumns, to_html, to_markdown
+from ivr.service import now_utc
 from ivr.settings import DEV_MODE_VARIABLE, Settings, SettingsError
 from ivr.simulate import (
     DIAL_STATUSES,
     SAY,
     Answer,
     CallReport,
-    Heard,
     InProcessCaller,
     Listen,
     Player,
     Ring,
+    Said,
     SimulationError,
     run_call,
 )
 from ivr.stats.web import close_stats
 from ivr.twilio_connect import ConnectError, TwilioNumbers, connect, public_base
-from ivr.web import now_utc
 
 # --- ivr graph ----------------------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ class TerminalCaller:
             click.echo(f"\n[{label}]")
             self.shown = label
 
-    def hear(self, heard: Heard, answer: Answer) -> None:
+    def hear(self, heard: Said, answer: Answer) -> None:
         self._header(answer)
         if heard.verb == "pause":
             click.echo(f"  ({heard.seconds:.0f} s pause)")

@@ -1,41 +1,39 @@
-"""Shared fixtures: an app built from test settings, and a client that signs like Twilio."""
+"""Fixtures only: an app built from test settings, a client that signs like Twilio, a real browser.
+
+What the tests share besides fixtures is in the ``support`` package (``from support import …``)."""
 
 from __future__ import annotations
 
 import io
 import logging
 import os
-import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
-from functools import cached_property
+from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
-from xml.etree import ElementTree
 
 import pytest
 import xmlschema
 from flask import Flask
-from flask.testing import FlaskClient
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from ivr.app import create_app
 from ivr.guard import flush_all
 from ivr.logs import JsonFormatter, configure_logging
-from ivr.security import sign
 from ivr.settings import Settings
-from ivr.simulate import Document, Listen, Redirect, Ring, query_of, read_twiml
+from support import (
+    CHROMIUM_ARGS,
+    DATA,
+    SHIPPED_CONFIG,
+    SHIPPED_FLOWS,
+    TwilioClient,
+    TwiML,
+    assert_valid_twiml,
+    chromium_path,
+    shipped_settings,
+)
 
 if TYPE_CHECKING:  # Playwright is imported by the browser tests only: the others start quicker without it
     from playwright.sync_api import Browser
@@ -73,33 +71,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(MARKER_OF_FIXTURE[fixture])
 
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
-# The suite's own copy of config/ and ivr/flows/ as published: every test that pins a published number or
-# prompt reads it, never the operator's config/, so an operator's own numbers and targets keep `make test`
-# green (`ivr validate` and `ivr test` check those). Change it with the shipped files when they change.
-SHIPPED_CONFIG = DATA / "shipped" / "config"
-SHIPPED_FLOWS = DATA / "shipped" / "flows"
-TOKEN = "test-auth-token-0123456789abcdef"
-PUBLIC = "https://ivr.example.org"
-CALL = {
-    "CallSid": "CA0123456789abcdef0123456789abcdef",
-    "AccountSid": "AC0123456789abcdef0123456789abcdef",
-    "From": "+32470123456",
-    "To": "+3225550100",
-    "CallStatus": "in-progress",
-    "ApiVersion": "2010-04-01",
-    "Direction": "inbound",
-}
-
-
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No test sees the developer's TWILIO_* or IVR_* variables or DATABASE_URL, and what a test's app
     records goes to a statistics database of the test's own: never to the checkout's stats.sqlite3 (which
     `make run` shows) nor to the developer's database."""
-    import os
-
     for name in list(os.environ):
         if name.startswith(("TWILIO_", "IVR_")) or name == "DATABASE_URL":
             monkeypatch.delenv(name)
@@ -107,19 +83,6 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest
     # Commands and processes that default to ./config read the suite's copy instead.
     monkeypatch.setenv("IVR_CONFIG", str(SHIPPED_CONFIG))
     monkeypatch.setenv("IVR_FLOWS", str(SHIPPED_FLOWS))
-
-
-def shipped_settings(folder: Path) -> Settings:
-    """The shipped config and flows, signed with the test token; an empty audio folder in ``folder``: prompts
-    are <Say> whatever audio the checkout has built."""
-    return Settings(
-        auth_token=TOKEN,
-        public_url=PUBLIC,
-        config_dir=SHIPPED_CONFIG,
-        flows_dir=SHIPPED_FLOWS,
-        audio_dir=folder / "audio",
-        log_key=b"test-log-key",
-    )
 
 
 @pytest.fixture
@@ -130,86 +93,6 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def app(settings: Settings) -> Flask:
     return create_app(settings)
-
-
-@dataclass
-class TwilioClient:
-    """Acts as Twilio: POSTs signed form requests and parses the TwiML answers."""
-
-    client: FlaskClient
-    token: str = TOKEN
-    public: str = PUBLIC
-
-    def post(
-        self,
-        path: str,
-        fields: Mapping[str, str] | None = None,
-        *,
-        signature: str | None = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> TwiML:
-        form = {**CALL, **(fields or {})}
-        if signature is None:
-            signature = sign(self.token, self.public + path, form)
-        response = self.client.post(path, data=form, headers={"X-Twilio-Signature": signature, **(headers or {})})
-        return TwiML(response.status_code, response.headers.get("Content-Type", ""), response.get_data(as_text=True))
-
-    def follow(self, url: str, digits: str | None = None, **fields: str) -> TwiML:
-        """Request an action URL from a previous answer, as Twilio would."""
-        path = urlsplit(url)
-        relative = path.path + (f"?{path.query}" if path.query else "")
-        extra = dict(fields)
-        if digits is not None:
-            extra["Digits"] = digits
-        return self.post(relative, extra)
-
-
-@dataclass
-class TwiML:
-    """One answer of the webhook, read with the service's own TwiML follower (:func:`ivr.simulate.read_twiml`)."""
-
-    status: int
-    content_type: str
-    body: str
-
-    @property
-    def root(self) -> ElementTree.Element:
-        """The XML itself, for the attributes a caller does not follow (voice, loop, finishOnKey…)."""
-        return ElementTree.fromstring(self.body)
-
-    @cached_property
-    def read(self) -> Document:
-        return read_twiml(self.body)
-
-    def verbs(self) -> list[str]:
-        return self.read.tags()
-
-    def texts(self) -> list[str]:
-        return [heard.text for heard in self.read.heard() if heard.verb == "say"]
-
-    def spoken(self) -> str:
-        return self.read.said()
-
-    def gather(self) -> Listen:
-        listen = self.read.first(Listen)
-        assert listen is not None, self.body
-        return listen
-
-    def dial(self) -> Ring:
-        ring = self.read.first(Ring)
-        assert ring is not None, self.body
-        return ring
-
-    def gather_action(self) -> str:
-        return self.gather().action
-
-    def redirect(self) -> str:
-        redirect = self.read.first(Redirect)
-        assert redirect is not None, self.body
-        return redirect.url
-
-    def state(self) -> dict[str, str]:
-        return query_of(self.gather_action())
 
 
 @pytest.fixture
@@ -231,29 +114,6 @@ def twiml_schema(tmp_path_factory: pytest.TempPathFactory) -> xmlschema.XMLSchem
         text.replace(old, r'<xs:pattern value="man|woman|male|female|eve|brian|Polly\.[a-zA-Z]+(-Neural)?" />'), encoding="utf-8"
     )
     return xmlschema.XMLSchema(str(main))
-
-
-def assert_twiml_a_caller_can_follow(answer: TwiML, *, speech: bool = False) -> None:
-    """What the schema cannot say: each <Gather> takes one key (and speech only where the flow turns it on),
-    and a <Redirect> to the same action follows it, so that silence goes on instead of hanging up."""
-    verbs = answer.read.verbs
-    for position, verb in enumerate(verbs):
-        if isinstance(verb, Listen):
-            assert verb.input == ("dtmf speech" if speech else "dtmf"), answer.body
-            assert verb.num_digits == "1", answer.body
-            after = verbs[position + 1] if position + 1 < len(verbs) else None
-            assert isinstance(after, Redirect) and after.url == verb.action, answer.body
-
-
-def assert_valid_twiml(schema: xmlschema.XMLSchema, answer: TwiML, *, speech: bool = False) -> TwiML:
-    """Twilio-acceptable TwiML (schema, type, size, no leading space) that a caller can follow."""
-    assert answer.status == 200, answer.body
-    assert answer.content_type.startswith("text/xml"), answer.content_type
-    assert answer.body.startswith("<?xml"), answer.body[:40]
-    assert len(answer.body.encode()) < 64 * 1024
-    schema.validate(answer.body)
-    assert_twiml_a_caller_can_follow(answer, speech=speech)
-    return answer
 
 
 @pytest.fixture
@@ -279,136 +139,11 @@ def json_log() -> Iterator[io.StringIO]:
         handler.setStream(previous)
 
 
-def digits_in(text: str) -> str:
-    """The digits a caller hears in spoken text ("1 0 6" -> "106")."""
-    return re.sub(r"[^0-9]", "", text)
-
-
-# --- the Procfile's processes, run as a platform runs them --------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def procfile_command(process: str, *, loopback: bool = True) -> str:
-    """The Procfile's line for ``process``; bound to 127.0.0.1 unless ``loopback`` is False."""
-    for line in (ROOT / "Procfile").read_text(encoding="utf-8").splitlines():
-        if line.startswith(f"{process}:"):
-            command = line.split(":", 1)[1].strip()
-            return command.replace("0.0.0.0:", "127.0.0.1:") if loopback else command
-    raise AssertionError(f"no {process}: line in the Procfile")
-
-
-def procfile_env(port: int, **variables: str) -> dict[str, str]:
-    """What a platform gives the Procfile: PORT, one worker, this venv on PATH, and ``variables``;
-    none of the developer's TWILIO_* or IVR_* settings; the statistics in the test's own database, and the
-    suite's copy of the shipped config and flows."""
-    developers = ("TWILIO_", "IVR_", "DATABASE_URL")
-    kept = ("IVR_STATS_DB", "IVR_CONFIG", "IVR_FLOWS")  # set by _clean_environment
-    env = {k: v for k, v in os.environ.items() if k in kept or not k.startswith(developers)}
-    env |= {"PORT": str(port), "WEB_CONCURRENCY": "1", **variables}
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return env
-
-
-@contextmanager
-def procfile_web(env: Mapping[str, str], output: Path, *, loopback: bool = True, cwd: Path = ROOT) -> Iterator[str]:
-    """The Procfile's ``web:`` line run with ``bash -c`` in ``cwd``, everything it prints going to ``output``;
-    yields its base URL once /healthz answers, and stops the whole process group afterwards."""
-    base = f"http://127.0.0.1:{env['PORT']}"
-    with open(output, "wb") as out:
-        command = ["bash", "-c", procfile_command("web", loopback=loopback)]
-        server = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=1) as health:
-                    health.read()
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):  # TimeoutError: a worker still booting
-                assert server.poll() is None, output.read_text(encoding="utf-8", errors="replace")
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.1)
-        yield base
-    finally:
-        with suppress(ProcessLookupError):  # stopped by the test already
-            os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=15)
-
-
-__all__ = ["TwilioClient", "TwiML", "replace", "digits_in"]
-
-
 @pytest.fixture
 def app_without_public_url(settings: Settings) -> TwilioClient:
     """A caller of an app with no IVR_PUBLIC_URL: signatures use the request's own scheme and host."""
     app = create_app(replace(settings, public_url=None))
     return TwilioClient(app.test_client(), public="http://localhost")
-
-
-# --- the shipped config, edited for one test -------------------------------------------------------
-
-
-def app_for(settings: Settings, tmp_path: Path, config: Path | None = None) -> TwilioClient:
-    audio = tmp_path / "no-audio"  # no built audio: every prompt is a <Say> whose words can be checked
-    audio.mkdir(exist_ok=True)
-    app: Flask = create_app(replace(settings, config_dir=config or SHIPPED_CONFIG, audio_dir=audio))
-    return TwilioClient(app.test_client())
-
-
-def config_copy(tmp_path: Path, edit: Callable[[str, str], str]) -> Path:
-    """The suite's copy of config/ copied, with ``edit(file name, text)`` applied to each file."""
-    config = tmp_path / "config"
-    shutil.copytree(SHIPPED_CONFIG, config)
-    for path in config.glob("*.yaml"):
-        path.write_text(edit(path.name, path.read_text(encoding="utf-8")), encoding="utf-8")
-    return config
-
-
-def with_speech_on(name: str, text: str) -> str:
-    """Speech as well as keys, for every number (an edit for config_copy)."""
-    return text.replace("speech:\n  enabled: false", "speech:\n  enabled: true") if name == "settings.yaml" else text
-
-
-def with_transfer_targets(name: str, text: str) -> str:
-    """Every line gets two made-up E.164 targets, so that every <Dial> outcome can be walked
-    (and settings our number, which transfers show as caller ID)."""
-    if name == "settings.yaml":
-        return re.sub(r"called_numbers: \{\}", 'called_numbers: {"+3225550100": {default_language: nl}}', text)
-    if name != "helplines.yaml":
-        return text
-    count = iter(range(1, 100))
-
-    def targets(_: re.Match[str]) -> str:
-        n = next(count)
-        return f'transfer_to: ["+3225550{n:02d}1", "+3225550{n:02d}2"]'
-
-    return re.sub(r"transfer_to: \[\]", targets, text)
-
-
-# --- a real browser: Debian's headless Chromium through Playwright -----------------------------------
-
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
-
-
-def chromium_path() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail("Chromium is not installed: run `make test` (scripts/install-system-deps installs Debian's chromium)")
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from conftest import free_port
 from ivr.stats import store
 from ivr.stats.batch import Batch
 from ivr.stats.events import TurnEvent, TurnFacts
 from ivr.stats.store import migrate
+from support import free_port
 
 _counter = itertools.count()
 

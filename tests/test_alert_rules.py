@@ -15,10 +15,10 @@ import yaml
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import ROOT, TwilioClient
 from ivr.app import create_app
 from ivr.settings import Settings
 from ivr.stats.alert_rules import alerts_yaml
+from support import ROOT, TwilioClient
 
 DIAL = "/voice/dial?flow=helpline&lang=nl&node=listening_line"
 ALERT = "alert: transfers are failing"

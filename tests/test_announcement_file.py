@@ -13,10 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
-from test_serving import TOKEN, signed_call
-
-from conftest import CALL, DATA, TwiML, free_port, procfile_env, procfile_web
 from ivr.announcements import MAX_FILE_BYTES
+from support import CALL, DATA, SERVING_TOKEN, TwiML, free_port, procfile_env, procfile_web, signed_call
 
 ON = {"text": {"nl": "Tele-Onthaal is vanavond erg druk."}, "start": "2026-01-01T00:00+01:00", "end": "2099-12-31T00:00+01:00"}
 HUGE = 300 * 1024 * 1024  # a sparse file: its size without the disk space
@@ -43,7 +41,7 @@ def test_a_fifo_a_huge_file_or_a_forbidden_character_is_no_announcement_one_warn
     os.mkfifo(file)  # opened for reading, it would wait for a writer for ever
     env = procfile_env(
         free_port(),
-        TWILIO_AUTH_TOKEN=TOKEN,
+        TWILIO_AUTH_TOKEN=SERVING_TOKEN,
         IVR_CONFIG=str(DATA / "config"),
         IVR_FLOWS=str(DATA / "flows"),
         IVR_ANNOUNCEMENT_FILE=str(file),

@@ -12,11 +12,11 @@ from urllib.parse import urlencode
 
 import pytest
 
-from conftest import CALL, DATA, ROOT, SHIPPED_FLOWS, free_port, procfile_command, procfile_env, procfile_web
 from ivr.app import create_app, reload_app
 from ivr.errors import ConfigErrors
 from ivr.security import sign
 from ivr.settings import Settings
+from support import CALL, DATA, ROOT, SHIPPED_FLOWS, free_port, procfile_command, procfile_env, procfile_web
 
 
 def test_create_app_refuses_a_broken_flow(settings: Settings, tmp_path: Path) -> None:

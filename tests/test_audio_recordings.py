@@ -10,15 +10,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from audio_fakes import FakeEngine
 from click.testing import CliRunner
 
-from conftest import DATA, PUBLIC, TwilioClient
 from ivr.app import create_app
 from ivr.audio import MANIFEST_NAME, TARGET_LUFS, TARGET_TRUE_PEAK, ManifestError, build_audio, load_manifest
 from ivr.cli import main
 from ivr.loader import load_catalog
 from ivr.settings import Settings
+from support import DATA, PUBLIC, TwilioClient
+from support.audio_fakes import FakeEngine
 
 WELCOME_NL = "nl.mini.welcome.prompt.0"  # "Nederlands: druk 1."
 WELCOME_FR = "fr.mini.welcome.prompt.0"  # "Français: tapez 2."

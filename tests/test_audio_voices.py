@@ -8,16 +8,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from audio_fakes import FakeEngine
 from click.testing import CliRunner
 
-from conftest import DATA, SHIPPED_CONFIG, SHIPPED_FLOWS, TwilioClient
 from ivr.app import create_app
 from ivr.audio import build_audio
 from ivr.cli import main
 from ivr.errors import ConfigErrors
 from ivr.loader import load_catalog
 from ivr.settings import Settings
+from support import DATA, SHIPPED_CONFIG, SHIPPED_FLOWS, TwilioClient
+from support.audio_fakes import FakeEngine
 
 FR_SAID = "words_per_second: 2.5}"
 

@@ -10,11 +10,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from audio_fakes import FakeEngine
 from click.testing import CliRunner
 from flask import Flask
 
-from conftest import DATA, PUBLIC, TwilioClient
 from ivr.app import create_app
 from ivr.audio import MANIFEST_NAME, build_audio, load_manifest
 from ivr.audio_web import EXTENSION, PromptAudio
@@ -22,6 +20,8 @@ from ivr.cli import main
 from ivr.loader import load_catalog
 from ivr.model import Speech
 from ivr.settings import Settings
+from support import DATA, PUBLIC, TwilioClient
+from support.audio_fakes import FakeEngine
 
 WELCOME_NL = Speech("mini/welcome.prompt.0", "nl", "Nederlands: druk 1.")
 WELCOME_FR = Speech("mini/welcome.prompt.0", "fr", "Français: tapez 2.")
@@ -41,9 +41,9 @@ def mini_settings(settings: Settings, audio_dir: Path) -> Settings:
 
 
 def file_of(audio_dir: Path, speech: Speech) -> Path:
-    path = load_manifest(audio_dir).file_for(speech)
-    assert path is not None
-    return path
+    entry = load_manifest(audio_dir).entry_for(speech)
+    assert entry is not None
+    return audio_dir / entry.file
 
 
 def welcome_children(caller: TwilioClient, valid_twiml: object) -> list[tuple[str, str]]:

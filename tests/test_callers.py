@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import SHIPPED_CONFIG, TwilioClient, TwiML, app_for, config_copy, with_transfer_targets
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.settings import Settings
+from support import SHIPPED_CONFIG, TwilioClient, TwiML, app_for, config_copy, with_transfer_targets
 
 ENGLISH_OFFER = "To talk to someone, press 0."
 

@@ -13,13 +13,12 @@ from click.testing import CliRunner, Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import DATA, SHIPPED_CONFIG, SHIPPED_FLOWS, config_copy, with_speech_on, with_transfer_targets
 from ivr.app import create_app
 from ivr.checker import check
 from ivr.checker.budgets import BUDGET_NAMES, EVERYONE, Checker, FixedEngine, setups
 from ivr.checker.paths import NEVER, UNCHOSEN, EveryBehaviour, Goal, LineAnd112, Script
 from ivr.cli import main
-from ivr.engine import Dial, Engine, Gather, Hangup, Heard, Now, Say, Turn
+from ivr.engine import Dial, Engine, Gather, Hangup, Now, Say, Turn
 from ivr.errors import ConfigError, ConfigErrors
 from ivr.loader import load_catalog
 from ivr.loading.flow_file import parse_flow
@@ -28,7 +27,9 @@ from ivr.loading.settings_file import parse_settings
 from ivr.model import Catalog, LanguageNode, MessageNode, Speech, frozen_map, spoken_key
 from ivr.settings import Settings
 from ivr.state import UntrustedState
-from ivr.timing import Clock, says_number, says_word
+from ivr.timing import SpeechClock, says_number, says_word
+from ivr.understanding import Recognised
+from support import DATA, SHIPPED_CONFIG, SHIPPED_FLOWS, config_copy, with_speech_on, with_transfer_targets
 
 PREVIOUS_FLOW = DATA / "previous_flow"  # the shipped flow as it was before the checker (commit f92db77)
 ROW = re.compile(r"^    (?P<who>[a-z]{2}(?:, no language chosen)?): (?P<inputs>.*?) → (?P<seconds>[0-9.]+) s", re.M)
@@ -253,7 +254,9 @@ def test_the_service_refuses_to_start_over_budget_but_never_over_audio(settings:
 # --- the differential test: the checker against brute force through the engine ----------------------
 
 
-def brute_force(catalog: Catalog, engine: Engine, clock: Clock, unchosen: str, max_inputs: int, speech: bool) -> dict[str, float]:
+def brute_force(
+    catalog: Catalog, engine: Engine, speech_clock: SpeechClock, unchosen: str, max_inputs: int, speech: bool
+) -> dict[str, float]:
     """Every path of up to ``max_inputs`` inputs, followed one by one through the engine with no memory of other
     paths: per context, the latest moment the caller has heard a line they understand and 112."""
     settings_ = catalog.settings
@@ -282,7 +285,7 @@ def brute_force(catalog: Catalog, engine: Engine, clock: Clock, unchosen: str, m
     def hear(heard: set[tuple[str, str]], part: Speech) -> set[tuple[str, str]]:
         return heard | {(part.lang, i) for i, n in numbers.items() if says_number(part.text, n)}
 
-    def keys_at(gather: Gather, point: int) -> Iterator[tuple[str | None, Heard | None]]:
+    def keys_at(gather: Gather, point: int) -> Iterator[tuple[str | None, Recognised | None]]:
         flow = catalog.flows[gather.state.flow]
         node = flow.nodes[gather.state.node]
         named = {*getattr(node, "options", {}), flow.keys.repeat, flow.keys.main_menu}
@@ -301,8 +304,8 @@ def brute_force(catalog: Catalog, engine: Engine, clock: Clock, unchosen: str, m
                     yield key, None
         if speech and point in (0, len(gather.parts)):
             if flow.crisis is not None:
-                yield None, Heard(flow.crisis.words[gather.state.lang][0], 0.1)
-            yield None, Heard("zzz", 0.9)
+                yield None, Recognised(flow.crisis.words[gather.state.lang][0], 0.1)
+            yield None, Recognised("zzz", 0.9)
 
     def walk(turn: Turn, t: float, heard: set[tuple[str, str]], inputs: int) -> None:
         node = catalog.flows[turn.state.flow].nodes.get(turn.node) if turn.state else None
@@ -322,7 +325,7 @@ def brute_force(catalog: Catalog, engine: Engine, clock: Clock, unchosen: str, m
                 return
             if isinstance(action, Say):
                 for part in action.parts:
-                    t += clock.seconds(part)
+                    t += speech_clock.seconds(part)
                     heard = hear(heard, part) if isinstance(part, Speech) else heard
                     if met(turn, heard):
                         record(turn, t)
@@ -333,7 +336,7 @@ def brute_force(catalog: Catalog, engine: Engine, clock: Clock, unchosen: str, m
             for point in range(len(action.parts) + 1):
                 if point:
                     part = action.parts[point - 1]
-                    t += clock.seconds(part)
+                    t += speech_clock.seconds(part)
                     heard = hear(heard, part) if isinstance(part, Speech) else heard
                     if met(turn, heard):
                         record(turn, t)
@@ -364,9 +367,9 @@ def checker_worst(catalog: Catalog, engine: Engine, unchosen: str, max_inputs: i
 
 def assert_checker_matches_brute_force(catalog: Catalog, max_inputs: int, speech: bool, now: Now) -> None:
     engine = FixedEngine(catalog, now)
-    clock = Clock({code: ls.words_per_second for code, ls in catalog.settings.languages.items()})
+    speech_clock = SpeechClock({code: ls.words_per_second for code, ls in catalog.settings.languages.items()})
     for lang in catalog.settings.offered:
-        brute = brute_force(catalog, engine, clock, lang, max_inputs, speech)
+        brute = brute_force(catalog, engine, speech_clock, lang, max_inputs, speech)
         exact = checker_worst(catalog, engine, lang, max_inputs, speech)
         wider = checker_worst(catalog, engine, lang, max_inputs + 2, speech)
         assert set(brute) == set(exact), (lang, brute, exact)
@@ -475,13 +478,13 @@ def test_the_checker_agrees_with_brute_force_on_small_flows(
 def test_the_walk_starts_from_the_calls_first_second() -> None:
     """Worked out by hand: the English caller hears the whole welcome, presses 4, then the first sentence."""
     catalog = load_catalog(SHIPPED_CONFIG, SHIPPED_FLOWS)
-    clock = Clock({code: ls.words_per_second for code, ls in catalog.settings.languages.items()})
+    speech_clock = SpeechClock({code: ls.words_per_second for code, ls in catalog.settings.languages.items()})
     flow = catalog.flows["helpline"]
     welcome = flow.nodes[flow.start]
     first = flow.nodes["first_menu"]
     assert isinstance(welcome, LanguageNode)
-    heard = sum(clock.total(welcome.prompt.parts(lang)) for lang in catalog.settings.offered)
+    heard = sum(speech_clock.total(welcome.prompt.parts(lang)) for lang in catalog.settings.offered)
     offer = first.prompt.parts("en")[0]  # type: ignore[union-attr]
     worst = check(catalog).worst[("time_to_human", "en")]
-    assert worst.seconds == pytest.approx(heard + clock.seconds(offer))
+    assert worst.seconds == pytest.approx(heard + speech_clock.seconds(offer))
     assert worst.path.inputs == ("4",)

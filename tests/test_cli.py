@@ -12,9 +12,9 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from conftest import DATA, ROOT
 from ivr.cli import COMMANDS, main
 from ivr.cli_support import ExitCode
+from support import DATA, ROOT
 
 
 def test_validate_passes_on_config_as_shipped() -> None:

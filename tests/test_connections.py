@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
-from conftest import CALL, ROOT, free_port, procfile_env, procfile_web
 from ivr.security import sign
+from support import CALL, ROOT, free_port, procfile_env, procfile_web
 
 sys.path.insert(0, str(ROOT))
 from bench.connections import Attack, calls_alongside, raise_open_files  # noqa: E402 - the checkout's bench/
@@ -221,13 +221,13 @@ def restore_open_files(soft: int, hard: int) -> Iterator[None]:
 
 
 def find_master(port: int) -> int:
-    from test_serving import gunicorn_processes
+    from support import gunicorn_processes
 
     return gunicorn_processes(port)[0]
 
 
 def find_workers(port: int) -> set[int]:
-    from test_serving import wait_for_workers
+    from support import wait_for_workers
 
     return wait_for_workers(port, 2, set())
 

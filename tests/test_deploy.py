@@ -17,8 +17,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from conftest import CALL, ROOT, TwiML, free_port, procfile_command, procfile_env, procfile_web
 from ivr.security import sign
+from support import CALL, ROOT, TwiML, free_port, procfile_command, procfile_env, procfile_web
 
 # Files by which Python buildpacks choose a package manager; exactly one may exist, or they pick one silently.
 PACKAGE_MANAGER_FILES = ("requirements.txt", "Pipfile", "Pipfile.lock", "poetry.lock", "uv.lock", "pdm.lock", "setup.py")

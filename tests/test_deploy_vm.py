@@ -22,8 +22,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from conftest import CALL, ROOT, free_port
 from ivr.security import sign
+from support import CALL, ROOT, free_port
 
 UNIT = ROOT / "deploy" / "helpline-ivr.service"
 ENV_TEMPLATE = ROOT / "deploy" / "helpline-ivr.env"

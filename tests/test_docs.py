@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import ROOT
-from docs_pages import DOCS, headings, section
+from support import ROOT
+from support.docs_pages import DOCS, headings, section
 
 README = ROOT / "README.md"
 FIRST_SCREEN = 24  # lines: a terminal's height, and what a repository's page shows before scrolling

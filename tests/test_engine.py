@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, SHIPPED_CONFIG, SHIPPED_FLOWS
 from ivr.announcements import Announcement
-from ivr.engine import Dial, Engine, Gather, Hangup, Heard, Say, Turn
+from ivr.engine import Dial, Engine, Gather, Hangup, Say, Turn
 from ivr.loader import load_catalog
 from ivr.model import Speech
 from ivr.state import State, UntrustedState
+from ivr.understanding import Recognised
+from support import DATA, SHIPPED_CONFIG, SHIPPED_FLOWS
 
 
 @pytest.fixture(scope="module")
@@ -156,5 +157,5 @@ def test_speech_is_made_a_key_before_a_turn_is_kept(tmp_path: Path) -> None:
     assert talk_words, "the shipped flow has Dutch words for talking to someone"
     menu = claim(State("helpline", flow.main_menu, "nl"))
     by_key = engine.on_input(menu, flow.keys.talk_now, "")
-    assert engine.on_input(menu, None, "", Heard(f"ik wil {talk_words[0]} alstublieft", 0.9)) is by_key
-    assert engine.on_input(menu, None, "", Heard(talk_words[-1], 0.8)) is by_key
+    assert engine.on_input(menu, None, "", Recognised(f"ik wil {talk_words[0]} alstublieft", 0.9)) is by_key
+    assert engine.on_input(menu, None, "", Recognised(talk_words[-1], 0.8)) is by_key

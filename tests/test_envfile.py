@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import DATA
 from ivr.envfile import read_env_file
+from support import DATA
 
 
 def ivr(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -8,9 +8,9 @@ from pathlib import Path
 import xmlschema
 from click.testing import CliRunner
 
-from conftest import DATA, SHIPPED_CONFIG, TwiML
 from ivr.cli import main
 from ivr.loader import load_catalog
+from support import DATA, SHIPPED_CONFIG, TwiML
 
 
 def test_export_writes_one_document_per_called_number_that_only_says_the_numbers(

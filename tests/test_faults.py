@@ -11,11 +11,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from audio_fakes import FakeEngine
 from flask import Flask
 
+import ivr.service
 import ivr.web
-from conftest import (
+from ivr.app import create_app
+from ivr.audio import build_audio, load_manifest
+from ivr.errors import ConfigErrors
+from ivr.loader import load_catalog
+from ivr.model import Speech
+from ivr.security import sign
+from ivr.settings import Settings
+from support import (
     CALL,
     DATA,
     PUBLIC,
@@ -28,13 +35,7 @@ from conftest import (
     procfile_command,
     procfile_env,
 )
-from ivr.app import create_app
-from ivr.audio import build_audio, load_manifest
-from ivr.errors import ConfigErrors
-from ivr.loader import load_catalog
-from ivr.model import Speech
-from ivr.security import sign
-from ivr.settings import Settings
+from support.audio_fakes import FakeEngine
 
 Check = Callable[[TwiML], TwiML]
 
@@ -91,7 +92,7 @@ def test_an_exception_in_the_twiml_builder_gets_the_rescue(
     def explode(*args: object, **kwargs: object) -> str:
         raise ValueError("cannot build TwiML")
 
-    monkeypatch.setattr(ivr.web, "render", explode)
+    monkeypatch.setattr(ivr.service, "render", explode)
     rescued(twilio.post("/voice"), valid_twiml)
     [line] = error_lines(json_log)
     assert line["exception"] == "ValueError" and line["error_id"]
@@ -131,7 +132,7 @@ def test_a_cached_answer_is_not_served_after_the_builder_breaks(
         calls.append(args)
         raise ValueError("cannot build TwiML")
 
-    monkeypatch.setattr(ivr.web, "render", explode)
+    monkeypatch.setattr(ivr.service, "render", explode)
     assert valid_twiml(twilio.post("/voice")).body == first.body  # the same answer: rendered once
     assert not calls
     rescued(twilio.post("/voice/step?flow=helpline&lang=fr&node=main", {"Digits": "1"}), valid_twiml)

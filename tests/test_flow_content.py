@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import (
+from ivr.cli import main
+from ivr.errors import ConfigErrors
+from ivr.loader import load_catalog
+from ivr.model import Catalog
+from ivr.review_script import script
+from ivr.settings import Settings
+from support import (
     DATA,
     ROOT,
     SHIPPED_CONFIG,
@@ -28,12 +34,6 @@ from conftest import (
     digits_in,
     with_transfer_targets,
 )
-from ivr.cli import main
-from ivr.errors import ConfigErrors
-from ivr.loader import load_catalog
-from ivr.model import Catalog
-from ivr.prompts import script
-from ivr.settings import Settings
 
 SAY_LANGUAGES = {"nl-BE": "nl", "fr-BE": "fr", "de-DE": "de", "en-GB": "en"}
 # Every number a caller can hear, as the services publish them (docs/callers-journey.md, "The shipped flow", gives the sources).

@@ -24,12 +24,12 @@ from flask.testing import FlaskClient
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import CALL, DATA, PUBLIC, SHIPPED_CONFIG, SHIPPED_FLOWS, TOKEN, TwiML, assert_valid_twiml
 from ivr.app import create_app
 from ivr.model import Catalog, TransferNode
 from ivr.security import sign
 from ivr.settings import Settings
 from ivr.simulate import Listen, Redirect, Ring, query_of
+from support import CALL, DATA, PUBLIC, SHIPPED_CONFIG, SHIPPED_FLOWS, TOKEN, TwiML, assert_valid_twiml
 
 pytestmark = pytest.mark.slow  # hundreds of Hypothesis examples per property
 

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import DATA, ROOT
-from docs_pages import section
 from ivr.cli import main
 from ivr.cli_support import ExitCode
 from ivr.graph import diagram, to_dot, to_mermaid, to_svg
 from ivr.loader import load_catalog
 from ivr.model import Catalog
+from support import DATA, ROOT
+from support.docs_pages import section
 
 DOCS_COMMAND = ["graph", "--format", "mermaid", "--lang", "en"]
 PAGE = "callers-journey.md"

@@ -20,11 +20,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from conftest import CALL, free_port, procfile_env, procfile_web
 from ivr.app import create_app
 from ivr.guard import GUARD, Guard, Limits
 from ivr.settings import Settings
 from ivr.stats.store import migrate
+from support import CALL, free_port, procfile_env, procfile_web
 
 PASSWORD = "correct horse battery staple"
 TOKEN = "metrics-token-0123"

@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import DATA, TwilioClient, TwiML
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.hours import at_brussels
 from ivr.settings import Settings
 from ivr.simulate import Ring
+from support import DATA, TwilioClient, TwiML
 
 FIRST, HOLIDAY_HOURS, FRENCH = "+3290000001", "+3290000002", "+3290000003"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from support import ROOT
 
 EDGES = {"flask", "werkzeug", "twilio", "yaml", "gtts", "requests", "click"}
 
@@ -27,6 +27,7 @@ def reached(module: str) -> set[str]:
     ("module", "forbidden"),
     [
         ("ivr.engine", EDGES),  # the engine: (state, key) -> what happens next, and nothing else
+        ("ivr.understanding", EDGES),  # what said words mean: pure, like the engine that asks
         ("ivr.model", EDGES),
         ("ivr.state", EDGES),
         ("ivr.timing", EDGES - {"yaml"}),  # errors carry YAML positions (ivr.yamlio), never a web library

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS
 from ivr.errors import ConfigError, ConfigErrors
 from ivr.loader import load_catalog
 from ivr.loading.settings_file import parse_settings
 from ivr.model import MenuNode, Speech
+from support import DATA, ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS
 
 BROKEN = sorted((DATA / "broken").glob("*.yaml"))
 

@@ -15,12 +15,12 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from flask import Flask
 
-from conftest import CALL, DATA, TwilioClient, TwiML, free_port, procfile_env, procfile_web
 from ivr.app import create_app
 from ivr.logs import ALLOWED_FIELDS, JsonFormatter, call_ref
 from ivr.security import sign
 from ivr.settings import Settings
 from ivr.simulate import Ring
+from support import CALL, DATA, TwilioClient, TwiML, free_port, procfile_env, procfile_web
 
 LOG_KEY = b"test-log-key"
 REQUIRED = {"ts", "level", "event", "route", "node", "lang", "outcome", "latency_ms", "call"}

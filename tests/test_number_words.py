@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import DATA, SHIPPED_CONFIG, SHIPPED_FLOWS
 from ivr.cli import main
+from support import DATA, SHIPPED_CONFIG, SHIPPED_FLOWS
 
 START, END = "2026-01-01T00:00+01:00", "2099-12-31T00:00+01:00"
 LINE = 30  # of "Adem in." / "Inspirez." in tests/data/flows/mini.yaml

@@ -21,10 +21,10 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-from conftest import DATA, free_port, procfile_command, procfile_env, procfile_web
 from ivr.app import create_app, reload_app
 from ivr.cli import main
 from ivr.settings import Settings, SettingsError
+from support import DATA, free_port, procfile_command, procfile_env, procfile_web
 
 SECRET = "sip-secret-never-shown"
 CREDENTIALS = {"IVR_SIP_TO_NIGHT_USERNAME": "nacht-user", "IVR_SIP_TO_NIGHT_PASSWORD": SECRET}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS
+from support import ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS
 
 # The suite's files that pin the published numbers, prompts and diagrams, and those that make transfers.
 PINNING = ["test_flow_content.py", "test_shipped_flow.py", "test_graph.py", "test_transfers.py", "test_callers.py"]

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from conftest import ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS, config_copy, with_speech_on, with_transfer_targets
 from ivr.cli import main
+from support import ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS, config_copy, with_speech_on, with_transfer_targets
 
 
 def ivr_test(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

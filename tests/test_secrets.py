@@ -22,11 +22,11 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-from conftest import CALL, DATA, PUBLIC, TOKEN, TwilioClient, TwiML, free_port, procfile_env, procfile_web
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.settings import Settings
 from ivr.stats.store import migrate
+from support import CALL, DATA, PUBLIC, TOKEN, TwilioClient, TwiML, free_port, procfile_env, procfile_web
 
 USERNAME, PASSWORD = "nacht-user", "s3cr3t-Pa55-for-the-pbx"
 NIGHT, DAY = "sip:nacht@pbx.tele-onthaal.example", "sip:dag@pbx.tele-onthaal.example"

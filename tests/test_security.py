@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import TwilioClient
 from ivr.security import is_signed_by_twilio, sign, signed_url
+from support import TwilioClient
 
 # The vector twilio-python's own tests pin (tests/unit/test_request_validator.py).
 VECTOR_PARAMS = {

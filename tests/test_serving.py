@@ -11,28 +11,25 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from conftest import CALL, DATA, TwiML, free_port, procfile_env, procfile_web
 from ivr.security import sign
+from support import (
+    CALL,
+    DATA,
+    SERVING_TOKEN,
+    free_port,
+    gunicorn_processes,
+    procfile_env,
+    procfile_web,
+    signed_call,
+    wait_for_workers,
+)
 
 pytestmark = pytest.mark.serving  # the Procfile's own process, under load
-
-TOKEN = "serving-token"
-
-
-def signed_call(base: str, path: str = "/voice", fields: dict[str, str] | None = None, timeout: float = 15) -> TwiML:
-    form = {**CALL, **(fields or {})}
-    request = urllib.request.Request(
-        base + path, data=urlencode(form).encode(), method="POST", headers={"X-Twilio-Signature": sign(TOKEN, base + path, form)}
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return TwiML(response.status, response.headers["Content-Type"], response.read().decode())
-
 
 # --- slow and idle clients ------------------------------------------------------------------------------
 
@@ -44,7 +41,7 @@ SECONDS = 12  # how long signed calls are timed while those hold on
 def test_idle_and_slow_clients_never_hold_back_a_call(tmp_path: Path) -> None:
     """200 idle sockets and 20 clients trickling a request a byte a second, with no proxy in front:
     signed calls still get their TwiML, p99 under 1 s and none over 15 s (Twilio's limit)."""
-    env = procfile_env(free_port(), TWILIO_AUTH_TOKEN=TOKEN, WEB_CONCURRENCY="2")
+    env = procfile_env(free_port(), TWILIO_AUTH_TOKEN=SERVING_TOKEN, WEB_CONCURRENCY="2")
     with procfile_web(env, tmp_path / "output.log") as base:
         address = urlsplit(base)
         host, port = address.hostname or "", address.port or 0
@@ -94,32 +91,6 @@ def test_idle_and_slow_clients_never_hold_back_a_call(tmp_path: Path) -> None:
 # --- restarts never read the disk again -------------------------------------------------------------------
 
 
-def gunicorn_processes(port: int) -> tuple[int, set[int]]:
-    """The master's PID and its workers' PIDs, for the server bound to ``port``."""
-    bound = f"127.0.0.1:{port}".encode()
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if b"gunicorn" in (entry / "cmdline").read_bytes() and bound in (entry / "cmdline").read_bytes():
-                    parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue  # gone meanwhile
-    [master] = [pid for pid, parent in parents.items() if parent not in parents]
-    return master, {pid for pid, parent in parents.items() if parent == master}
-
-
-def wait_for_workers(port: int, count: int, gone: set[int]) -> set[int]:
-    """Wait until ``count`` workers run and none of ``gone`` is among them; their PIDs."""
-    deadline = time.monotonic() + 30
-    while True:
-        workers = gunicorn_processes(port)[1]
-        if len(workers) == count and not workers & gone:
-            return workers
-        assert time.monotonic() < deadline, f"workers {workers}, waiting for {count} new ones"
-        time.sleep(0.1)
-
-
 def welcome_and_menu(base: str) -> list[str]:
     welcome = signed_call(base)
     action = urlsplit(welcome.gather_action())
@@ -134,7 +105,7 @@ def test_workers_dying_and_reloads_with_broken_files_keep_the_last_good_flows(tm
     shutil.copytree(DATA / "config", config)
     shutil.copytree(DATA / "flows", flows)
     port = free_port()
-    env = procfile_env(port, TWILIO_AUTH_TOKEN=TOKEN, WEB_CONCURRENCY="2", IVR_CONFIG=str(config), IVR_FLOWS=str(flows))
+    env = procfile_env(port, TWILIO_AUTH_TOKEN=SERVING_TOKEN, WEB_CONCURRENCY="2", IVR_CONFIG=str(config), IVR_FLOWS=str(flows))
     output = tmp_path / "output.log"
     ivr = [str(Path(sys.executable).parent / "ivr"), "reload"]
     with procfile_web(env, output) as base:
@@ -192,14 +163,14 @@ def test_what_the_procfile_process_prints_never_carries_a_query_string(tmp_path:
     without reading the query; and when gunicorn names a request itself (a bad request line, a worker
     aborted while a request is in flight), the query string is cut out of its line."""
     port = free_port()
-    env = procfile_env(port, TWILIO_AUTH_TOKEN=TOKEN, WEB_CONCURRENCY="2")
+    env = procfile_env(port, TWILIO_AUTH_TOKEN=SERVING_TOKEN, WEB_CONCURRENCY="2")
     output = tmp_path / "output.log"
     query = urlencode({**CALL, **CALLER})
     with procfile_web(env, output) as base:
         host = "127.0.0.1"
         for path, status in (("/voice", 405), ("/voice/step?flow=helpline&lang=nl&node=main", 405), ("/voice/fallback", 200)):
             url = f"{path}{'&' if '?' in path else '?'}{query}"
-            signature = sign(TOKEN, base + url, {})
+            signature = sign(SERVING_TOKEN, base + url, {})
             head = f"GET {url} HTTP/1.1\r\nHost: {host}:{port}\r\nX-Twilio-Signature: {signature}\r\n\r\n"
             answer = raw_request(host, port, head.encode())
             assert answer.startswith(f"HTTP/1.1 {status}".encode()), answer[:200]

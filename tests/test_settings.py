@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from cogapp import Cog
 
-from conftest import ROOT
 from ivr.logs import call_ref
 from ivr.settings import DEFAULT_RETENTION_DAYS, URL, VARIABLES, Settings, SettingsError, Variable, markdown_table, stats_database
 from ivr.stats.recorder import RecorderConfig
+from support import ROOT
 
 CALL_SID = "CA0123456789abcdef0123456789abcdef"
 

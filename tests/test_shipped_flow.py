@@ -19,7 +19,12 @@ from pathlib import Path
 import pytest
 import xmlschema
 
-from conftest import (
+from ivr.checker import check, format_findings
+from ivr.loader import load_catalog
+from ivr.model import Catalog, LanguageNode, MenuNode, MessageNode, Prompt, Speech, TransferNode
+from ivr.settings import Settings
+from ivr.simulate import Listen, Ring, query_of
+from support import (
     PUBLIC,
     SHIPPED_CONFIG,
     SHIPPED_FLOWS,
@@ -32,12 +37,7 @@ from conftest import (
     digits_in,
     with_transfer_targets,
 )
-from docs_pages import section as docs_section
-from ivr.checker import check, format_findings
-from ivr.loader import load_catalog
-from ivr.model import Catalog, LanguageNode, MenuNode, MessageNode, Prompt, Speech, TransferNode
-from ivr.settings import Settings
-from ivr.simulate import Listen, Ring, query_of
+from support.docs_pages import section as docs_section
 
 KEYS = tuple("0123456789*#")
 DIAL_STATUSES = ("completed", "answered", "busy", "no-answer", "failed", "canceled")

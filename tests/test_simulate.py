@@ -15,23 +15,23 @@ import xmlschema
 from click.testing import CliRunner, Result
 from flask import Flask
 
-from conftest import DATA, ROOT, TwilioClient, TwiML, assert_twiml_a_caller_can_follow, assert_valid_twiml
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.model import Speech
 from ivr.settings import Settings
 from ivr.simulate import (
-    Hangup,
-    Heard,
+    HungUp,
     InProcessCaller,
     Listen,
     Redirect,
     Ring,
+    Said,
     SimulationError,
     estimate_seconds,
     read_twiml,
     run_call,
 )
+from support import DATA, ROOT, TwilioClient, TwiML, assert_twiml_a_caller_can_follow, assert_valid_twiml
 
 MINI = ["--config", str(DATA / "config"), "--flows", str(DATA / "flows")]
 
@@ -139,12 +139,12 @@ def test_the_answer_is_parsed_like_twilio_reads_it(settings: Settings) -> None:
     info = call.press(call.press(listen.action, "1").verbs[0].action, "3")  # type: ignore[union-attr]
     heard = list(info.heard())
     assert [h.verb for h in heard] == ["say", "pause", "say", "say"]
-    assert heard[1] == Heard("pause", "", "", 3.0)
+    assert heard[1] == Said("pause", "", "", 3.0)
     assert heard[0].voice == "Polly.Lisa-Neural nl-BE"
     dial = call.press(info.verbs[0].action, "0")  # type: ignore[union-attr]
     ring = next(v for v in dial.verbs if isinstance(v, Ring))
     assert (ring.number, ring.timeout) == ("+3290000001", 15)
-    assert isinstance(call.dial_ended(ring.action or "", "completed").verbs[0], Hangup)
+    assert isinstance(call.request(ring.action or "", {"DialCallStatus": "completed", "DialCallDuration": "0"}).verbs[0], HungUp)
 
 
 def test_built_audio_is_played_and_still_shown_as_words(settings: Settings) -> None:
@@ -169,9 +169,9 @@ class Script:
 
     def __init__(self, *keys: str) -> None:
         self.keys = list(keys)
-        self.heard: list[Heard] = []
+        self.heard: list[Said] = []
 
-    def hear(self, heard: Heard, answer: object) -> None:
+    def hear(self, heard: Said, answer: object) -> None:
         self.heard.append(heard)
 
     def key(self, listen: Listen, answer: object) -> str | None:

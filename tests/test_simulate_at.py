@@ -19,12 +19,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from playwright.sync_api import Browser, expect
 
-from conftest import DATA
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.model import masked_address
 from ivr.settings import Settings
-from test_simulator_browser import serving
+from support import DATA, serving
 
 NIGHT, NUMBER, DAY = "sip:nacht@pbx.tele-onthaal.example", "+3290000001", "sip:dag@pbx.tele-onthaal.example"
 

@@ -11,9 +11,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from conftest import DATA
 from ivr.app import create_app
 from ivr.settings import Settings
+from support import DATA
 
 
 def mini_app(settings: Settings, **changes: Any) -> Flask:

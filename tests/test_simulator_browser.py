@@ -10,39 +10,22 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
-from werkzeug.serving import make_server
 
-from conftest import DATA, ROOT, SHIPPED_CONFIG
-from docs_pages import section
 from ivr.app import create_app
 from ivr.model import Speech
 from ivr.settings import Settings
+from support import DATA, ROOT, SHIPPED_CONFIG, serving
+from support.docs_pages import section
 
 pytestmark = pytest.mark.browser
-
-
-@contextmanager
-def serving(app: Flask) -> Iterator[str]:
-    """Serve ``app`` on a free loopback port in a thread; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="simulator-test-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
 
 
 def dev_settings(settings: Settings, **changes: object) -> Settings:

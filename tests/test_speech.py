@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import TwilioClient, TwiML, app_for, config_copy, with_speech_on
 from ivr.cli import main
 from ivr.engine import Engine
 from ivr.settings import Settings
+from support import TwilioClient, TwiML, app_for, config_copy, with_speech_on
 
 SECRET_WORDS = "my secret words ik wil praten"  # what a caller said: it must never reach a log line
 

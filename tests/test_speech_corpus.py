@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import DATA, TwilioClient, TwiML, app_for, config_copy, shipped_settings, with_speech_on
 from ivr.settings import Settings
+from support import DATA, TwilioClient, TwiML, app_for, config_copy, shipped_settings, with_speech_on
 
 CORPUS = yaml.safe_load((DATA / "speech" / "corpus.yaml").read_text(encoding="utf-8"))
 KEYS = {"nl": "1", "fr": "2", "de": "3", "en": "4"}

@@ -14,11 +14,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from conftest import ROOT
 from ivr.settings import Settings
 from ivr.stats import report
-from stats_week import week_of_calls
-from test_simulator_browser import serving
+from support import ROOT, serving
+from support.stats_week import week_of_calls
 
 pytestmark = pytest.mark.browser
 

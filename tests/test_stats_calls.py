@@ -17,7 +17,6 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from conftest import CALL, TwilioClient, TwiML
 from ivr.app import create_app
 from ivr.settings import Settings
 from ivr.stats import report, store
@@ -25,6 +24,7 @@ from ivr.stats import view as views
 from ivr.stats.recorder import Recorder
 from ivr.stats.shown import rounding_key
 from ivr.stats.web import STATS, Stats
+from support import CALL, TwilioClient, TwiML
 
 DAY_START = 1_800_057_600.0  # 2027-01-16 00:00 UTC
 # Keys a caller presses, what the caller's language is, whether the line's number was said, where it ended.

@@ -16,12 +16,12 @@ from urllib.parse import urlencode
 
 import pytest
 
-from conftest import CALL, ROOT, free_port, procfile_env, procfile_web
 from ivr.app import create_app
 from ivr.security import sign
 from ivr.settings import Settings
 from ivr.stats.report import period
 from ivr.stats.store import migrate
+from support import CALL, ROOT, free_port, procfile_env, procfile_web
 
 TOKEN = "dashboard-token"
 PASSWORD = "dashboard-password-0123"

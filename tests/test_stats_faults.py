@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from conftest import TwilioClient
 from ivr.app import create_app
 from ivr.settings import Settings
 from ivr.stats.store import migrate
 from ivr.stats.web import STATS
 from stats_db import Postgres
+from support import TwilioClient
 
 ADMIN = {"Authorization": "Basic " + base64.b64encode(b"ops:admin-password").decode()}
 # Far below the writer's timeouts (3 s to connect, 1 s here for a write): a request that waited for

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
 from ivr.stats.store import migrate
 from stats_db import Postgres
+from support import ROOT
 
 SCRIPT = textwrap.dedent(
     """
@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
     sys.path.insert(0, "tests")
     from dataclasses import replace
     import gevent
-    from conftest import PUBLIC, ROOT, TOKEN, TwilioClient
+    from support import PUBLIC, ROOT, TOKEN, TwilioClient
     from ivr.app import create_app
     from ivr.settings import Settings
     from ivr.stats.web import STATS

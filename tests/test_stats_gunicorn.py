@@ -14,10 +14,10 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 from click.testing import CliRunner
 
-from conftest import CALL, free_port, procfile_env, procfile_web
 from ivr.cli import main
 from ivr.security import sign
 from ivr.stats.store import migrate
+from support import CALL, free_port, procfile_env, procfile_web
 
 pytestmark = pytest.mark.serving
 
@@ -132,8 +132,8 @@ def test_calls_placed_to_the_end_leave_neither_their_key_nor_their_log_reference
     Twilio's status callback, at the next sum-up), neither is anywhere in the files, write-ahead log included."""
     import json
 
-    from conftest import TwiML
     from ivr.stats.events import stats_call_key
+    from support import TwiML
 
     database = tmp_path / "stats.sqlite3"
     migrate(f"sqlite:///{database}")

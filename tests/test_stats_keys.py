@@ -9,14 +9,14 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from conftest import TwilioClient
-from docs_pages import section
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.logs import call_ref
 from ivr.settings import Settings
 from ivr.stats.events import stats_call_key
 from ivr.stats.web import STATS
+from support import TwilioClient
+from support.docs_pages import section
 
 SIDS = [f"CA{n:032x}" for n in range(1, 4)]
 

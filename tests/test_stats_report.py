@@ -16,7 +16,6 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from conftest import TwilioClient
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.settings import Settings
@@ -26,6 +25,7 @@ from ivr.stats.metrics import Alerts
 from ivr.stats.report import midnight
 from ivr.stats.shown import Published, Shown, rate, rounding_key, show
 from ivr.stats.web import STATS
+from support import TwilioClient
 
 KEY = rounding_key(b"test key")
 

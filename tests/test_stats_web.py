@@ -17,14 +17,14 @@ from flask import Flask
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conftest import CALL, PUBLIC, SHIPPED_CONFIG, SHIPPED_FLOWS, TOKEN, TwilioClient
 from ivr.app import create_app
 from ivr.security import sign
 from ivr.settings import Settings
 from ivr.stats import report, store
 from ivr.stats.store import migrate
 from ivr.stats.web import STATS
-from stats_week import week_of_calls
+from support import CALL, PUBLIC, SHIPPED_CONFIG, SHIPPED_FLOWS, TOKEN, TwilioClient
+from support.stats_week import week_of_calls
 
 STATUSES = ("queued", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled")
 
@@ -153,7 +153,7 @@ def test_the_example_alert_rules_use_metrics_the_service_exports(status_client: 
 
     import yaml
 
-    from conftest import ROOT
+    from support import ROOT
 
     rules = yaml.safe_load((ROOT / "docs" / "alerts.yml").read_text(encoding="utf-8"))["groups"][0]["rules"]
     status_client.post("/voice/fallback")
@@ -367,12 +367,12 @@ def test_days_are_brussels_days_a_chosen_range_stays_in_the_url_and_empty_days_a
 
 
 def test_transfers_are_answered_or_not_per_line_and_started_is_not_in_their_total(settings: Settings, tmp_path: Path) -> None:
-    from test_transfers import app_at, transfers_config, utc
+    from support.transfers import app_at, transfers_config
 
     url = f"sqlite:///{tmp_path / 'stats.sqlite3'}"
     migrate(url)
     app = app_at(settings, transfers_config(tmp_path), database_url=url, admin_password="pw")
-    app.extensions["ivr"].engine.clock = lambda: utc(2026, 3, 28, 23, 0)  # one target open: busy means no other
+    app.extensions["ivr"].engine.clock = lambda: datetime(2026, 3, 28, 23, 0, tzinfo=UTC)  # one target open: busy means no other
     twilio = TwilioClient(app.test_client())
     for n in range(10):
         sid = f"CA{n:032x}"

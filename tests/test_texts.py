@@ -19,7 +19,6 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from click.testing import CliRunner
 
-from conftest import CALL, ROOT, TOKEN, TwilioClient, TwiML, app_for, free_port, procfile_env, procfile_web
 from ivr.app import create_app
 from ivr.checker import check, check_calls, format_findings
 from ivr.cli import main
@@ -30,6 +29,7 @@ from ivr.security import sign
 from ivr.settings import Settings, SettingsError, TextSettings
 from ivr.stats.store import migrate
 from ivr.stats.web import STATS
+from support import CALL, ROOT, TOKEN, TwilioClient, TwiML, app_for, free_port, procfile_env, procfile_web
 
 ACCOUNT = "AC" + "1" * 32
 SENDER = "+32460000001"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ivr.model import Pause, Speech
-from ivr.timing import Clock, says_number, word_count
+from ivr.timing import SpeechClock, says_number, word_count
 
 
 def test_words_are_counted_as_a_voice_says_them() -> None:
@@ -15,17 +15,17 @@ def test_words_are_counted_as_a_voice_says_them() -> None:
 
 
 def test_speech_lasts_its_words_per_second_and_a_pause_its_seconds() -> None:
-    clock = Clock({"nl": 2.0, "fr": 2.5})
-    assert clock.seconds(Speech("k", "nl", "Adem rustig in.")) == pytest.approx(1.5)
-    assert clock.seconds(Speech("k", "fr", "Inspirez doucement par le nez.")) == pytest.approx(2.0)
-    assert clock.seconds(Pause(4)) == 4.0
+    speech_clock = SpeechClock({"nl": 2.0, "fr": 2.5})
+    assert speech_clock.seconds(Speech("k", "nl", "Adem rustig in.")) == pytest.approx(1.5)
+    assert speech_clock.seconds(Speech("k", "fr", "Inspirez doucement par le nez.")) == pytest.approx(2.0)
+    assert speech_clock.seconds(Pause(4)) == 4.0
 
 
 def test_real_audio_lengths_replace_the_estimate_where_known() -> None:
-    clock = Clock({"nl": 2.0}, duration_of=lambda speech: 7.25 if speech.key == "built" else None)
-    assert clock.seconds(Speech("built", "nl", "Adem in.")) == 7.25
-    assert clock.seconds(Speech("not_built", "nl", "Adem in.")) == pytest.approx(1.0)
-    assert clock.seconds(Pause(3)) == 3.0
+    speech_clock = SpeechClock({"nl": 2.0}, duration_of=lambda speech: 7.25 if speech.key == "built" else None)
+    assert speech_clock.seconds(Speech("built", "nl", "Adem in.")) == 7.25
+    assert speech_clock.seconds(Speech("not_built", "nl", "Adem in.")) == pytest.approx(1.0)
+    assert speech_clock.seconds(Pause(3)) == 3.0
 
 
 @pytest.mark.parametrize(

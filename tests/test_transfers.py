@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -18,25 +17,14 @@ import pytest
 from click.testing import CliRunner
 from flask import Flask
 
-from conftest import DATA, SHIPPED_CONFIG, TwilioClient, TwiML, config_copy, digits_in
 from ivr.app import create_app
 from ivr.cli import main
 from ivr.settings import Settings, SettingsError
+from support import DATA, SHIPPED_CONFIG, TwilioClient, TwiML, config_copy, digits_in
+from support.transfers import SIP_PASSWORD, app_at, transfers_config
 
-PASSWORD = "s3cr3t-Pa55-for-the-pbx"  # must never be shown anywhere but in the <Sip> Twilio gets
+PASSWORD = SIP_PASSWORD
 NIGHT, NUMBER, DAY = "sip:nacht@pbx.tele-onthaal.example", "+3290000001", "sip:dag@pbx.tele-onthaal.example"
-
-
-def transfers_config(tmp_path: Path) -> Path:
-    config = tmp_path / "config"
-    shutil.copytree(DATA / "config", config)
-    shutil.copy(DATA / "transfers" / "helplines.yaml", config / "helplines.yaml")
-    return config
-
-
-def app_at(settings: Settings, config: Path, **changes: object) -> Flask:
-    credentials = {"TO_NIGHT": ("nacht-user", PASSWORD)}
-    return create_app(replace(settings, config_dir=config, flows_dir=DATA / "flows", sip_credentials=credentials, **changes))  # type: ignore[arg-type]
 
 
 def at(app: Flask, instant: datetime) -> TwilioClient:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from conftest import DATA
 from ivr.engine import Dial, Gather, Hangup, Say, Turn
 from ivr.loader import load_catalog
 from ivr.model import Pause, Speech, Target
 from ivr.state import State
 from ivr.twiml import Links, render
+from support import DATA
 
 LANGUAGES = load_catalog(DATA / "config", DATA / "flows").settings.languages
 LINKS = Links(step_url=lambda s: f"/step?node={s.node}", dial_url=lambda s: f"/dial?t={s.target}", audio_url=lambda s: None)

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import SHIPPED_CONFIG, SHIPPED_FLOWS
 from ivr.cli import main
 from ivr.errors import ConfigErrors
 from ivr.loader import load_catalog
 from ivr.voices import espeak_voice_names, twilio_voices
+from support import SHIPPED_CONFIG, SHIPPED_FLOWS
 
 
 def config_with(tmp_path: Path, old: str, new: str) -> tuple[Path, int]:

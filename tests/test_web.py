@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 import pytest
 from flask import Flask
 
-from conftest import CALL, DATA, TwilioClient, TwiML, digits_in
 from ivr.app import create_app
 from ivr.settings import Settings
+from support import CALL, DATA, TwilioClient, TwiML, digits_in
 
 
 @pytest.fixture
@@ -333,10 +333,9 @@ def test_a_public_url_with_a_path_prefixes_every_url_twilio_is_given(settings: S
     redirect and audio URL carries the prefix, and requests are checked against the prefixed URL."""
     from dataclasses import replace
 
-    from audio_fakes import FakeEngine
-
     from ivr.audio import build_audio
     from ivr.loader import load_catalog
+    from support.audio_fakes import FakeEngine
 
     public = "https://example.org/helpline"
     audio = tmp_path / "built-audio"

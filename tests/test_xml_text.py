@@ -20,7 +20,6 @@ from click.testing import CliRunner
 from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import DATA, TwilioClient, assert_valid_twiml
 from ivr.announcements import AnnouncementError, parse
 from ivr.app import create_app
 from ivr.characters import FORBIDDEN
@@ -28,6 +27,7 @@ from ivr.cli import main
 from ivr.errors import ConfigErrors
 from ivr.loader import load_catalog
 from ivr.settings import Settings
+from support import DATA, TwilioClient, assert_valid_twiml
 
 LANGS = ("nl", "fr")
 START, END = "2026-01-01T00:00+01:00", "2099-12-31T00:00+01:00"  # on whenever the test runs

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA
 from ivr.yamlio import MAX_DEPTH, MAX_EXPANDED, YMap, YScalar, YSeq, read_yaml
+from support import DATA
 
 
 def read(tmp_path: Path, text: str) -> tuple[object, list]:

@@ -31,7 +31,7 @@ from ivr.audio.manifest import (
 )
 from ivr.audio.mp3 import mp3_duration
 from ivr.model import Catalog, LanguageSettings, Speech
-from ivr.prompts import flow_prompts, node_prompts
+from ivr.review_script import flow_prompts, node_prompts
 
 
 def prompt_speeches(catalog: Catalog) -> list[Speech]:

@@ -116,11 +116,6 @@ class AudioManifest:
         entries = {key: entry for key, entry in self.entries.items() if kept(key)}
         return AudioManifest(self.directory, entries, recordings)
 
-    def file_for(self, speech: Speech) -> Path | None:
-        """Where the audio of ``speech`` is (whether or not the file still exists), or None."""
-        entry = self.entry_for(speech)
-        return self.directory / entry.file if entry is not None else None
-
     def duration_of(self, speech: Speech) -> float | None:
         """How long the built audio of ``speech`` lasts, in seconds; None when it has none."""
         entry = self.entry_for(speech)

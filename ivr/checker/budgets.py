@@ -51,7 +51,7 @@ from ivr.checker.paths import (
 from ivr.engine import ANNOUNCEMENT, Dial, Engine, Gather, Now, Say, Turn
 from ivr.model import EVERY_LINE, LANGUAGE_LINE, Catalog, LanguageNode, Speech, TransferNode
 from ivr.state import State, UntrustedState
-from ivr.timing import Clock, DurationOf, says_number
+from ivr.timing import DurationOf, SpeechClock, says_number
 
 Memo = dict[tuple[Turn, Facts, int, str], dict[str, Path]]
 SCRIPTED = Rules()  # a scripted path: a transfer that starts meets its goal
@@ -190,8 +190,10 @@ class Checker:
     def __init__(self, catalog: Catalog, duration_of: DurationOf | None = None) -> None:
         self.catalog = catalog
         languages = catalog.settings.languages
-        self.clock = Clock({code: ls.words_per_second for code, ls in languages.items()}, _no_announcement(duration_of))
-        self.ear = Ear(catalog, self.clock)
+        self.speech_clock = SpeechClock(
+            {code: ls.words_per_second for code, ls in languages.items()}, _no_announcement(duration_of)
+        )
+        self.ear = Ear(catalog, self.speech_clock)
 
     def walk(
         self, setup: Setup, engine: Engine, goal: Goal, policy: Policy, rules: Rules = SCRIPTED, memo: Memo | None = None
@@ -237,7 +239,7 @@ class Checker:
                 WayToPerson(catalog, lang, True),
                 (*first, ("start", flow.keys.talk_now)),
             )
-            pressed = _press_time(start, first, self.clock) if key else 0.0
+            pressed = _press_time(start, first, self.speech_clock) if key else 0.0
             found.append(replace(talk, start=pressed))
             for wrong_key, wrong in keys.items():
                 if not key or wrong == lang:
@@ -276,7 +278,7 @@ class Checker:
         says_so = bool(told) and tuple(said[: len(told)]) == tuple(told)
         t = 0.0
         for part in said:
-            t += self.clock.seconds(part)
+            t += self.speech_clock.seconds(part)
             if isinstance(part, Speech) and says_number(part.text, line.spoken_number):
                 return Unreached(node.id, lang, setup, says_so, t)
         return Unreached(node.id, lang, setup, says_so, NEVER)
@@ -295,14 +297,14 @@ def _last_dial(engine: Engine, flow: str, node: str, lang: str) -> int | None:
     return target
 
 
-def _press_time(start: Turn, steps: tuple[tuple[str, str], ...], clock: Clock) -> float:
+def _press_time(start: Turn, steps: tuple[tuple[str, str], ...], speech_clock: SpeechClock) -> float:
     """Seconds into the call at which the first scripted key is pressed in the start turn."""
     gather = next((a for a in start.actions if isinstance(a, Gather)), None)
     if gather is None or not steps:
         return 0.0
     point = Script.point(gather, steps[0][0])
-    before = sum(clock.seconds(a_part) for a in start.actions if isinstance(a, Say) for a_part in a.parts)
-    return before + clock.total(gather.parts[:point])
+    before = sum(speech_clock.seconds(a_part) for a in start.actions if isinstance(a, Say) for a_part in a.parts)
+    return before + speech_clock.total(gather.parts[:point])
 
 
 def _no_announcement(duration_of: DurationOf | None) -> DurationOf | None:

@@ -20,10 +20,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from ivr.engine import Action, Dial, Engine, Gather, Hangup, Heard, Say, Turn
+from ivr.engine import Action, Dial, Engine, Gather, Hangup, Say, Turn
 from ivr.model import Catalog, LanguageNode, MessageNode, PromptPart, Speech, TransferNode, spoken_key
 from ivr.state import State, UntrustedState
-from ivr.timing import Clock, says_number, says_word
+from ivr.timing import SpeechClock, says_number, says_word
+from ivr.understanding import Recognised
 
 NEVER = math.inf
 MAX_INPUTS = 8  # keys or words in one path; silence is not counted
@@ -59,7 +60,7 @@ class Press:
 
     label: str
     digits: str | None = None
-    words: Heard | None = None
+    words: Recognised | None = None
 
 
 class Policy(Protocol):
@@ -104,9 +105,9 @@ class Ear:
     """What a caller hears in each part, and how long it lasts; worked out once per part for every walk
     of a catalog (the walks hear the same few hundred parts tens of thousands of times)."""
 
-    def __init__(self, catalog: Catalog, clock: Clock) -> None:
+    def __init__(self, catalog: Catalog, speech_clock: SpeechClock) -> None:
         self.catalog = catalog
-        self.clock = clock
+        self.speech_clock = speech_clock
         # Numbers heard as facts: every line's, so that goals can ask for any of them.
         self.numbers = {line.id: line.spoken_number for line in catalog.helplines.values()}
         self._seconds: dict[PromptPart, float] = {}
@@ -115,7 +116,7 @@ class Ear:
     def seconds(self, part: PromptPart) -> float:
         found = self._seconds.get(part)
         if found is None:
-            found = self._seconds[part] = self.clock.seconds(part)
+            found = self._seconds[part] = self.speech_clock.seconds(part)
         return found
 
     def heard(self, facts: Facts, part: Speech, action: Action) -> Facts:
@@ -305,8 +306,8 @@ class EveryBehaviour:
             if self.speech:
                 if flow.crisis is not None:
                     said = next(iter(flow.crisis.words.get(lang) or next(iter(flow.crisis.words.values()), ())), "")
-                    yield Press(f"'{said}'{when}", None, Heard(said, 0.1))
-                yield Press(f"words not understood{when}", None, Heard("zzz", 0.9))
+                    yield Press(f"'{said}'{when}", None, Recognised(said, 0.1))
+                yield Press(f"words not understood{when}", None, Recognised("zzz", 0.9))
 
     def waits(self, depth: int) -> bool:
         return True

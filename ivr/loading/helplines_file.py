@@ -16,8 +16,8 @@ from ivr.hours import (
     HOLIDAY_WINDOW_HELP,
     WINDOW_HELP,
     HoursError,
+    OpeningWindow,
     Schedule,
-    Window,
     parse_date,
     parse_holiday_window,
     parse_window,
@@ -64,8 +64,10 @@ SIP_ADDRESS = re.compile(r"sips?:[A-Za-z0-9._~+-]+@[A-Za-z0-9.-]+(:[0-9]{1,5})?(
 CREDENTIALS_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
 
 
-def _windows(doc: Document, node: YNode | None, what: str, parse: Callable[[str], Window], fix: str) -> tuple[Window, ...]:
-    windows: list[Window] = []
+def _windows(
+    doc: Document, node: YNode | None, what: str, parse: Callable[[str], OpeningWindow], fix: str
+) -> tuple[OpeningWindow, ...]:
+    windows: list[OpeningWindow] = []
     for index, item in enumerate(doc.sequence(node, what)):
         with doc.at(index):
             text = doc.text(item, "an opening window")

@@ -24,12 +24,12 @@ from ivr.simulate.caller import (
 )
 from ivr.simulate.playing import Player
 from ivr.simulate.reading import (
-    Document,
-    Hangup,
-    Heard,
+    HungUp,
     Listen,
+    ReadAnswer,
     Redirect,
     Ring,
+    Said,
     SimulationError,
     SpeechIndex,
     Verb,
@@ -46,9 +46,9 @@ __all__ = [
     "Answer",
     "CallReport",
     "Caller",
-    "Document",
-    "Hangup",
-    "Heard",
+    "ReadAnswer",
+    "HungUp",
+    "Said",
     "InProcessCaller",
     "Listen",
     "Player",

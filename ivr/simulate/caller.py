@@ -23,20 +23,20 @@ from ivr.audio_web import PromptAudio
 from ivr.engine import CONNECTED
 from ivr.model import LanguageNode, Speech
 from ivr.security import SIGNATURE_HEADER, sign
+from ivr.service import EXTENSION, Service
 from ivr.simulate.reading import (
-    Document,
-    Hangup,
-    Heard,
+    HungUp,
     Listen,
+    ReadAnswer,
     Redirect,
     Ring,
+    Said,
     SimulationError,
     SpeechIndex,
     Verb,
     read_twiml,
 )
 from ivr.timing import says_number, word_count
-from ivr.web import EXTENSION, Service
 
 WEBHOOK_PATHS = ("/voice", "/voice/step", "/voice/dial", "/voice/whisper")
 DIAL_STATUSES = ("completed", "busy", "no-answer", "failed", "canceled")
@@ -55,9 +55,9 @@ class Answer:
     node: str  # the flow node the call is at ("" when unknown)
     lang: str
 
-    def heard(self) -> Iterator[Heard]:
+    def heard(self) -> Iterator[Said]:
         """Everything said, in order, those inside a <Gather> included."""
-        return Document(self.verbs).heard()
+        return ReadAnswer(self.verbs).heard()
 
 
 def new_call_sid() -> str:
@@ -163,12 +163,9 @@ class InProcessCaller:
     def press(self, action: str, digits: str) -> Answer:
         return self.request(action, {"Digits": digits})
 
-    def dial_ended(self, action: str, status: str) -> Answer:
-        return self.request(action, {"DialCallStatus": status, "DialCallDuration": "0"})
-
     def language_key(self, answer: Answer, lang: str) -> str | None:
         """The key that chooses ``lang`` at a language menu, or None when ``answer`` is not one."""
-        flow_name = Document(answer.verbs).state().get("flow", "")
+        flow_name = ReadAnswer(answer.verbs).state().get("flow", "")
         flow = self.service.catalog.flows.get(flow_name)
         node = flow.nodes.get(answer.node) if flow else None
         if not isinstance(node, LanguageNode):
@@ -199,7 +196,7 @@ SAID_CONFIDENCE = "0.9"
 class Caller(Protocol):
     """Who is on the phone: decides keys and transfer outcomes, and hears everything."""
 
-    def hear(self, heard: Heard, answer: Answer) -> None: ...
+    def hear(self, heard: Said, answer: Answer) -> None: ...
 
     def key(self, listen: Listen, answer: Answer) -> str | None:
         """Digits to press, SAY + words to speak, "" for silence, None to hang up."""
@@ -225,7 +222,7 @@ class CallReport:
             self.path.append(node)
 
 
-def line_number_at(heard: Heard, numbers: Mapping[str, str]) -> tuple[float, str] | None:
+def line_number_at(heard: Said, numbers: Mapping[str, str]) -> tuple[float, str] | None:
     """Seconds into ``heard`` at which a line's number has been said once, and the line's name."""
     found = [(heard.text.find(spoken), spoken) for spoken in numbers if says_number(heard.text, spoken)]
     if not found or heard.verb == "pause":
@@ -245,7 +242,7 @@ def run_call(call: InProcessCaller, caller: Caller) -> CallReport:
     report = CallReport()
     numbers = call.line_numbers()
 
-    def hear(heard: Heard, answer: Answer) -> None:
+    def hear(heard: Said, answer: Answer) -> None:
         caller.hear(heard, answer)
         if report.to_human is None and heard.verb != "pause":
             reached = line_number_at(heard, numbers)
@@ -260,7 +257,7 @@ def run_call(call: InProcessCaller, caller: Caller) -> CallReport:
         report.visit(answer.node)
         follow: tuple[str, dict[str, str]] | None = None
         for verb in answer.verbs:
-            if isinstance(verb, Heard):
+            if isinstance(verb, Said):
                 hear(verb, answer)
             elif isinstance(verb, Listen):
                 for heard in verb.heard:
@@ -291,7 +288,7 @@ def run_call(call: InProcessCaller, caller: Caller) -> CallReport:
                 if connected:
                     report.ended_by = "transfer"
                     return report
-            elif isinstance(verb, Hangup):
+            elif isinstance(verb, HungUp):
                 report.ended_by = "transfer" if connected else "hangup"
                 return report
         if follow is None:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from ivr.audio import SynthesisError, espeak_wav
 from ivr.simulate.caller import InProcessCaller
-from ivr.simulate.reading import Heard
+from ivr.simulate.reading import Said
 
 PLAYERS = (
     ("ffplay", ("-nodisp", "-autoexit", "-loglevel", "error")),
@@ -41,7 +41,7 @@ class Player:
             self.notice(why)
         self.enabled = False
 
-    def play(self, heard: Heard) -> None:
+    def play(self, heard: Said) -> None:
         if not self.enabled or self.command is None or heard.verb == "pause":
             return
         with tempfile.TemporaryDirectory(prefix="ivr-play-") as folder:
@@ -54,7 +54,7 @@ class Player:
                 said = done.stderr.decode(errors="replace").strip()[:200]
                 self._stop(f"--play: {Path(player).name} could not play audio: {said}")
 
-    def _fetch(self, heard: Heard, file: Path) -> bool:
+    def _fetch(self, heard: Said, file: Path) -> bool:
         if heard.verb == "play":
             parts = urlsplit(heard.url)
             if parts.netloc and not heard.url.startswith((self.call.base_url, self.call.signed_base)):

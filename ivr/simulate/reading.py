@@ -15,7 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 from xml.etree import ElementTree
 
 from ivr.model import Catalog, Speech
-from ivr.prompts import flow_prompts, node_prompts
+from ivr.review_script import flow_prompts, node_prompts
 from ivr.timing import word_count
 
 
@@ -32,8 +32,8 @@ def estimate_seconds(text: str, words_per_second: float) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class Heard:
-    """One <Say>, <Play> or <Pause>: words (when known), their language and duration."""
+class Said:
+    """One <Say>, <Play> or <Pause> given to the caller: words (when known), their language and duration."""
 
     verb: str  # say, play, pause
     text: str
@@ -54,7 +54,7 @@ class Listen:
 
     action: str
     timeout: int
-    heard: tuple[Heard, ...]
+    heard: tuple[Said, ...]
     speech: bool = False  # input="dtmf speech": the caller may speak instead of pressing a key
     input: str = "dtmf"  # the input attribute as written
     num_digits: str | None = None  # the numDigits attribute as written (None: absent)
@@ -84,16 +84,18 @@ class Ring:
 
 
 @dataclass(frozen=True, slots=True)
-class Hangup:
+class HungUp:
+    """A <Hangup>: the call ends here (the engine's Hangup is the action that writes it)."""
+
     tag = "Hangup"
 
 
-Verb = Heard | Listen | Redirect | Ring | Hangup
-AnyVerb = TypeVar("AnyVerb", Heard, Listen, Redirect, Ring, Hangup)
+Verb = Said | Listen | Redirect | Ring | HungUp
+AnyVerb = TypeVar("AnyVerb", Said, Listen, Redirect, Ring, HungUp)
 
 
 @dataclass(frozen=True, slots=True)
-class Document:
+class ReadAnswer:
     """A TwiML answer, read: its verbs in order, and the flow node its speech belongs to ("" when unknown)."""
 
     verbs: tuple[Verb, ...]
@@ -107,10 +109,10 @@ class Document:
         """The first top-level verb of ``kind``, or None."""
         return next((verb for verb in self.verbs if isinstance(verb, kind)), None)
 
-    def heard(self) -> Iterator[Heard]:
+    def heard(self) -> Iterator[Said]:
         """Everything said, in order, those inside a <Gather> included."""
         for verb in self.verbs:
-            if isinstance(verb, Heard):
+            if isinstance(verb, Said):
                 yield verb
             elif isinstance(verb, Listen):
                 yield from verb.heard
@@ -180,19 +182,19 @@ class SpeechIndex:
         settings = self.catalog.settings.languages.get(lang)
         return estimate_seconds(text, settings.words_per_second if settings else 2.5)
 
-    def say(self, text: str, say_language: str, voice: str) -> tuple[Heard, str]:
+    def say(self, text: str, say_language: str, voice: str) -> tuple[Said, str]:
         """A <Say>, and the node whose prompt it is ("" when not from a flow)."""
         lang = self.lang_of(say_language)
         speech, node = self.by_text.get((lang, text), (None, ""))
         seconds = self.seconds(speech, text, lang, played=False)
-        return Heard("say", text, lang, seconds, voice=f"{voice} {say_language}".strip(), language=say_language), node
+        return Said("say", text, lang, seconds, voice=f"{voice} {say_language}".strip(), language=say_language), node
 
-    def play(self, url: str) -> tuple[Heard, str]:
+    def play(self, url: str) -> tuple[Said, str]:
         found = self.by_url.get(url)
         if found is None:
-            return Heard("play", "", "", 0.0, url=url), ""
+            return Said("play", "", "", 0.0, url=url), ""
         speech, node = found
-        return Heard("play", speech.text, speech.lang, self.seconds(speech, speech.text, speech.lang, played=True), url=url), node
+        return Said("play", speech.text, speech.lang, self.seconds(speech, speech.text, speech.lang, played=True), url=url), node
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -205,7 +207,7 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
-def read_twiml(body: str, index: SpeechIndex | None = None) -> Document:
+def read_twiml(body: str, index: SpeechIndex | None = None) -> ReadAnswer:
     """The verbs of a TwiML document, and the node named by the speech in it ("" if none).
 
     Raises:
@@ -219,23 +221,23 @@ def read_twiml(body: str, index: SpeechIndex | None = None) -> Document:
         raise SimulationError(f"the webhook's answer is not a TwiML <Response> but <{root.tag}>")
     nodes: list[str] = []
 
-    def heard(element: ElementTree.Element) -> Heard | None:
+    def heard(element: ElementTree.Element) -> Said | None:
         if element.tag == "Say":
             text, language, voice = element.text or "", element.get("language", ""), element.get("voice", "")
             if index is None:
-                return Heard("say", text, "", 0.0, voice=f"{voice} {language}".strip(), language=language)
+                return Said("say", text, "", 0.0, voice=f"{voice} {language}".strip(), language=language)
             said, node = index.say(text, language, voice)
             nodes.append(node)
             return said
         if element.tag == "Play":
             url = (element.text or "").strip()
             if index is None:
-                return Heard("play", "", "", 0.0, url=url)
+                return Said("play", "", "", 0.0, url=url)
             played, node = index.play(url)
             nodes.append(node)
             return played
         if element.tag == "Pause":
-            return Heard("pause", "", "", float(_int(element.get("length"), 1)))
+            return Said("pause", "", "", float(_int(element.get("length"), 1)))
         return None
 
     verbs: list[Verb] = []
@@ -264,7 +266,7 @@ def read_twiml(body: str, index: SpeechIndex | None = None) -> Document:
             whisper = next((target.get("url", "") for target in targets if target.get("url")), "")
             verbs.append(Ring(numbers, element.get("action"), _int(element.get("timeout"), 30), whisper))
         elif element.tag == "Hangup":
-            verbs.append(Hangup())
+            verbs.append(HungUp())
         else:
             raise SimulationError(f"the simulator does not know the TwiML verb <{element.tag}>")
-    return Document(tuple(verbs), next((node for node in nodes if node), ""))
+    return ReadAnswer(tuple(verbs), next((node for node in nodes if node), ""))

@@ -15,7 +15,7 @@ from flask import Flask
 
 from ivr.loading.scenarios_file import Expected, Scenario
 from ivr.simulate.caller import SAY, Answer, InProcessCaller, run_call
-from ivr.simulate.reading import Heard, Listen, Ring, SimulationError
+from ivr.simulate.reading import Listen, Ring, Said, SimulationError
 from ivr.timing import says_number, word_count
 
 
@@ -26,10 +26,10 @@ class ScenarioCaller:
     keys: list[str]
     dial_status: str
     seconds: float = 0.0
-    heard: list[tuple[float, Heard]] = field(default_factory=list)  # each with the second it started
+    heard: list[tuple[float, Said]] = field(default_factory=list)  # each with the second it started
     rang: list[tuple[float, Ring]] = field(default_factory=list)
 
-    def hear(self, heard: Heard, answer: Answer) -> None:
+    def hear(self, heard: Said, answer: Answer) -> None:
         self.heard.append((self.seconds, heard))
         self.seconds += heard.seconds
 
@@ -48,7 +48,7 @@ class ScenarioCaller:
         return self.dial_status
 
 
-def said_at(expected: Expected, start: float, heard: Heard) -> float | None:
+def said_at(expected: Expected, start: float, heard: Said) -> float | None:
     """The second of the call by which ``heard`` has said ``expected`` (None: it does not)."""
     text = heard.text
     if expected.is_number:

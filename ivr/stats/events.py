@@ -1,7 +1,7 @@
 """What one answered request tells the statistics, worked out from the engine's own Turn.
 
 Pure: no Flask, no database. The seconds a caller heard are the engine's timing
-(:class:`ivr.timing.Clock`: the audio manifest's durations, else words per second),
+(:class:`ivr.timing.SpeechClock`: the audio manifest's durations, else words per second),
 never a clock on the caller; a time bucket is the server's hour.
 """
 
@@ -10,14 +10,13 @@ from __future__ import annotations
 import functools
 import hmac
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from ivr.engine import Dial, Gather, Say, Turn
+from ivr.engine import CONNECTED, Dial, Gather, Say, Turn
 from ivr.model import Catalog, Speech
-from ivr.timing import Clock, says_number, word_count
+from ivr.timing import SpeechClock, says_number, word_count
 
 CALL_KEY_LABEL = b"ivr statistics: a call in progress, "  # the day's key is derived from the secret with this and the date
 
@@ -35,7 +34,6 @@ def stats_call_key(secret: bytes, call_sid: str | None, at: float) -> str:
 
 HOUR = 3600
 NO_LANGUAGE = "-"  # a call that chose no language (the welcome, every_line)
-CONNECTED = frozenset({"completed", "answered"})
 DIAL_RESULTS = frozenset({"busy", "no-answer", "failed", "canceled"})
 CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 # Call durations as Twilio reports them at the end, in buckets (seconds, upper bounds).
@@ -91,10 +89,10 @@ class TurnFacts:
 
 
 class Timing:
-    """The engine's clock for one catalog, and the listening lines' numbers as they are spoken."""
+    """The speech clock for one catalog, and the listening lines' numbers as they are spoken."""
 
-    def __init__(self, catalog: Catalog, clock: Clock) -> None:
-        self.clock = clock
+    def __init__(self, catalog: Catalog, speech_clock: SpeechClock) -> None:
+        self.speech_clock = speech_clock
         lines = {catalog.line_for(lang) for lang in catalog.settings.offered}
         self.numbers = tuple(sorted(line.spoken_number for line in lines))
         self._speech = functools.lru_cache(maxsize=4096)(self._speech_facts)
@@ -103,7 +101,7 @@ class Timing:
 
     def _speech_facts(self, speech: Speech) -> tuple[float, float | None]:
         """(seconds, seconds until a line's number has been said) for one prompt part."""
-        seconds = self.clock.seconds(speech)
+        seconds = self.speech_clock.seconds(speech)
         found = [speech.text.find(n) + len(n) for n in self.numbers if says_number(speech.text, n)]
         if not found:
             return seconds, None
@@ -124,7 +122,7 @@ class Timing:
                             line_at = elapsed + said
                         elapsed += seconds
                     else:
-                        elapsed += self.clock.seconds(part)
+                        elapsed += self.speech_clock.seconds(part)
             elif isinstance(action, Dial):
                 transfers += 1
                 if dial_at is None:
@@ -153,12 +151,3 @@ class CallEnd(NamedTuple):
     call: str
     status: str
     duration: str  # duration_bucket()
-
-
-def flow_of(turn: Turn, default: str) -> str:
-    return turn.state.flow if turn.state is not None else default
-
-
-def params_text(params: Mapping[str, str], name: str) -> str | None:
-    value = params.get(name)
-    return value if isinstance(value, str) else None

@@ -88,7 +88,7 @@ def exposition() -> bytes:
 
 
 @dataclass
-class Window:
+class AlertWindow:
     """Events in the last ``seconds``, for alert conditions."""
 
     seconds: float
@@ -119,11 +119,11 @@ class Alerts:
 
     clock: Callable[[], float] = time.monotonic
     quiet: float = 300.0
-    transfers: Window = field(default_factory=lambda: Window(rules.TRANSFER_WINDOW))
-    failures: Window = field(default_factory=lambda: Window(rules.TRANSFER_WINDOW))
-    refused: Window = field(default_factory=lambda: Window(rules.REFUSED_WINDOW))
-    refused_calls: Window = field(default_factory=lambda: Window(rules.FALLBACK_WINDOW))  # refused on CALL_ROUTES
-    unsigned_fallbacks: Window = field(default_factory=lambda: Window(rules.FALLBACK_WINDOW))
+    transfers: AlertWindow = field(default_factory=lambda: AlertWindow(rules.TRANSFER_WINDOW))
+    failures: AlertWindow = field(default_factory=lambda: AlertWindow(rules.TRANSFER_WINDOW))
+    refused: AlertWindow = field(default_factory=lambda: AlertWindow(rules.REFUSED_WINDOW))
+    refused_calls: AlertWindow = field(default_factory=lambda: AlertWindow(rules.FALLBACK_WINDOW))  # refused on CALL_ROUTES
+    unsigned_fallbacks: AlertWindow = field(default_factory=lambda: AlertWindow(rules.FALLBACK_WINDOW))
     _last: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

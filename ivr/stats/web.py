@@ -22,6 +22,7 @@ from ivr.engine import Turn
 from ivr.guard import guard, require_operator
 from ivr.logs import call_ref, get_logger
 from ivr.model import EVERY_LINE, Catalog, LanguageNode, TransferNode
+from ivr.service import EXTENSION, service
 from ivr.settings import Settings
 from ivr.stats import metrics
 from ivr.stats.events import (
@@ -38,8 +39,8 @@ from ivr.stats.events import (
 from ivr.stats.recorder import Recorder, RecorderConfig
 from ivr.texting import TEXTED as TEXT_ROUTE
 from ivr.texting import Text
-from ivr.timing import Clock
-from ivr.web import EXTENSION, Answering, service, signature_problem
+from ivr.timing import SpeechClock
+from ivr.web import Answering, signature_problem
 
 STATS = "ivr.stats"
 log = get_logger()
@@ -78,7 +79,7 @@ def stats() -> Stats:
 def _catalog_facts(app: Flask, catalog: Catalog) -> tuple[Timing, frozenset[tuple[str, str]]]:
     """What counting needs to know of ``catalog``: the timing of its prompts, and where no language is chosen."""
     audio: PromptAudio | None = app.extensions.get(AUDIO_EXTENSION)
-    clock = Clock(
+    speech_clock = SpeechClock(
         {code: language.words_per_second for code, language in catalog.settings.languages.items()},
         audio.manifest.duration_of if audio is not None and audio.manifest.entries else None,
     )
@@ -88,7 +89,7 @@ def _catalog_facts(app: Flask, catalog: Catalog) -> tuple[Timing, frozenset[tupl
         for node in flow.nodes.values()
         if isinstance(node, LanguageNode) or (isinstance(node, TransferNode) and node.helpline == EVERY_LINE)
     )
-    return Timing(catalog, clock), no_language
+    return Timing(catalog, speech_clock), no_language
 
 
 def reload_stats(app: Flask, catalog: Catalog) -> None:

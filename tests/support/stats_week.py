@@ -8,12 +8,12 @@ from dataclasses import replace
 
 from flask import Flask
 
-from conftest import TwilioClient
 from ivr.app import create_app
 from ivr.settings import Settings
 from ivr.stats import report
 from ivr.stats.store import IDLE_SECONDS, migrate
 from ivr.stats.web import STATS
+from support import TwilioClient
 
 # Keys, and how often: mostly a language then 0; some hang up in a menu, after a message or at the welcome.
 WEEK_JOURNEYS = (
