@@ -118,9 +118,13 @@ def test_a_whole_call_logs_one_json_line_per_request_and_nothing_about_the_calle
     whole_call(TwilioClient(mini.test_client()), pressed, monkeypatch, mini)
 
     text = json_log.getvalue()
-    lines = lines_of(json_log)
+    everything = lines_of(json_log)
     for bad in forbidden(pressed):
         assert bad not in text, f"{bad!r} is in the log"
+    # The two failed transfers of this one call are 2 of 2 in the window: the in-process alert says so, once.
+    alerts = [line for line in everything if line["event"].startswith("alert: ")]
+    assert [line["event"] for line in alerts] == ["alert: transfers are failing: 2 of the last 2 attempts in 15 minutes"], text
+    lines = [line for line in everything if line not in alerts]
     # One line per request: 13 in the call, the fallback, the refusal, the refused GET and the crash.
     assert len(lines) == 17, text
     for line in lines:

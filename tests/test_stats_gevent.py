@@ -26,7 +26,7 @@ SCRIPT = textwrap.dedent(
     sys.path.insert(0, "tests")
     from dataclasses import replace
     import gevent
-    from support import PUBLIC, ROOT, TOKEN, TwilioClient
+    from support import PUBLIC, ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS, TOKEN, TwilioClient
     from ivr.app import create_app
     from ivr.settings import Settings
     from ivr.stats.web import STATS
