@@ -15,6 +15,8 @@ import hmac
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 LOGGER_NAME = "ivr"
@@ -84,3 +86,16 @@ def configure_logging() -> logging.Logger:
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
     return logger
+
+
+@contextmanager
+def quiet_service_logs() -> Iterator[None]:
+    """Warnings only from the service's logger, for commands that play calls in-process (``ivr simulate``,
+    ``ivr test``): a JSON line per webhook would interleave with what they print."""
+    logger = logging.getLogger(LOGGER_NAME)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)

@@ -20,6 +20,7 @@ from ivr.cli_support import CONFIG_OPTION, ENV_FILE_OPTION, FLOWS_OPTION, ExitCo
 from ivr.errors import ConfigErrors
 from ivr.hours import describe_moment
 from ivr.loading.scenarios_file import load_scenarios
+from ivr.logs import quiet_service_logs
 from ivr.service import now_utc
 from ivr.settings import DEV_MODE_VARIABLE, Settings, SettingsError
 from ivr.simulate.scenarios import play
@@ -79,7 +80,8 @@ def test(config_dir: Path | None, flows_dir: Path | None, scenarios_file: Path |
 
     failed = 0
     for scenario in scenarios:
-        outcome = play(scenario, app_at)
+        with quiet_service_logs():
+            outcome = play(scenario, app_at)
         when = f" (at {describe_moment(scenario.at)})" if scenario.at else ""
         click.echo(f"{'ok  ' if outcome.passed else 'FAIL'}  {scenario.mark.file}:{scenario.mark.line}: {scenario.name}{when}")
         for failure in outcome.failures:

@@ -7,11 +7,9 @@ and turns errors into exit codes.
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +22,7 @@ from ivr.cli_support import CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or
 from ivr.errors import ConfigErrors
 from ivr.graph import FORMATS, GraphvizMissing, diagram, to_format
 from ivr.hours import BRUSSELS, HoursError, brussels_moment, describe_moment
-from ivr.logs import LOGGER_NAME
+from ivr.logs import quiet_service_logs
 from ivr.model import Catalog, Speech
 from ivr.review_script import AudioColumns, to_html, to_markdown
 from ivr.service import now_utc
@@ -214,18 +212,6 @@ class TerminalCaller:
         return chosen
 
 
-@contextmanager
-def _quiet_service_logs() -> Iterator[None]:
-    """The webhook's JSON log lines would interleave with the conversation; keep warnings only."""
-    logger = logging.getLogger(LOGGER_NAME)
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def _settings(config_dir: Path | None, flows_dir: Path | None) -> Settings:
     env = dict(os.environ)
     # A fresh token: every request the simulator sends is signed and checked, as in production.
@@ -328,7 +314,7 @@ def simulate(
     clock, instant = _moment(at) if at is not None else (now_utc, None)
     try:
         settings = _settings(config_dir, flows_dir)
-        with _quiet_service_logs():
+        with quiet_service_logs():
             app = create_app(settings, clock)
     except SettingsError as exc:
         fail(ExitCode.ERROR, f"error: {exc}")
@@ -349,12 +335,12 @@ def simulate(
     leaves = "the text-message key sends a real one" if texts else "nothing leaves this machine"
     click.echo(f"Calling in-process: each request is signed and answered by the real webhook; {leaves}.")
     try:
-        with _quiet_service_logs():
+        with quiet_service_logs():
             report = run_call(call, caller)
     except SimulationError as exc:
         fail(ExitCode.ERROR, f"error: {exc}")
     finally:
-        with _quiet_service_logs():
+        with quiet_service_logs():
             texts = app.extensions["ivr"].texts
             if texts is not None:
                 texts.wait()  # a text message on its way (ivr.text_sender) is sent and counted before the process ends

@@ -57,6 +57,8 @@ def test_a_wrong_number_fails_naming_the_line_what_was_expected_and_what_was_hea
     fixed = ivr_test(config)
     assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     assert "6 passed, 0 failed" in fixed.stdout
+    # What an operator reads is the scenarios' outcome, not the webhook's log line per turn of each call.
+    assert '"event":"turn"' not in wrong.stderr + fixed.stderr, fixed.stderr
 
 
 def test_a_transfer_target_must_ring_within_the_seconds_at_the_time_given(tmp_path: Path) -> None:
