@@ -236,3 +236,33 @@ def test_the_retention_is_applied_when_a_service_starts_writing(settings: Settin
     assert day.recorder.flush()  # the first write of a process prunes, with the default 400 days
     hours = {row["hour"] for row in day.dump_rows(store.turns)}
     assert hours == {int(DAY_START)}
+
+
+@pytest.mark.parametrize("batches", ["one batch", "a batch a turn"])
+def test_a_call_across_utc_midnight_is_one_call_with_its_time_to_the_line_and_its_end(
+    settings: Settings, database_url: str, batches: str
+) -> None:
+    """Its statistics key is derived per UTC day: the turns after midnight, and its end, still join the row of the
+    day it started, whether they are written with its first turns or after them."""
+    day = Day(settings, database_url)
+    day.now = DAY_START + 12 * 3600  # the same journey at noon, for the time to the line it takes
+    day.call(("1", "0"))
+    day.now = DAY_START - 5  # 23:59:55 UTC: the welcome before midnight, the language chosen after it
+    sid = "CA" + "f" * 32
+    answer = day.client.post("/voice", {"CallSid": sid})
+    for key in ("1", "0"):
+        if batches == "a batch a turn":
+            assert day.recorder.flush()
+        day.now += 7
+        answer = day.client.follow(answer.gather_action(), key, CallSid=sid)
+    assert answer.status == 200
+    day.now += 20
+    assert day.status(sid, "completed", "34") == 204
+    day.settle()
+    result = day.report()
+
+    assert result.calls == 2
+    assert result.reached == Counter({"nl": 2})
+    assert len(result.to_line) == 1 and sum(result.to_line.values()) == 2  # both took the same seconds of audio
+    assert result.durations == Counter({"30s-1m": 2})  # its end joined it: not "unknown"
+    assert result.per_hour[int(DAY_START) - 3600] == 1  # counted in the hour it started

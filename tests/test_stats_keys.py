@@ -58,6 +58,33 @@ def test_a_summed_up_call_leaves_neither_its_key_nor_its_log_reference_in_the_sq
     assert not (tmp_path / "stats.sqlite3-wal").exists() or (tmp_path / "stats.sqlite3-wal").stat().st_size == 0
 
 
+def test_a_call_across_utc_midnight_is_stored_under_the_key_of_the_day_it_started_only(
+    settings: Settings, tmp_path: Path
+) -> None:
+    database = tmp_path / "stats.sqlite3"
+    assert CliRunner().invoke(main, ["stats", "migrate"], env={"IVR_STATS_DB": str(database)}).exit_code == 0
+    app = create_app(replace(settings, database_url=f"sqlite:///{database}"))
+    twilio = TwilioClient(app.test_client())
+    midnight = 1_800_057_600.0  # 2027-01-16 00:00 UTC
+    now = [midnight - 5]
+    app.extensions[STATS].clock = lambda: now[0]
+    recorder = app.extensions[STATS].recorder
+    recorder.clock = lambda: now[0]
+    sid = SIDS[0]
+    welcome = twilio.post("/voice", {"CallSid": sid})
+    assert recorder.flush()
+    now[0] = midnight + 5
+    twilio.follow(welcome.gather_action(), "1", CallSid=sid)
+    assert twilio.post("/voice/status", {"CallSid": sid, "CallStatus": "completed", "CallDuration": "12"}).status == 204
+    assert recorder.flush()
+    started, after = stats_call_key(settings.log_key, sid, midnight - 5), stats_call_key(settings.log_key, sid, midnight + 5)
+    held = stored_bytes(database)
+    assert started.encode() in held and after.encode() not in held  # one key, the first day's
+    now[0] += 60  # past the status callback's grace: summed up
+    assert recorder.flush()
+    assert started.encode() not in stored_bytes(database)
+
+
 def test_the_key_of_a_call_changes_each_day_and_is_never_the_logs_reference() -> None:
     secret = b"a deployment's secret"
     monday, tuesday = 1_796_000_000.0, 1_796_000_000.0 + 86_400

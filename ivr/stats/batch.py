@@ -102,6 +102,11 @@ class CallPart:
     """A call's turns in one batch."""
 
     turns: list[CallTurn] = field(default_factory=list)
+    before: str = "-"  # the call's key the day before: the store joins the turns to its row when there is one
+
+    @property
+    def started(self) -> bool:
+        return any(turn.started for turn in self.turns)
 
     @property
     def segment(self) -> Segment:
@@ -164,7 +169,7 @@ class Batch:
                 continue
             part = calls.get(event.call)
             if part is None:
-                part = calls[event.call] = CallPart()
+                part = calls[event.call] = CallPart(before=event.before)
             part.turns.append(
                 CallTurn(
                     event.at,
@@ -178,4 +183,7 @@ class Batch:
                     event.dial == "connected",
                 )
             )
+        for call, part in list(calls.items()):  # turns after UTC midnight of a call the batch holds from before it
+            if part.before in calls:
+                calls[part.before].turns.extend(calls.pop(call).turns)
         return tally

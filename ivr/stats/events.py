@@ -19,6 +19,14 @@ from ivr.model import Catalog, Speech
 from ivr.timing import SpeechClock, says_number, word_count
 
 CALL_KEY_LABEL = b"ivr statistics: a call in progress, "  # the day's key is derived from the secret with this and the date
+DAY = 86400
+
+
+@functools.lru_cache(maxsize=8)
+def _day_key(secret: bytes, day: int) -> bytes:
+    """The key of one UTC day (days since 1970), derived from the secret: one derivation a day, not one a request."""
+    date = datetime.fromtimestamp(day * DAY, UTC).date().isoformat().encode("ascii")
+    return hmac.digest(secret, CALL_KEY_LABEL + date, "sha256")
 
 
 def stats_call_key(secret: bytes, call_sid: str | None, at: float) -> str:
@@ -27,9 +35,21 @@ def stats_call_key(secret: bytes, call_sid: str | None, at: float) -> str:
     from another day's. "-" without a CallSid."""
     if not call_sid:
         return "-"
-    day = datetime.fromtimestamp(at, UTC).date().isoformat().encode("ascii")
-    key = hmac.digest(secret, CALL_KEY_LABEL + day, "sha256")
+    key = _day_key(secret, int(at // DAY))
     return hmac.digest(key, call_sid.encode("utf-8", "replace"), "sha256").hex()[:16]
+
+
+def stats_call_keys(secret: bytes, call_sid: str | None, at: float) -> tuple[str, str]:
+    """The call's key on the day of ``at``, and the key it had the day before.
+
+    A call keeps the key of the day it started: the store writes a turn or an end under the day before's key
+    when a row is there under it (a call that began before UTC midnight), else under the day's. Chosen over
+    carrying the start day in the state URL: Twilio's status callback has no state URL, and the start day
+    worked out from its Timestamp less CallDuration is on Twilio's clock, not the server's, so a call that
+    starts seconds before midnight could be put on the wrong day; and state URLs that change at midnight would
+    change every cached document and what the checker sees. Nothing is kept between requests, and only one key
+    of a call is ever stored."""
+    return stats_call_key(secret, call_sid, at), stats_call_key(secret, call_sid, at - DAY)
 
 
 HOUR = 3600
@@ -135,13 +155,14 @@ class TurnEvent(NamedTuple):
     and a tuple is the cheapest immutable record to make)."""
 
     at: float  # server time (epoch seconds) when it was answered
-    call: str  # keyed hash of the CallSid (ivr.logs.call_ref); "-" when there was none
+    call: str  # the call's key on the day it was answered (stats_call_keys), never the logs'; "-" without a CallSid
     flow: str
     node: str
     lang: str
     outcome: str
     facts: TurnFacts
     dial: str | None = None  # dial_result() on the /voice/dial route
+    before: str = "-"  # the call's key the day before (stats_call_keys): its row's, when the call began then
 
 
 class CallEnd(NamedTuple):
@@ -151,3 +172,4 @@ class CallEnd(NamedTuple):
     call: str
     status: str
     duration: str  # duration_bucket()
+    before: str = "-"  # the call's key the day before (stats_call_keys)

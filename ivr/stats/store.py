@@ -360,19 +360,23 @@ def write_batch(conn: Connection, batch: Batch) -> None:
 
 
 def _touch_calls(conn: Connection, tally: Tally) -> None:
-    """One row per call in progress: the running summary of its turns, and its end."""
+    """One row per call in progress: the running summary of its turns, and its end. A call keeps the key of the day
+    it started (events.stats_call_keys): after UTC midnight, its row under the day before's key when there is one."""
+    asked = sorted(({p.before for p in tally.calls.values() if not p.started} | {e.before for e in tally.ends}) - {"-"})
+    kept = set(tally.calls).union(
+        conn.execute(select(live_calls.c.call).where(live_calls.c.call.in_(asked))).scalars() if asked else ()
+    )
     if tally.calls:
-        conn.execute(
-            _turns_added(conn.dialect.name),
-            [dict(call=call, **_columns(part.segment)) for call, part in sorted(tally.calls.items())],
-        )
+        parts = {(part.before if part.before in kept else call): part for call, part in tally.calls.items()}
+        rows = [dict(call=call, **_columns(part.segment)) for call, part in sorted(parts.items())]
+        conn.execute(_turns_added(conn.dialect.name), rows)
     if tally.ends:
-        ends = {end.call: end for end in tally.ends}  # one end per call
+        ends = {(e.before if e.before in kept else e.call): e for e in tally.ends}  # one end per call
         conn.execute(
             _ended(conn.dialect.name),
             [
-                dict(call=e.call, last_at=e.at, dialling=False, ended_at=e.at, status=e.status, duration=e.duration, **NO_TURNS)
-                for e in sorted(ends.values(), key=lambda e: e.call)
+                dict(call=call, last_at=e.at, dialling=False, ended_at=e.at, status=e.status, duration=e.duration, **NO_TURNS)
+                for call, e in sorted(ends.items())
             ],
         )
 
@@ -491,7 +495,4 @@ def _add_summaries(conn: Connection, summaries: list[CallSummary]) -> None:
 def prune(conn: Connection, now: float, retention_days: int) -> int:
     """Delete hourly counts older than ``retention_days``; returns the rows deleted."""
     cutoff = hour_of(now) - retention_days * 86400
-    deleted = 0
-    for table in AGGREGATES:
-        deleted += conn.execute(delete(table).where(table.c.hour < cutoff)).rowcount or 0
-    return deleted
+    return sum(conn.execute(delete(table).where(table.c.hour < cutoff)).rowcount or 0 for table in AGGREGATES)

@@ -34,7 +34,7 @@ from ivr.stats.events import (
     call_status,
     dial_result,
     duration_bucket,
-    stats_call_key,
+    stats_call_keys,
 )
 from ivr.stats.recorder import Recorder, RecorderConfig
 from ivr.texting import TEXTED as TEXT_ROUTE
@@ -179,8 +179,8 @@ def _count_webhook(s: Stats, at: Answering, params: Mapping[str, str], status: i
     flow = turn.state.flow if turn.state is not None else _flow_called(s, params)
     lang = NO_LANGUAGE if (flow, turn.node) in s.no_language else turn.lang
     now = s.clock()
-    call = stats_call_key(s.settings.log_key, params.get("CallSid"), now)  # never the log line's reference
-    s.recorder.turn(TurnEvent(now, call, flow, turn.node, lang, turn.outcome, facts, dial))
+    call, before = stats_call_keys(s.settings.log_key, params.get("CallSid"), now)  # never the log line's reference
+    s.recorder.turn(TurnEvent(now, call, flow, turn.node, lang, turn.outcome, facts, dial, before))
 
 
 def _flow_called(s: Stats, params: Mapping[str, str]) -> str:
@@ -221,8 +221,8 @@ def call_status_callback() -> Response:
     call = call_ref(s.settings.log_key, params.get("CallSid"))  # the log's reference
     if status is not None and s.recorder is not None:
         now = s.clock()
-        key = stats_call_key(s.settings.log_key, params.get("CallSid"), now)
-        s.recorder.end(CallEnd(now, key, status, duration_bucket(params.get("CallDuration"))))
+        key, before = stats_call_keys(s.settings.log_key, params.get("CallSid"), now)
+        s.recorder.end(CallEnd(now, key, status, duration_bucket(params.get("CallDuration")), before))
     log.info("call status", extra={"route": "status", "outcome": status or "not_over", "call": call, "status": 204})
     return Response(status=204)
 
