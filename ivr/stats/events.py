@@ -22,9 +22,8 @@ CALL_KEY_LABEL = b"ivr statistics: a call in progress, "  # the day's key is der
 DAY = 86400
 
 
-@functools.lru_cache(maxsize=8)
 def _day_key(secret: bytes, day: int) -> bytes:
-    """The key of one UTC day (days since 1970), derived from the secret: one derivation a day, not one a request."""
+    """The key of one UTC day (days since 1970), derived from the secret."""
     date = datetime.fromtimestamp(day * DAY, UTC).date().isoformat().encode("ascii")
     return hmac.digest(secret, CALL_KEY_LABEL + date, "sha256")
 
