@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 from ivr.checker.report import Findings, check, errors, format_findings
 from ivr.errors import ConfigError
+from ivr.loading.flow_marks import FlowMarks
 from ivr.model import Catalog
 from ivr.timing import DurationOf
 from ivr.yamlio import Mark
@@ -20,7 +21,7 @@ __all__ = ["Findings", "check", "check_calls", "format_findings"]
 
 
 def check_calls(
-    catalog: Catalog, marks: Mapping[str, Mapping[str, Mark]] | None = None, duration_of: DurationOf | None = None
+    catalog: Catalog, marks: Mapping[str, FlowMarks] | None = None, duration_of: DurationOf | None = None
 ) -> list[ConfigError]:
     """Every path over its budget, and every text-message key that means something else too, as located errors
     (the loader refuses the catalog with them)."""
