@@ -127,7 +127,9 @@ def _not_understood(ctx: FlowContext, f: dict[str, YNode], key: str, d: _Default
         return parse_prompt(ctx, f["not_understood"], f"{key}.not_understood")
 
 
-def _menu_common(ctx: FlowContext, f: dict[str, YNode], node_id: str, d: _Defaults) -> tuple[int, Retry, Retry, str] | None:
+def _menu_common(
+    ctx: FlowContext, body: YMap, f: dict[str, YNode], node_id: str, d: _Defaults
+) -> tuple[int, Retry, Retry, str] | None:
     doc = ctx.doc
     key = f"{ctx.name}/{node_id}"
     timeout = TIMEOUT.read(doc, f) if "timeout" in f else d.timeout
@@ -136,8 +138,7 @@ def _menu_common(ctx: FlowContext, f: dict[str, YNode], node_id: str, d: _Defaul
     with doc.at("wrong_key"):
         wrong_key = _parse_retry(ctx, f["wrong_key"], f"{key}.wrong_key") if "wrong_key" in f else d.wrong_key
     after = _exit(ctx, f, node_id, "after_retries") if "after_retries" in f else d.after_retries
-    node = f.get("prompt")
-    mark = node.mark if node else Mark(doc.file, 1, 1)
+    mark = (f.get("prompt") or body).mark
     for name, value in (("no_input", no_input), ("wrong_key", wrong_key), ("after_retries", after)):
         if value is None:
             doc.error(mark, f"no {name} for this menu", f"add '{name}:' here or under 'defaults:'")
@@ -175,7 +176,7 @@ def _parse_menu(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Nod
                     ctx.marks.links[Option(node_id, phone_key)] = v.mark
     with doc.at("words"):
         words = parse_words(ctx, f.get("words"), {k: k for k in options}, ctx.keys.words if ctx.keys else NO_WORDS)
-    common = _menu_common(ctx, f, node_id, d)
+    common = _menu_common(ctx, body, f, node_id, d)
     if common is None or not options:
         return None
     return MenuNode(node_id, prompt, frozen_map(options), *common, words, speech_prompt, _not_understood(ctx, f, key, d))
@@ -211,7 +212,7 @@ def _parse_language(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) ->
                     ch.mark, f"no key chooses {lang!r}, which is offered", f'add a key for it, e.g. "{len(choices) + 1}": {lang}'
                 )
     nxt = _exit(ctx, f, node_id, "next")
-    common = _menu_common(ctx, f, node_id, d)
+    common = _menu_common(ctx, body, f, node_id, d)
     if common is None or not nxt:
         return None
     # The talk-now key before a language is chosen: where silence leads, unless said otherwise.
