@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from ivr.checker import check_calls
 from ivr.errors import ConfigError, ConfigErrors
 from ivr.loader import load_catalog
 from ivr.loading.flow_file import parse_flow
 from ivr.loading.flow_marks import Exit, FlowMarks, Option
 from ivr.loading.helplines_file import parse_helplines
 from ivr.loading.settings_file import parse_settings
-from ivr.model import MenuNode, Speech
+from ivr.model import Catalog, MenuNode, Speech, frozen_map
 from ivr.yamlio import Mark
 from support import DATA, ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS
 
@@ -322,7 +324,8 @@ def test_a_mark_asked_for_a_language_or_number_never_read_is_an_error_not_the_fi
         marks.called_flow("+3200000000")
 
 
-def test_a_mark_asked_for_a_flow_place_never_read_is_an_error_not_the_first_line() -> None:
+def shipped_flow() -> tuple[Catalog, FlowMarks]:
+    """The shipped flow, read without the caller checker, and where it names its nodes."""
     errors: list[ConfigError] = []
     settings, settings_marks = parse_settings(SHIPPED_CONFIG / "settings.yaml", errors)
     assert settings is not None
@@ -332,11 +335,17 @@ def test_a_mark_asked_for_a_flow_place_never_read_is_an_error_not_the_first_line
     assert helplines is not None
     flow, marks = parse_flow(SHIPPED_FLOWS / "helpline.yaml", errors, settings, helplines)
     assert flow is not None and not errors
+    return Catalog(settings, frozen_map(helplines), frozen_map({flow.name: flow})), marks
+
+
+def written(mark: Mark) -> str:
+    """The shipped flow's text from ``mark`` to the end of its line."""
     lines = (SHIPPED_FLOWS / "helpline.yaml").read_text(encoding="utf-8").splitlines()
+    return lines[mark.line - 1][mark.column - 1 :]
 
-    def written(mark: Mark) -> str:
-        return lines[mark.line - 1][mark.column - 1 :]
 
+def test_a_mark_asked_for_a_flow_place_never_read_is_an_error_not_the_first_line() -> None:
+    _, marks = shipped_flow()
     assert written(marks.start("talk_now")) == "listening_line"
     assert written(marks.node("first_menu")) == "first_menu:"
     assert written(marks.link(Option("first_menu", "5"))).startswith("kinds_of_help,")
@@ -352,6 +361,16 @@ def test_a_mark_asked_for_a_flow_place_never_read_is_an_error_not_the_first_line
         marks.link(Exit("every_line", "next"))  # a transfer names no next node
     with pytest.raises(KeyError, match=r"text_message\.key was not read"):
         FlowMarks().text_message_key()
+
+
+def test_the_caller_checker_points_at_a_taken_text_key_where_the_flow_writes_it() -> None:
+    catalog, marks = shipped_flow()
+    flow = catalog.flows["helpline"]
+    assert flow.text_message is not None
+    taken = replace(flow, text_message=replace(flow.text_message, key="0"))
+    (error,) = check_calls(replace(catalog, flows=frozen_map({"helpline": taken})), {"helpline": marks})
+    assert (error.path, error.message) == ("text_message.key", "the text-message key is already the talk-now key")
+    assert written(error.mark) == '"#"'
 
 
 def test_a_setting_left_empty_is_reported_at_its_own_key(tmp_path: Path) -> None:
