@@ -3,24 +3,28 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 from ivr.errors import ConfigError
+from ivr.loading.flow_marks import Exit, FlowMarks, Link, Option, Start
 from ivr.model import Flow, LanguageNode, MenuNode, MessageNode, Node, TransferNode
-from ivr.yamlio import Mark, format_key
+from ivr.yamlio import Mark
 
 
-def _targets(node: Node) -> dict[str, str]:
-    """Every node id this node can lead to, keyed by the document path that names it."""
-    base = f"nodes.{node.id}"
+def _targets(node: Node) -> dict[Link, str]:
+    """Every node id this node can lead to, keyed by the link that names it."""
     if isinstance(node, MenuNode):
-        out = {f"{base}.options.{format_key(k)}": t for k, t in node.options.items()}
-        out[f"{base}.after_retries"] = node.after_retries
+        out: dict[Link, str] = {Option(node.id, k): t for k, t in node.options.items()}
+        out[Exit(node.id, "after_retries")] = node.after_retries
         return out
     if isinstance(node, LanguageNode):
-        return {f"{base}.next": node.next, f"{base}.after_retries": node.after_retries, f"{base}.talk_now": node.talk_now}
+        return {
+            Exit(node.id, "next"): node.next,
+            Exit(node.id, "after_retries"): node.after_retries,
+            Exit(node.id, "talk_now"): node.talk_now,
+        }
     if isinstance(node, MessageNode):
-        return {f"{base}.next": node.next}
+        return {Exit(node.id, "next"): node.next}
     return {}
 
 
@@ -33,36 +37,34 @@ def _silence_next(node: Node) -> str | None:
     return None
 
 
-def check_flow(flow: Flow, node_marks: Mapping[str, Mark], marks: Mapping[str, Mark], top: Mark) -> Iterator[ConfigError]:
+def check_flow(flow: Flow, marks: FlowMarks) -> Iterator[ConfigError]:
     """Yield every graph problem: unknown targets, unreachable nodes, silent loops."""
     ids = list(flow.nodes)
 
-    def mark_of(path: str) -> Mark:
-        return marks.get(path) or top
-
-    def unknown(path: str, target: str) -> ConfigError:
+    def unknown(mark: Mark, path: str, target: str) -> ConfigError:
         close = difflib.get_close_matches(target, ids, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"add a node named {target!r} under 'nodes:'"
-        return ConfigError(mark_of(path), path, f"unknown node {target!r}", hint)
+        return ConfigError(mark, path, f"unknown node {target!r}", hint)
 
     broken = False
-    for name, kind in (("start", None), ("main_menu", MenuNode), ("talk_now", TransferNode)):
+    starts: tuple[tuple[Start, type[Node] | None], ...] = (("start", None), ("main_menu", MenuNode), ("talk_now", TransferNode))
+    for name, kind in starts:
         target = getattr(flow, name)
         if target not in flow.nodes:
             broken = True
-            yield unknown(name, target)
+            yield unknown(marks.start(name), name, target)
         elif kind is not None and not isinstance(flow.nodes[target], kind):
             broken = True
             yield ConfigError(
-                mark_of(name),
+                marks.start(name),
                 name,
                 f"{name} must name a {kind.__name__.removesuffix('Node').lower()} node, {target!r} is not one",
             )
     for node in flow.nodes.values():
-        for path, target in _targets(node).items():
+        for link, target in _targets(node).items():
             if target not in flow.nodes:
                 broken = True
-                yield unknown(path, target)
+                yield unknown(marks.link(link), link.path, target)
     if broken:
         return
 
@@ -77,7 +79,7 @@ def check_flow(flow: Flow, node_marks: Mapping[str, Mark], marks: Mapping[str, M
     for node_id in ids:
         if node_id not in seen:
             yield ConfigError(
-                node_marks.get(node_id, top),
+                marks.node(node_id),
                 f"nodes.{node_id}",
                 f"node {node_id!r} cannot be reached from {flow.start!r}",
                 "lead to it from a menu option or a 'next:', or remove it",
@@ -94,7 +96,7 @@ def check_flow(flow: Flow, node_marks: Mapping[str, Mark], marks: Mapping[str, M
             if node_id == min(walk[walk.index(current) :]):  # report each loop once
                 loop = " -> ".join(walk[walk.index(current) :] + [current])
                 yield ConfigError(
-                    node_marks.get(node_id, top),
+                    marks.node(node_id),
                     f"nodes.{node_id}",
                     f"a caller who presses nothing goes round in circles: {loop}",
                     "let one of these menus' after_retries (or a message's next) lead to a transfer or goodbye",

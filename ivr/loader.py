@@ -18,6 +18,7 @@ from ivr.loading.document import (
     display,
 )
 from ivr.loading.flow_file import parse_flow
+from ivr.loading.flow_marks import FlowMarks
 from ivr.loading.helplines_file import parse_helplines
 from ivr.loading.settings_file import parse_settings
 from ivr.model import (
@@ -67,7 +68,7 @@ def load_catalog(
             )
         )
     flows: dict[str, Flow] = {}
-    flow_marks: dict[str, dict[str, Mark]] = {}
+    flow_marks: dict[str, FlowMarks] = {}
     if settings is not None and helplines is not None:
         for index, (name, mark) in enumerate(zip(settings.welcome_names, settings_marks.welcome_names, strict=True)):
             if name not in helplines:
@@ -86,7 +87,7 @@ def load_catalog(
                 )
             )
         for path in flow_files:
-            flow = parse_flow(path, errors, settings, helplines, flow_marks.setdefault(path.stem, {}))
+            flow, flow_marks[path.stem] = parse_flow(path, errors, settings, helplines)
             if flow is not None:
                 flows[flow.name] = flow
         wanted = [("flow", settings_marks.flow, settings.default_flow)] + [

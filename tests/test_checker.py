@@ -108,7 +108,7 @@ def unchecked(config: Path, flows: Path) -> Catalog:
     assert call_settings is not None, errors
     helplines = parse_helplines(config / "helplines.yaml", errors, call_settings.languages, marks, call_settings.called_numbers)
     assert helplines is not None, errors
-    parsed = [parse_flow(path, errors, call_settings, helplines) for path in sorted(flows.glob("*.yaml"))]
+    parsed = [parse_flow(path, errors, call_settings, helplines)[0] for path in sorted(flows.glob("*.yaml"))]
     assert not errors, [e.message for e in errors]
     return Catalog(call_settings, frozen_map(helplines), frozen_map({flow.name: flow for flow in parsed if flow is not None}))
 

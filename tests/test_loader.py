@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from ivr.checker import check_calls
 from ivr.errors import ConfigError, ConfigErrors
 from ivr.loader import load_catalog
+from ivr.loading.flow_file import parse_flow
+from ivr.loading.flow_marks import Exit, FlowMarks, Option
+from ivr.loading.helplines_file import parse_helplines
 from ivr.loading.settings_file import parse_settings
-from ivr.model import MenuNode, Speech
+from ivr.model import Catalog, MenuNode, Speech, frozen_map
+from ivr.yamlio import Mark
 from support import DATA, ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS
 
 BROKEN = sorted((DATA / "broken").glob("*.yaml"))
@@ -316,6 +322,55 @@ def test_a_mark_asked_for_a_language_or_number_never_read_is_an_error_not_the_fi
         marks.helpline("xx")
     with pytest.raises(KeyError, match=r"called_numbers\.\+3200000000"):
         marks.called_flow("+3200000000")
+
+
+def shipped_flow() -> tuple[Catalog, FlowMarks]:
+    """The shipped flow, read without the caller checker, and where it names its nodes."""
+    errors: list[ConfigError] = []
+    settings, settings_marks = parse_settings(SHIPPED_CONFIG / "settings.yaml", errors)
+    assert settings is not None
+    helplines = parse_helplines(
+        SHIPPED_CONFIG / "helplines.yaml", errors, settings.languages, settings_marks, settings.called_numbers
+    )
+    assert helplines is not None
+    flow, marks = parse_flow(SHIPPED_FLOWS / "helpline.yaml", errors, settings, helplines)
+    assert flow is not None and not errors
+    return Catalog(settings, frozen_map(helplines), frozen_map({flow.name: flow})), marks
+
+
+def written(mark: Mark) -> str:
+    """The shipped flow's text from ``mark`` to the end of its line."""
+    lines = (SHIPPED_FLOWS / "helpline.yaml").read_text(encoding="utf-8").splitlines()
+    return lines[mark.line - 1][mark.column - 1 :]
+
+
+def test_a_mark_asked_for_a_flow_place_never_read_is_an_error_not_the_first_line() -> None:
+    _, marks = shipped_flow()
+    assert written(marks.start("talk_now")) == "listening_line"
+    assert written(marks.node("first_menu")) == "first_menu:"
+    assert written(marks.link(Option("first_menu", "5"))).startswith("kinds_of_help,")
+    assert written(marks.link(Exit("welcome", "talk_now"))) == "every_line"
+    # A menu without its own after_retries is pointed at the one under 'defaults:'.
+    assert written(marks.link(Exit("main", "after_retries"))) == "listening_line"
+    assert written(marks.text_message_key()) == '"#"'
+    with pytest.raises(KeyError, match=r"nodes\.nowhere was not read"):
+        marks.node("nowhere")
+    with pytest.raises(KeyError, match=r'nodes\.first_menu\.options\."9" was not read'):
+        marks.link(Option("first_menu", "9"))
+    with pytest.raises(KeyError, match=r"nodes\.every_line\.next was not read"):
+        marks.link(Exit("every_line", "next"))  # a transfer names no next node
+    with pytest.raises(KeyError, match=r"text_message\.key was not read"):
+        FlowMarks().text_message_key()
+
+
+def test_the_caller_checker_points_at_a_taken_text_key_where_the_flow_writes_it() -> None:
+    catalog, marks = shipped_flow()
+    flow = catalog.flows["helpline"]
+    assert flow.text_message is not None
+    taken = replace(flow, text_message=replace(flow.text_message, key="0"))
+    (error,) = check_calls(replace(catalog, flows=frozen_map({"helpline": taken})), {"helpline": marks})
+    assert (error.path, error.message) == ("text_message.key", "the text-message key is already the talk-now key")
+    assert written(error.mark) == '"#"'
 
 
 def test_a_setting_left_empty_is_reported_at_its_own_key(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 
 from ivr.checker.report import Findings, check, errors, format_findings
 from ivr.errors import ConfigError
-from ivr.model import Catalog
+from ivr.loading.flow_marks import FlowMarks
+from ivr.model import Catalog, Flow
 from ivr.timing import DurationOf
 from ivr.yamlio import Mark
 
@@ -20,15 +21,22 @@ __all__ = ["Findings", "check", "check_calls", "format_findings"]
 
 
 def check_calls(
-    catalog: Catalog, marks: Mapping[str, Mapping[str, Mark]] | None = None, duration_of: DurationOf | None = None
+    catalog: Catalog, marks: Mapping[str, FlowMarks] | None = None, duration_of: DurationOf | None = None
 ) -> list[ConfigError]:
     """Every path over its budget, and every text-message key that means something else too, as located errors
     (the loader refuses the catalog with them)."""
+    marks = marks or {}
     taken = [
         ConfigError(
-            Mark(flow.file, 1, 1), "text_message.key", f"the text-message key is already {used}", "give it a key of its own"
+            _text_key(flow, marks), "text_message.key", f"the text-message key is already {used}", "give it a key of its own"
         )
         for flow in catalog.flows.values()
         if (used := flow.text_key_taken()) is not None
     ]
-    return taken + errors(catalog, check(catalog, duration_of), marks or {})
+    return taken + errors(catalog, check(catalog, duration_of), marks)
+
+
+def _text_key(flow: Flow, marks: Mapping[str, FlowMarks]) -> Mark:
+    """Where the flow's text-message key is written; the top of the file for a catalog whose marks were not kept."""
+    kept = marks.get(flow.name)
+    return kept.text_message_key() if kept is not None else Mark(flow.file, 1, 1)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from ivr.checker.budgets import BUDGET_NAMES, UNREACHED_BUDGET, Checker, Unreached, Worst, worst_per_budget
 from ivr.checker.paths import UNCHOSEN
 from ivr.errors import ConfigError
-from ivr.model import Catalog
+from ivr.loading.flow_marks import FlowMarks
+from ivr.model import Catalog, Flow
 from ivr.timing import DurationOf
 from ivr.yamlio import Mark
 
@@ -76,12 +77,19 @@ def shown(w: Worst) -> str:
     return f"{who}: {inputs} → {seconds}{why}"
 
 
-def errors(catalog: Catalog, findings: Findings, marks: Mapping[str, Mapping[str, Mark]]) -> list[ConfigError]:
+def _where(flow: Flow, node_id: str, marks: Mapping[str, FlowMarks]) -> Mark:
+    """Where the node is written; the top of the file for a path that ends at no node, or for a catalog whose
+    marks were not kept (``ivr audio import`` checks one already loaded)."""
+    kept = marks.get(flow.name)
+    return kept.node(node_id) if kept is not None and node_id else Mark(flow.file, 1, 1)
+
+
+def errors(catalog: Catalog, findings: Findings, marks: Mapping[str, FlowMarks]) -> list[ConfigError]:
     """Each path over its budget, and each transfer whose failure is not told, as a located error."""
     found: list[ConfigError] = []
     for w in findings.over:
         flow = catalog.flows[w.setup.flow]
-        mark = marks.get(flow.name, {}).get(w.path.end, Mark(flow.file, 1, 1))
+        mark = _where(flow, w.path.end, marks)
         what, fix = MEANING[w.budget]
         who = language_name(catalog, w.lang)
         when = "never" if w.seconds == float("inf") else f"only after {w.seconds:.1f} s"
@@ -92,7 +100,7 @@ def errors(catalog: Catalog, findings: Findings, marks: Mapping[str, Mapping[str
         found.append(ConfigError(mark, f"nodes.{w.path.end}" if w.path.end else f"budgets.{w.budget}", message, fix))
     for u in findings.unreached:
         flow = catalog.flows[u.setup.flow]
-        mark = marks.get(flow.name, {}).get(u.node, Mark(flow.file, 1, 1))
+        mark = _where(flow, u.node, marks)
         if not u.says_so:
             message = f"after every transfer target failed, {u.lang} callers are not told that nobody could be reached"
             fix = "add 'unreachable:' to this node: a short sentence, said before the number"

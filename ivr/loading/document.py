@@ -57,7 +57,6 @@ class Document:
     file: str
     errors: list[ConfigError]
     path: list[str] = field(default_factory=list)
-    marks: dict[str, Mark] = field(default_factory=dict)
     failed: bool = False  # an error was found in this document
 
     @contextmanager

@@ -20,6 +20,7 @@ from ivr.loading.document import (
     node_of,
     whole,
 )
+from ivr.loading.flow_marks import STARTS, Exit, ExitName, FlowMarks, Option, Start
 from ivr.loading.prompts import FlowContext, parse_prompt, parse_words
 from ivr.loading.text_message import check_text_key, parse_text_message
 from ivr.model import (
@@ -43,7 +44,7 @@ from ivr.model import (
     frozen_map,
     phrase,
 )
-from ivr.yamlio import Mark, YMap, YNode, YScalar, format_key
+from ivr.yamlio import Mark, YMap, YNode, YScalar
 
 # The numbers of a flow, declared once: key, range, default (REQUIRED: none), meaning.
 TIMEOUT = whole("timeout", 1, 30, 6, "seconds a menu waits for a key once its prompt is said")
@@ -56,6 +57,7 @@ class _Defaults:
     no_input: Retry | None = None
     wrong_key: Retry | None = None
     after_retries: str | None = None
+    after_retries_at: Mark | None = None  # where 'defaults: after_retries:' names it
     not_understood: Prompt | None = None
 
 
@@ -72,11 +74,18 @@ def _parse_retry(ctx: FlowContext, node: YNode | None, key: str) -> Retry | None
 
 
 def _target(ctx: FlowContext, fields: dict[str, YNode], name: str) -> str:
+    """The node named under ``name`` ("" when absent or not a name: its error is reported)."""
     with ctx.doc.at(name):
         value = ctx.doc.text(fields.get(name), "a node name") if name in fields else None
-        if value is not None:
-            ctx.doc.marks[ctx.doc.where()] = fields[name].mark
         return value or ""
+
+
+def _exit(ctx: FlowContext, fields: dict[str, YNode], node_id: str, name: ExitName) -> str:
+    """The node named by a node's ``next``, ``after_retries`` or ``talk_now``, its place recorded."""
+    target = _target(ctx, fields, name)
+    if target:
+        ctx.marks.links[Exit(node_id, name)] = fields[name].mark
+    return target
 
 
 MENU_FIELDS = ("timeout", "no_input", "wrong_key", "after_retries", "not_understood")
@@ -118,23 +127,25 @@ def _not_understood(ctx: FlowContext, f: dict[str, YNode], key: str, d: _Default
         return parse_prompt(ctx, f["not_understood"], f"{key}.not_understood")
 
 
-def _menu_common(ctx: FlowContext, f: dict[str, YNode], key: str, d: _Defaults) -> tuple[int, Retry, Retry, str] | None:
+def _menu_common(
+    ctx: FlowContext, body: YMap, f: dict[str, YNode], node_id: str, d: _Defaults
+) -> tuple[int, Retry, Retry, str] | None:
     doc = ctx.doc
+    key = f"{ctx.name}/{node_id}"
     timeout = TIMEOUT.read(doc, f) if "timeout" in f else d.timeout
     with doc.at("no_input"):
         no_input = _parse_retry(ctx, f["no_input"], f"{key}.no_input") if "no_input" in f else d.no_input
     with doc.at("wrong_key"):
         wrong_key = _parse_retry(ctx, f["wrong_key"], f"{key}.wrong_key") if "wrong_key" in f else d.wrong_key
-    after = _target(ctx, f, "after_retries") if "after_retries" in f else d.after_retries
-    node = f.get("prompt")
-    mark = node.mark if node else Mark(doc.file, 1, 1)
+    after = _exit(ctx, f, node_id, "after_retries") if "after_retries" in f else d.after_retries
+    mark = (f.get("prompt") or body).mark
     for name, value in (("no_input", no_input), ("wrong_key", wrong_key), ("after_retries", after)):
         if value is None:
             doc.error(mark, f"no {name} for this menu", f"add '{name}:' here or under 'defaults:'")
     if timeout is None or no_input is None or wrong_key is None or not after:
         return None
     if "after_retries" not in f:
-        doc.marks[doc.where() + ".after_retries"] = doc.marks.get("defaults.after_retries", mark)
+        ctx.marks.links[Exit(node_id, "after_retries")] = d.after_retries_at or mark
     return timeout, no_input, wrong_key, after
 
 
@@ -162,10 +173,10 @@ def _parse_menu(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Nod
                         )
                         continue
                     options[phone_key] = target
-                    doc.marks[doc.where()] = v.mark
+                    ctx.marks.links[Option(node_id, phone_key)] = v.mark
     with doc.at("words"):
         words = parse_words(ctx, f.get("words"), {k: k for k in options}, ctx.keys.words if ctx.keys else NO_WORDS)
-    common = _menu_common(ctx, f, key, d)
+    common = _menu_common(ctx, body, f, node_id, d)
     if common is None or not options:
         return None
     return MenuNode(node_id, prompt, frozen_map(options), *common, words, speech_prompt, _not_understood(ctx, f, key, d))
@@ -200,14 +211,16 @@ def _parse_language(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) ->
                 doc.error(
                     ch.mark, f"no key chooses {lang!r}, which is offered", f'add a key for it, e.g. "{len(choices) + 1}": {lang}'
                 )
-    nxt = _target(ctx, f, "next")
-    common = _menu_common(ctx, f, key, d)
+    nxt = _exit(ctx, f, node_id, "next")
+    common = _menu_common(ctx, body, f, node_id, d)
     if common is None or not nxt:
         return None
     # The talk-now key before a language is chosen: where silence leads, unless said otherwise.
-    talk_now = _target(ctx, f, "talk_now") if "talk_now" in f else common[3]
-    if "talk_now" not in f:
-        doc.marks[doc.where() + ".talk_now"] = doc.marks.get(doc.where() + ".after_retries", body.mark)
+    if "talk_now" in f:
+        talk_now = _exit(ctx, f, node_id, "talk_now")
+    else:
+        talk_now = common[3]
+        ctx.marks.links[Exit(node_id, "talk_now")] = ctx.marks.links[Exit(node_id, "after_retries")]
     with doc.at("words"):
         words = parse_words(ctx, f.get("words"), {k: k for k in written})
     # Words for a language that is not offered here choose nothing.
@@ -224,7 +237,7 @@ def _parse_message(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> 
     with doc.at("after"):
         after = parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
     timeout = TIMEOUT.read(doc, f) if "timeout" in f else d.timeout
-    nxt = _target(ctx, f, "next")
+    nxt = _exit(ctx, f, node_id, "next")
     if not nxt or timeout is None:
         return None
     return MessageNode(node_id, prompt, after, nxt, timeout)
@@ -318,9 +331,7 @@ def _parse_crisis(ctx: FlowContext, node: YNode) -> Crisis | None:
         return Crisis(frozen_map(words), prompt)
 
 
-def _check_language_keys(
-    ctx: FlowContext, nodes: Mapping[str, Node], start: str, start_mark: Mark, node_marks: Mapping[str, Mark]
-) -> None:
+def _check_language_keys(ctx: FlowContext, nodes: Mapping[str, Node], start: str, start_mark: Mark, marks: FlowMarks) -> None:
     """Where the welcome's language keys work everywhere, no option may use one of them."""
     welcome = nodes.get(start)
     if not isinstance(welcome, LanguageNode):
@@ -337,12 +348,12 @@ def _check_language_keys(
         if isinstance(node, MenuNode):
             for key in node.options:
                 if key in welcome.choices:
-                    path = f"nodes.{node.id}.options.{format_key(key)}"
+                    option = Option(node.id, key)
                     language = ctx.settings.languages[welcome.choices[key]].name
                     ctx.doc.report(
                         ConfigError(
-                            ctx.doc.marks.get(path, node_marks.get(node.id, Mark(ctx.doc.file, 1, 1))),
-                            path,
+                            marks.link(option),
+                            option.path,
                             f"key {key} chooses {language} in every menu (language_keys_everywhere)",
                             "give this option a key the welcome does not use",
                         )
@@ -354,12 +365,11 @@ def parse_flow(
     errors: list[ConfigError],
     settings: CallSettings,
     helplines: Mapping[str, Helpline],
-    node_marks: dict[str, Mark] | None = None,
-) -> Flow | None:
-    """Parse and check one flow; ``node_marks`` (if given) receives where each node is defined."""
+) -> tuple[Flow | None, FlowMarks]:
+    """Parse and check one flow; also return where it names its nodes, which later checks point at."""
     doc, root = load_document(path, errors)
     if root is None:
-        return None
+        return None, FlowMarks()
     ctx = FlowContext(doc, path.stem, settings, helplines)
     top = FLOW.read(doc, root)
     assert top is not None  # root is a mapping
@@ -382,7 +392,11 @@ def parse_flow(
                 with doc.at("words"):
                     words = parse_words(ctx, f.get("words"), chosen) if "words" in f else NO_WORDS
                 ctx.keys = GlobalKeys(chosen["talk_now"], chosen["repeat"], chosen["main_menu"], words)
-    targets = {name: _target(ctx, f, name) for name in ("start", "main_menu", "talk_now")}
+    targets: dict[Start, str] = {}
+    for name in STARTS:
+        targets[name] = _target(ctx, f, name)
+        if targets[name]:
+            ctx.marks.starts[name] = f[name].mark
     defaults = _Defaults()
     if "defaults" in f:
         with doc.at("defaults"):
@@ -397,6 +411,7 @@ def parse_flow(
                             setattr(defaults, name, _parse_retry(ctx, df[name], f"{ctx.name}/defaults.{name}"))
                 if "after_retries" in df:
                     defaults.after_retries = _target(ctx, df, "after_retries")
+                    defaults.after_retries_at = df["after_retries"].mark
                 defaults.not_understood = _not_understood(ctx, df, f"{ctx.name}/defaults", defaults)
     with doc.at("rescue"):
         rescue = parse_prompt(ctx, f.get("rescue"), f"{ctx.name}/rescue")
@@ -406,7 +421,6 @@ def parse_flow(
     crisis = _parse_crisis(ctx, f["crisis"]) if "crisis" in f else None
     text_message = parse_text_message(ctx, f["text_message"]) if "text_message" in f else None
     nodes: dict[str, Node] = {}
-    node_marks = {} if node_marks is None else node_marks
     with doc.at("nodes"):
         nb = doc.mapping(f.get("nodes"), "the nodes")
         for key, value in nb.items if nb else ():
@@ -418,7 +432,7 @@ def parse_flow(
                         "rename it, e.g. main_menu",
                     )
                     continue
-                node_marks[key.text] = key.mark
+                ctx.marks.nodes[key.text] = key.mark
                 body = doc.mapping(value, "the node's details")
                 if body is None:
                     continue
@@ -439,12 +453,13 @@ def parse_flow(
                 parsed = parser(ctx, key.text, body, defaults)
                 if parsed is not None:
                     nodes[key.text] = parsed
+    marks = ctx.marks.done()
     if everywhere:
-        _check_language_keys(ctx, nodes, targets["start"], top.mark(START), node_marks)
+        _check_language_keys(ctx, nodes, targets["start"], top.mark(START), marks)
     if text_message is not None and ctx.keys is not None:
-        check_text_key(ctx, text_message, ctx.keys, nodes, targets["start"])
+        check_text_key(ctx, text_message, ctx.keys, nodes, targets["start"], marks)
     if doc.failed or ctx.keys is None:
-        return None
+        return None, marks
     flow = Flow(
         name=path.stem,
         file=doc.file,
@@ -459,8 +474,8 @@ def parse_flow(
         rescue_connecting=rescue_connecting,
         text_message=text_message,
     )
-    for error in check_flow(flow, node_marks, doc.marks, Mark(doc.file, 1, 1)):
+    for error in check_flow(flow, marks):
         doc.report(error)
     if doc.failed:
-        return None
-    return flow
+        return None, marks
+    return flow, marks

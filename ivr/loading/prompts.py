@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ivr.loading.document import (
@@ -15,6 +15,7 @@ from ivr.loading.document import (
     did_you_mean,
     whole,
 )
+from ivr.loading.flow_marks import Recorder
 from ivr.model import (
     CONNECTS,
     NO_WORDS,
@@ -46,6 +47,7 @@ class FlowContext:
     helplines: Mapping[str, Helpline]
     keys: GlobalKeys | None = None
     text_key: str = ""  # the text-message key, said by {key:text_message} (ivr.loading.text_message)
+    marks: Recorder = field(default_factory=Recorder)  # where the flow names its nodes, for the checks of its graph
 
     def expand(self, text: str, lang: str, mark: Mark) -> str:
         """Replace placeholders with the words to say; report numbers typed by hand (see typed_numbers)."""

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from ivr.errors import ConfigError
 from ivr.loading.document import did_you_mean
+from ivr.loading.flow_marks import FlowMarks
 from ivr.loading.prompts import PLACEHOLDER, FlowContext, parse_prompt
 from ivr.model import GlobalKeys, Node, Speech, TextMessage, frozen_map, key_uses
 from ivr.number_guard import line_numbers, typed_numbers
@@ -60,7 +61,7 @@ def parse_text_message(ctx: FlowContext, node: YNode) -> TextMessage | None:
         with doc.at("key"):
             key = doc.phone_key(key_node) if isinstance(key_node, YScalar) else None
             if key is not None:
-                doc.marks[doc.where()] = key_node.mark if key_node is not None else fields.mark
+                ctx.marks.text_key = key_node.mark if key_node is not None else fields.mark
                 ctx.text_key = key
         with doc.at("offer"):
             offer = parse_prompt(ctx, f.get("offer"), f"{ctx.name}/text_message.offer")
@@ -94,12 +95,15 @@ def parse_text_message(ctx: FlowContext, node: YNode) -> TextMessage | None:
         return TextMessage(key, offer, on_its_way, frozen_map(body))
 
 
-def check_text_key(ctx: FlowContext, message: TextMessage, keys: GlobalKeys, nodes: Mapping[str, Node], start: str) -> None:
+def check_text_key(
+    ctx: FlowContext, message: TextMessage, keys: GlobalKeys, nodes: Mapping[str, Node], start: str, marks: FlowMarks
+) -> None:
     """The text-message key means nothing else anywhere in the flow (the caller checker says so too, ivr.checker)."""
     used = key_uses(keys, nodes, start)
     if message.key in used:
         where = "text_message.key"
         free = [key for key in "123456789*0#" if key not in used]
         hint = f"choose a key used nowhere else: {', '.join(free)}" if free else "free a key for it"
-        mark = ctx.doc.marks.get(where, Mark(ctx.doc.file, 1, 1))
-        ctx.doc.errors.append(ConfigError(mark, where, f"key {message.key} is already {used[message.key]}", hint))
+        ctx.doc.errors.append(
+            ConfigError(marks.text_message_key(), where, f"key {message.key} is already {used[message.key]}", hint)
+        )
