@@ -231,3 +231,31 @@ def test_guesses_from_many_addresses_keep_a_bounded_count(settings: Settings) ->
         )
     assert len(app.extensions[GUARD].windows) <= 50
     assert client.get("/admin", headers=basic(PASSWORD)).status_code == 200
+
+
+def test_guesses_on_the_simulator_and_the_metrics_token_leave_both_open_to_the_right_ones(tmp_path: Path) -> None:
+    """The review's guessing on /simulator and /metrics, against the Procfile's process: a thousand wrong
+    passwords on /simulator and a thousand wrong tokens on /metrics at once, from one address. No guess is let
+    in, each page refuses past its limit, and the right password and the right token still open them at once."""
+    env = procfile_env(free_port(), TWILIO_AUTH_TOKEN="serving-token", IVR_ADMIN_PASSWORD=PASSWORD, IVR_METRICS_TOKEN=TOKEN)
+    migrate(f"sqlite:///{env['IVR_STATS_DB']}")
+    with procfile_web(env, tmp_path / "output.log") as base:
+        statuses: dict[str, list[int]] = {"/simulator": [], "/metrics": []}
+        lock = threading.Lock()
+
+        def guesses(page: str) -> None:
+            for i in range(GUESSES // 200):
+                headers = basic(f"guess-{i}") if page == "/simulator" else bearer(f"guess-{i}")
+                status = status_of(base + page, headers)
+                with lock:
+                    statuses[page].append(status)
+
+        with ThreadPoolExecutor(max_workers=200) as pool:
+            list(pool.map(guesses, ["/simulator", "/metrics"] * 100))
+        for page, seen in statuses.items():
+            assert len(seen) == GUESSES // 2 and 200 not in seen, page
+            assert 429 in seen and set(seen) <= {401, 429}, (page, sorted(set(seen)))
+        started = time.monotonic()
+        assert status_of(base + "/simulator", basic(PASSWORD)) == 200
+        assert status_of(base + "/metrics", bearer(TOKEN)) == 200
+        assert time.monotonic() - started < 5
