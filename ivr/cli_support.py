@@ -6,11 +6,16 @@ each module when its command runs. So the command line has no import cycle, and 
 
 from __future__ import annotations
 
+import os
+import secrets
+from dataclasses import replace
 from enum import IntEnum
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
+
+from ivr.settings import DEV_MODE_VARIABLE, Settings
 
 if TYPE_CHECKING:  # the loader is imported by the commands that load, not by `ivr --help`
     from ivr.model import Catalog
@@ -118,3 +123,20 @@ def load_or_exit(
         return load_catalog(config_dir or default_config_dir(), flows_dir or default_flows_dir(), duration_of, engines)
     except ConfigErrors as exc:
         fail(ExitCode.ERROR, exc.report())
+
+
+def in_process_settings(config_dir: Path | None, flows_dir: Path | None, *, statistics: bool = True) -> Settings:
+    """Settings for calls played in-process (``ivr simulate``, ``ivr test``): the environment's, with a fresh auth
+    token so that every request is signed and checked as in production, never development mode, and the
+    folders given; ``statistics=False`` counts nothing (scenarios are not callers)."""
+    env = dict(os.environ)
+    env["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)
+    env.pop(DEV_MODE_VARIABLE, None)
+    if not statistics:
+        env["IVR_STATISTICS"] = "off"
+    settings = Settings.from_env(env)
+    if config_dir is not None:
+        settings = replace(settings, config_dir=config_dir)
+    if flows_dir is not None:
+        settings = replace(settings, flows_dir=flows_dir)
+    return settings

@@ -6,9 +6,6 @@ played by :mod:`ivr.simulate.scenarios`; this module only reads options, prints,
 
 from __future__ import annotations
 
-import os
-import secrets
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -16,27 +13,14 @@ import click
 from flask import Flask
 
 from ivr.app import create_app
-from ivr.cli_support import CONFIG_OPTION, ENV_FILE_OPTION, FLOWS_OPTION, ExitCode, fail
+from ivr.cli_support import CONFIG_OPTION, ENV_FILE_OPTION, FLOWS_OPTION, ExitCode, fail, in_process_settings
 from ivr.errors import ConfigErrors
 from ivr.hours import describe_moment
 from ivr.loading.scenarios_file import load_scenarios
 from ivr.logs import quiet_service_logs
 from ivr.service import now_utc
-from ivr.settings import DEV_MODE_VARIABLE, Settings, SettingsError
+from ivr.settings import SettingsError
 from ivr.simulate.scenarios import play
-
-
-def _settings(config_dir: Path | None, flows_dir: Path | None) -> Settings:
-    env = dict(os.environ)
-    env["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)  # every request signed and checked, as in production
-    env["IVR_STATISTICS"] = "off"  # the scenarios are not callers: nothing is counted
-    env.pop(DEV_MODE_VARIABLE, None)
-    settings = Settings.from_env(env)
-    if config_dir is not None:
-        settings = replace(settings, config_dir=config_dir)
-    if flows_dir is not None:
-        settings = replace(settings, flows_dir=flows_dir)
-    return settings
 
 
 @click.command("test")
@@ -60,7 +44,7 @@ def test(config_dir: Path | None, flows_dir: Path | None, scenarios_file: Path |
     your own numbers and targets.
     """
     try:
-        settings = _settings(config_dir, flows_dir)
+        settings = in_process_settings(config_dir, flows_dir, statistics=False)
         path = scenarios_file or settings.config_dir / "scenarios.yaml"
         scenarios = load_scenarios(path)
         moment: list[datetime | None] = [None]

@@ -32,8 +32,8 @@ log = get_logger()
 EXTENSION = "ivr"
 LOADED = "ivr.loaded"  # ivr.startup.Loaded: the hash of the files served, since when, the last refused reload
 # Distinct answers kept rendered, per app: the engine keeps its turns (ivr.engine), and a kept turn
-# is rendered once (see bench/: with both, the app answers faster than the idiomatic peer, which
-# builds its document per request). The bound keeps odd (signed but unusual) states from growing memory.
+# is rendered once. `make bench` weighs this against the idiomatic peer, which builds its document per
+# request. The bound keeps odd (signed but unusual) states from growing memory.
 RENDER_CACHE_SIZE = 1024
 
 RenderKey = tuple[Turn, str | None, str, tuple[tuple[Speech, str | None], ...]]

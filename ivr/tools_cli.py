@@ -8,9 +8,7 @@ and turns errors into exit codes.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import click
 
 from ivr.app import create_app
 from ivr.audio import AudioManifest, ManifestError, load_manifest, number_said, recording_id
-from ivr.cli_support import CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, load_or_exit
+from ivr.cli_support import CONFIG_OPTION, FLOWS_OPTION, ExitCode, fail, in_process_settings, load_or_exit
 from ivr.errors import ConfigErrors
 from ivr.graph import FORMATS, GraphvizMissing, diagram, to_format
 from ivr.hours import BRUSSELS, HoursError, brussels_moment, describe_moment
@@ -26,7 +24,7 @@ from ivr.logs import quiet_service_logs
 from ivr.model import Catalog, Speech
 from ivr.review_script import AudioColumns, to_html, to_markdown
 from ivr.service import now_utc
-from ivr.settings import DEV_MODE_VARIABLE, Settings, SettingsError
+from ivr.settings import SettingsError
 from ivr.simulate import (
     DIAL_STATUSES,
     SAY,
@@ -212,19 +210,6 @@ class TerminalCaller:
         return chosen
 
 
-def _settings(config_dir: Path | None, flows_dir: Path | None) -> Settings:
-    env = dict(os.environ)
-    # A fresh token: every request the simulator sends is signed and checked, as in production.
-    env["TWILIO_AUTH_TOKEN"] = secrets.token_hex(16)
-    env.pop(DEV_MODE_VARIABLE, None)
-    settings = Settings.from_env(env)
-    if config_dir is not None:
-        settings = replace(settings, config_dir=config_dir)
-    if flows_dir is not None:
-        settings = replace(settings, flows_dir=flows_dir)
-    return settings
-
-
 def _summary(report: CallReport) -> None:
     click.echo("")
     click.echo("Path: " + " → ".join(report.path))
@@ -313,7 +298,7 @@ def simulate(
     """Call the service from the terminal: the real webhook, signed requests, real TwiML."""
     clock, instant = _moment(at) if at is not None else (now_utc, None)
     try:
-        settings = _settings(config_dir, flows_dir)
+        settings = in_process_settings(config_dir, flows_dir)
         with quiet_service_logs():
             app = create_app(settings, clock)
     except SettingsError as exc:
