@@ -258,3 +258,48 @@ def test_unsigned_fallback_hits_page_only_with_refused_signatures_on_a_calls_web
     assert len(lines(json_log)) == 1
     alerts.fallback(signed=False)  # the other order: refused first, then the unsigned hit
     assert len(lines(json_log)) == 2 and lines(json_log)[-1]["level"] == "error"
+
+
+def test_a_lines_targets_shown_as_under_5_never_add_up_to_its_own_row(tmp_path: Path) -> None:
+    """Tele-Onthaal's four targets each answered once, "<5" each, beside the line's row "<5": read together they
+    would say 1 each. Another line's large counts keep the tables' totals from telling it: the line's own rows must."""
+    from ivr.loader import load_catalog
+    from support.config import DATA
+    from support.transfers import transfers_config
+
+    config = transfers_config(tmp_path)
+    lines = config / "helplines.yaml"
+    day_pbx = '      - "sip:dag@pbx.tele-onthaal.example"\n'
+    lines.write_text(lines.read_text().replace(day_pbx, day_pbx + '      - "+3290000009"\n'))
+    catalog = load_catalog(config, DATA / "flows")
+    result = report.Report(DAY, DAY + timedelta(days=6))
+    result.transfer_turns[("mini", "line", "nl", "transfer_done")] = 4
+    result.transfer_turns[("mini", "line", "fr", "transfer_done")] = 40
+    for target in range(4):
+        result.per_target[("tele_onthaal", target, True)] = 1
+    result.per_target[("tele_accueil", 0, True)] = result.per_target[("tele_accueil", 1, True)] = 20
+    view = views.build(result, KEY, views.Names(catalog), now=midnight(DAY) + 8 * 86400)
+
+    line = view.cell(views.ANSWERED_LINE, "Tele-Onthaal")
+    targets = [cell for label, cell in view.table(views.ANSWERED_TARGET).rows if label.startswith("Tele-Onthaal, ")]
+    assert len(targets) == 4 and sum(cell.text == "<5" for cell in [line, *targets]) >= 3  # hidden only what it must
+    big = 10**9
+
+    def high(cell: Shown) -> int:
+        return reader_bounds(cell)[1] or big
+
+    for n, cell in enumerate([line, *targets]):
+        if cell.text != "<5":
+            continue
+        # What it can be, the line's row being the sum of its targets' rows.
+        others = [c for c in targets if c is not cell]
+        lo, hi = sum(reader_bounds(c)[0] for c in others), sum(high(c) for c in others)
+        if n == 0:
+            fits = [v for v in range(1, 5) if lo <= v <= hi]
+        else:
+            fits = [v for v in range(1, 5) if v + lo <= high(line) and v + hi >= reader_bounds(line)[0]]
+        assert len(fits) > 1, (n, fits)
+    assert [label for label, *_ in view.target_rates()][:2] == [
+        "Tele-Onthaal, target 1 (sip:…le)",
+        "Tele-Onthaal, target 2 (…01)",
+    ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -101,6 +101,11 @@ class Names:
         found = self.catalog.helplines.get(node.helpline)
         return found.name if found else node_id
 
+    def line_named(self, line_id: str) -> str:
+        """A line by its name, as the tables per line name it."""
+        found = self.catalog.helplines.get(line_id) if self.catalog else None
+        return found.name if found else line_id
+
     def target(self, line_id: str, position: int) -> str:
         """A line's transfer target by its place in the line's order and masked as operator pages show it
         (ivr status, the Live now panel): "Tele-Onthaal, target 2 (…01)"."""
@@ -179,6 +184,16 @@ def _bucket_label(start: int) -> str:
     return f"{start}–{start + BUCKET} s"
 
 
+def _per_line(title: str, cell: str, part: str, counts: Mapping[str, int], line: Callable[[str], str], key: bytes) -> Published:
+    """A table of transfer attempts per line or per target. A line's row and its targets' rows split the same
+    attempts (population "answered:LINE"): no "<5" of them may be worked out from the others."""
+    rows = _rows(cell, key, sorted((label, label, n) for label, n in counts.items()))
+    population, _, partition = part.partition("/")
+    # "/" ends a population's name (shown.Published.parts): a line named with one is kept whole.
+    row_parts = tuple((f"{population}:{line(label).replace('/', ' ')}/{partition}",) for label, _ in rows)
+    return Published(title, rows, (part,), row_parts)
+
+
 def build(report: Report, key: bytes, names: Names | None = None, *, now: float) -> View:
     """The tables of ``report`` as anyone may see them, checked together."""
     names = names or Names()
@@ -201,10 +216,13 @@ def build(report: Report, key: bytes, names: Names | None = None, *, now: float)
         for counter in lines.values():
             counter[name] += 0
     targets: dict[bool, Counter[str]] = {True: Counter(), False: Counter()}
+    line_of: dict[str, str] = {}  # a target's label -> its line's, as the tables per line name it
     for (line_id, position, answered), n in sorted(report.per_target.items()):
         label = names.target(line_id, position)
+        line_of[label] = names.line_named(line_id)
         targets[answered][label] += n
         targets[not answered][label] += 0  # both tables list every target tried
+
     buckets: Counter[int] = Counter()
     for seconds, n in report.to_line.items():
         buckets[_bucket(seconds)] += n
@@ -244,11 +262,11 @@ def build(report: Report, key: bytes, names: Names | None = None, *, now: float)
         ),
         Published(RESULTS, _rows("result", key, ((r, r, report.transfers[r]) for r in RESULT_ORDER)), ("transfers/result",)),
         one(STARTED, "started", report.transfers["started"]),
-        Published(ANSWERED_LINE, _rows("answered", key, sorted_by(lines["transfer_done"], str)), ("answered/line",)),
-        Published(UNANSWERED_LINE, _rows("unanswered", key, sorted_by(lines["transfer_failed"], str)), ("unanswered/line",)),
+        _per_line(ANSWERED_LINE, "answered", "answered/line", lines["transfer_done"], str, key),
+        _per_line(UNANSWERED_LINE, "unanswered", "unanswered/line", lines["transfer_failed"], str, key),
         # The same attempts as the tables per line, told apart by target.
-        Published(ANSWERED_TARGET, _rows("answered_target", key, sorted_by(targets[True], str)), ("answered/target",)),
-        Published(UNANSWERED_TARGET, _rows("unanswered_target", key, sorted_by(targets[False], str)), ("unanswered/target",)),
+        _per_line(ANSWERED_TARGET, "answered_target", "answered/target", targets[True], line_of.__getitem__, key),
+        _per_line(UNANSWERED_TARGET, "unanswered_target", "unanswered/target", targets[False], line_of.__getitem__, key),
         Published(
             FALLBACK,
             _rows(
