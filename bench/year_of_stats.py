@@ -74,7 +74,8 @@ def rows(days: int, turn_rows: int, call_rows: int, now: float) -> Iterator[tupl
             yield store.time_to_line, {"hour": hour, "flow": "helpline", "lang": key["lang"], "seconds": seconds, "count": 1}
         for k, result in enumerate(("connected", "busy") if index % 2 else ("connected",)):
             lang = LANGUAGES[(index + k) % len(LANGUAGES)]
-            yield store.transfers, {"hour": hour, "flow": "helpline", "lang": lang, "result": result, "count": 1 + k}
+            target = {"line": "tele_onthaal", "target": index % 2}
+            yield store.transfers, {"hour": hour, "flow": "helpline", "lang": lang, "result": result, "count": 1 + k} | target
 
 
 def fill(url: str, days: int = 400, turn_rows: int = 364_000, call_rows: int = 94_000) -> dict[str, int]:

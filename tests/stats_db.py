@@ -158,6 +158,8 @@ def turn(
     lang: str = "fr",
     seconds: float = 10.0,
     dial: str | None = None,
+    line: str = "-",
+    target: int = -1,
     **facts: float,
 ) -> TurnEvent:
     return TurnEvent(
@@ -169,6 +171,8 @@ def turn(
         outcome,
         TurnFacts(seconds, facts.get("line_at"), facts.get("dial_at"), int("dial_at" in facts)),
         dial,
+        line,
+        target,
     )
 
 

@@ -44,8 +44,15 @@ def _run(url: str, sql: str, **params: object) -> list[tuple[object, ...]]:
         engine.dispose()
 
 
+# stats_transfers as 0001 to 0003 keep it: 0004 tells a result's targets apart, and adds them up on its way down.
+TRANSFERS_BEFORE_0004 = "SELECT hour, flow, lang, result, SUM(count) FROM stats_transfers GROUP BY hour, flow, lang, result"
+
+
 def _aggregates(url: str) -> dict[str, list[tuple[object, ...]]]:
-    return {table: [tuple(r) for r in _run(url, f"SELECT * FROM {table}")] for table in AGGREGATE_ROWS}
+    def select(table: str) -> str:
+        return TRANSFERS_BEFORE_0004 if table == "stats_transfers" else f"SELECT * FROM {table}"
+
+    return {table: sorted(tuple(r) for r in _run(url, select(table))) for table in AGGREGATE_ROWS}
 
 
 def _live_turns(url: str) -> list[tuple[object, ...]]:
@@ -133,7 +140,9 @@ def test_every_migration_goes_up_and_down_with_calls_in_progress_and_counts(empt
     assert (c1.hour, c1.lang, c1.reached, c1.to_line, c1.last_node) == (NOW, "fr", True, pytest.approx(16.6), "listening_line")
     assert (e2.reached, e2.last_node, e2.end_status, e2.lang) == (False, "welcome", "completed", "-")
 
-    # At 0003, through the store: a call's end written before its first turn, and a transfer still ringing.
+    # At the latest revision, through the store: a call's end written before its first turn, and a transfer still ringing.
+    command.upgrade(config, "head")
+    assert _aggregates(url) == counts
     end_first = Batch()
     end_first.add_end(CallEnd(NOW + 60, "e3", "completed", "1-2m"))
     write(url, end_first, now=NOW + 35)
@@ -173,3 +182,36 @@ def test_every_migration_goes_up_and_down_with_calls_in_progress_and_counts(empt
     assert write(url, Batch(), now=NOW + 60 + store.END_GRACE_SECONDS + 1) == 1  # e3, summed up after its end
     assert write(url, Batch(), now=NOW + 70 + store.IDLE_SECONDS + 1) == 1  # r1, once silent
     assert sorted((r["lang"], r["seconds"]) for r in rows(url, store.time_to_line)) == [("nl", 11), ("nl", 12)]
+
+
+def test_0004_counts_transfer_results_per_target_and_adds_them_up_on_its_way_down(empty_url: str) -> None:
+    url, config = empty_url, store._alembic_config(empty_url)
+    command.upgrade(config, "0003")
+    _run(url, AGGREGATE_ROWS["stats_transfers"], hour=HOUR_BEFORE)
+    command.upgrade(config, "0004")
+    kept = "SELECT hour, flow, lang, result, line, target, count FROM stats_transfers ORDER BY hour, result, target"
+    assert _run(url, kept) == [(HOUR_BEFORE, "helpline", "nl", "connected", "-", -1, 6)]  # a result of before: no target
+
+    batch = Batch()
+    for n, (status, line, target) in enumerate([("busy", "tele_onthaal", 1)] * 3 + [("connected", "tele_onthaal", 2)] * 2):
+        batch.add_turn(
+            turn(f"c{n}", NOW + n, "listening_line", "transfer_failed", lang="nl", dial=status, line=line, target=target)
+        )
+    write(url, batch)
+    assert _run(url, kept) == [
+        (HOUR_BEFORE, "helpline", "nl", "connected", "-", -1, 6),
+        (NOW, "helpline", "nl", "busy", "tele_onthaal", 1, 3),
+        (NOW, "helpline", "nl", "connected", "tele_onthaal", 2, 2),
+    ]
+    command.downgrade(config, "0003")
+    before = "SELECT hour, flow, lang, result, count FROM stats_transfers ORDER BY hour, result"
+    assert _run(url, before) == [
+        (HOUR_BEFORE, "helpline", "nl", "connected", 6),
+        (NOW, "helpline", "nl", "busy", 3),
+        (NOW, "helpline", "nl", "connected", 2),
+    ]
+    command.upgrade(config, "0004")
+    assert _run(url, kept)[-1] == (NOW, "helpline", "nl", "connected", "-", -1, 2)
+    # The table's key is the code's: a result per target written again adds up, another target is a row of its own.
+    write(url, batch)
+    assert len(_run(url, kept)) == 5

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
@@ -78,6 +78,10 @@ def possible_values(view: views.View, population: str, title: str, row: int) -> 
         for part in table.parts:
             if part.split("/")[0] == population:
                 partitions.setdefault(part, []).extend((table.title, r, c) for r, (_, c) in enumerate(table.rows))
+        for r, parts in enumerate(table.row_parts):  # a line's row and its targets' rows: the line's attempts
+            for part in parts:
+                if part.split("/")[0] == population:
+                    partitions.setdefault(part, []).append((table.title, r, table.rows[r][1]))
     found = []
     for value in range(1, 5):
         low, high = 0, 10**9
@@ -105,8 +109,30 @@ CALL = st.tuples(
 )
 
 
-def period_of(calls: list[tuple[int, str, str, bool, str, str, int]], extra: dict[str, int]) -> report.Report:
+# A transfer attempt: the caller's language (its line), the target's place in the line's list, answered or not.
+ATTEMPT = st.tuples(st.sampled_from(["nl", "fr"]), st.integers(0, 3), st.booleans())
+LINE_OF = {"nl": "tele_onthaal", "fr": "tele_accueil"}
+
+
+@pytest.fixture(scope="module")
+def transfer_names(tmp_path_factory: pytest.TempPathFactory) -> views.Names:
+    """Names from the config with transfer targets: a line's rows and its targets' rows are told apart by line."""
+    from ivr.loader import load_catalog
+    from support.config import DATA
+    from support.transfers import transfers_config
+
+    return views.Names(load_catalog(transfers_config(tmp_path_factory.mktemp("targets")), DATA / "flows"))
+
+
+def period_of(
+    calls: list[tuple[int, str, str, bool, str, str, int]],
+    extra: dict[str, int],
+    attempts: list[tuple[str, int, bool]] = [],  # noqa: B006 - never changed
+) -> report.Report:
     result = report.Report(DAY, DAY + timedelta(days=6))
+    for lang, target, answered in attempts:
+        result.transfer_turns[("mini", "line", lang, "transfer_done" if answered else "transfer_failed")] += 1
+        result.per_target[(LINE_OF[lang], target, answered)] += 1
     for hour, flow, lang, reached, node, duration, seconds in calls:
         report._add_call(result, hour, flow, lang, reached, node, duration, 1)
         if reached:
@@ -125,20 +151,28 @@ def period_of(calls: list[tuple[int, str, str, bool, str, str, int]], extra: dic
     st.lists(CALL, max_size=60),
     st.dictionaries(st.sampled_from(["started", "connected", "busy", "fallback", "rescue"]), st.integers(0, 12)),
     st.binary(min_size=1, max_size=8),
+    st.lists(ATTEMPT, max_size=30),
 )
+# Four targets of one line answered once each, "<5" beside the line's "<5"; the other line's attempts keep the totals
+# of all lines from telling it.
+@example([], {}, b"k", [("nl", target, True) for target in range(4)] + [("fr", 0, True)] * 12)
 def test_no_count_under_5_can_be_worked_out_from_the_response(
-    calls: list[tuple[int, str, str, bool, str, str, int]], extra: dict[str, int], secret: bytes
+    transfer_names: views.Names,
+    calls: list[tuple[int, str, str, bool, str, str, int]],
+    extra: dict[str, int],
+    secret: bytes,
+    attempts: list[tuple[str, int, bool]],
 ) -> None:
     key = rounding_key(secret)
-    result = period_of(calls, extra)
-    view = views.build(result, key, now=midnight(DAY) + 8 * 86400)
+    result = period_of(calls, extra, attempts)
+    view = views.build(result, key, transfer_names, now=midnight(DAY) + 8 * 86400)
     for table in view.tables:
-        for population in {part.split("/")[0] for part in table.parts}:
+        for population in {part.split("/")[0] for part in (*table.parts, *(p for row in table.row_parts for p in row))}:
             for r, (label, cell) in enumerate(table.rows):
                 if cell.text == "<5":
                     assert len(possible_values(view, population, table.title, r)) > 1, (table.title, label)
                 assert cell.value is None or cell.value == 0 or cell.value >= 5
-    again = views.build(period_of(calls, extra), key, now=midnight(DAY) + 8 * 86400)
+    again = views.build(period_of(calls, extra, attempts), key, transfer_names, now=midnight(DAY) + 8 * 86400)
     assert views.csv_text(again) == views.csv_text(view)  # the same query, the same figures
 
 
@@ -258,3 +292,48 @@ def test_unsigned_fallback_hits_page_only_with_refused_signatures_on_a_calls_web
     assert len(lines(json_log)) == 1
     alerts.fallback(signed=False)  # the other order: refused first, then the unsigned hit
     assert len(lines(json_log)) == 2 and lines(json_log)[-1]["level"] == "error"
+
+
+def test_a_lines_targets_shown_as_under_5_never_add_up_to_its_own_row(tmp_path: Path) -> None:
+    """Tele-Onthaal's four targets each answered once, "<5" each, beside the line's row "<5": read together they
+    would say 1 each. Another line's large counts keep the tables' totals from telling it: the line's own rows must."""
+    from ivr.loader import load_catalog
+    from support.config import DATA
+    from support.transfers import transfers_config
+
+    config = transfers_config(tmp_path)
+    lines = config / "helplines.yaml"
+    day_pbx = '      - "sip:dag@pbx.tele-onthaal.example"\n'
+    lines.write_text(lines.read_text().replace(day_pbx, day_pbx + '      - "+3290000009"\n'))
+    catalog = load_catalog(config, DATA / "flows")
+    result = report.Report(DAY, DAY + timedelta(days=6))
+    result.transfer_turns[("mini", "line", "nl", "transfer_done")] = 4
+    result.transfer_turns[("mini", "line", "fr", "transfer_done")] = 40
+    for target in range(4):
+        result.per_target[("tele_onthaal", target, True)] = 1
+    result.per_target[("tele_accueil", 0, True)] = result.per_target[("tele_accueil", 1, True)] = 20
+    view = views.build(result, KEY, views.Names(catalog), now=midnight(DAY) + 8 * 86400)
+
+    line = view.cell(views.ANSWERED_LINE, "Tele-Onthaal")
+    targets = [cell for label, cell in view.table(views.ANSWERED_TARGET).rows if label.startswith("Tele-Onthaal, ")]
+    assert len(targets) == 4 and sum(cell.text == "<5" for cell in [line, *targets]) >= 3  # hidden only what it must
+    big = 10**9
+
+    def high(cell: Shown) -> int:
+        return reader_bounds(cell)[1] or big
+
+    for n, cell in enumerate([line, *targets]):
+        if cell.text != "<5":
+            continue
+        # What it can be, the line's row being the sum of its targets' rows.
+        others = [c for c in targets if c is not cell]
+        lo, hi = sum(reader_bounds(c)[0] for c in others), sum(high(c) for c in others)
+        if n == 0:
+            fits = [v for v in range(1, 5) if lo <= v <= hi]
+        else:
+            fits = [v for v in range(1, 5) if v + lo <= high(line) and v + hi >= reader_bounds(line)[0]]
+        assert len(fits) > 1, (n, fits)
+    assert [label for label, *_ in view.target_rates()][:2] == [
+        "Tele-Onthaal, target 1 (sip:…le)",
+        "Tele-Onthaal, target 2 (…01)",
+    ]

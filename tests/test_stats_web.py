@@ -252,8 +252,9 @@ class Texts(HTMLParser):
         self.texts.append(data)
 
 
-# A bare count: a lone digit 1 to 4, not part of a date, an hour ("01h"), seconds ("2 s") or a percentage.
-BARE = re.compile(r"(?<![\w.:/–-])[1-4](?![\w.:/%–-]| s\b)")
+# A bare count: a lone digit 1 to 4, not part of a date, an hour ("01h"), seconds ("2 s"), a percentage or a transfer
+# target's place in its line's order ("target 2", as the Live now panel and the answer rates name targets).
+BARE = re.compile(r"(?<![\w.:/–-])(?<!target )[1-4](?![\w.:/%–-]| s\b)")
 
 
 def bare_counts(page: str) -> list[str]:
@@ -401,3 +402,84 @@ def test_any_period_asked_gets_a_page_never_an_error(status_client: TwilioClient
     query = {"since": since, "until": until, "days": days}
     for path in ("/admin", "/admin/stats.csv"):
         assert status_client.client.get(path, query_string=query, headers=basic("admin-password")).status_code == 200
+
+
+def test_each_transfer_target_has_its_answer_rate_masked_on_admin_in_the_csv_and_in_ivr_stats(
+    settings: Settings, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from ivr.cli import main
+    from stats_db import rows
+    from support.config import DATA
+    from support.transfers import app_at, transfers_config
+
+    url = f"sqlite:///{tmp_path / 'stats.sqlite3'}"
+    migrate(url)
+    config = transfers_config(tmp_path)
+    app = app_at(settings, config, database_url=url, admin_password="pw")
+    # Saturday 20:00 in Brussels: Tele-Onthaal's number (target 2) and its day PBX (target 3) are open, the night one not.
+    app.extensions["ivr"].engine.clock = lambda: datetime(2026, 3, 28, 19, 0, tzinfo=UTC)
+    twilio = TwilioClient(app.test_client())
+    for n in range(10):
+        sid = f"CA{n:032x}"
+        menu = twilio.follow(twilio.post("/voice", {"CallSid": sid}).gather_action(), "1", CallSid=sid)
+        first = twilio.follow(menu.gather_action(), "0", CallSid=sid)
+        assert first.root.findtext("Dial/Number") == "+3290000001"
+        second = twilio.follow(first.root.find("Dial").attrib["action"], CallSid=sid, DialCallStatus="busy")  # type: ignore[union-attr]
+        assert (second.root.findtext("Dial/Sip") or "").strip() == "sip:dag@pbx.tele-onthaal.example"
+        action = second.root.find("Dial").attrib["action"]  # type: ignore[union-attr]
+        twilio.follow(action, CallSid=sid, DialCallStatus="completed" if n < 5 else "no-answer")
+    assert app.extensions[STATS].recorder.flush()
+    stored = {(r["line"], r["target"], r["result"]): r["count"] for r in rows(url, store.transfers) if r["line"] != "-"}
+    assert stored == {("tele_onthaal", 1, "busy"): 10, ("tele_onthaal", 2, "connected"): 5, ("tele_onthaal", 2, "no-answer"): 5}
+
+    client = app.test_client()
+    csv_body = client.get("/admin/stats.csv?days=1", headers=basic("pw")).get_data(as_text=True)
+    found = {(row[0], row[1]): row[2] for row in csv.reader(io.StringIO(csv_body))}
+    number, pbx = "Tele-Onthaal, target 2 (…01)", "Tele-Onthaal, target 3 (sip:…le)"
+    assert found[("Transfers answered, per target", number)] == "0"
+    assert found[("Transfers not answered, per target", number)] == "10"
+    assert found[("Transfers answered, per target", pbx)] == found[("Transfers not answered, per target", pbx)] == "5"
+    assert found[("Transfers answered, per line", "Tele-Onthaal")] == "5"
+    assert found[("Transfers not answered, per line", "Tele-Onthaal")] == "15"
+    page = client.get("/admin?days=1", headers=basic("pw")).get_data(as_text=True)
+    cells = '<td class="n">{}</td><td class="n">{}</td><td class="n">{}</td>'
+    assert f"<td>{number}</td>" + cells.format(0, 10, "0%") in page
+    assert f"<td>{pbx}</td>" + cells.format(5, 5, "50%") in page
+    for body in (csv_body, page):
+        assert "90000001" not in body and "dag@" not in body  # the targets only masked
+
+    env = {"DATABASE_URL": url, "IVR_CONFIG": str(config), "IVR_FLOWS": str(DATA / "flows"), "IVR_LOG_KEY": "test-log-key"}
+    printed = CliRunner().invoke(
+        main, ["stats", "--days", "1"], env={**env, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_PUBLIC_URL": PUBLIC}
+    )
+    assert printed.exit_code == 0, printed.output
+    assert re.search(rf"Transfers not answered, per target\n(.*\n)*  {re.escape(pbx)} +5\n", printed.output), printed.output
+    assert "90000001" not in printed.output
+
+
+def test_a_targets_small_counts_leave_only_as_under_5_and_its_rate_tells_none_of_them(settings: Settings, tmp_path: Path) -> None:
+    from support.transfers import app_at, transfers_config
+
+    url = f"sqlite:///{tmp_path / 'stats.sqlite3'}"
+    migrate(url)
+    app = app_at(settings, transfers_config(tmp_path), database_url=url, admin_password="pw")
+    app.extensions["ivr"].engine.clock = lambda: datetime(2026, 3, 28, 19, 0, tzinfo=UTC)  # targets 2 and 3 open
+    twilio = TwilioClient(app.test_client())
+    for n in range(3):
+        sid = f"CA{n:032x}"
+        menu = twilio.follow(twilio.post("/voice", {"CallSid": sid}).gather_action(), "1", CallSid=sid)
+        first = twilio.follow(menu.gather_action(), "0", CallSid=sid)
+        second = twilio.follow(first.root.find("Dial").attrib["action"], CallSid=sid, DialCallStatus="busy")  # type: ignore[union-attr]
+        twilio.follow(second.root.find("Dial").attrib["action"], CallSid=sid, DialCallStatus="completed")  # type: ignore[union-attr]
+    assert app.extensions[STATS].recorder.flush()
+    client = app.test_client()
+    page = client.get("/admin?days=1", headers=basic("pw")).get_data(as_text=True)
+    small = '<td class="n">&lt;5</td>'
+    assert f'<td>Tele-Onthaal, target 2 (…01)</td><td class="n">0</td>{small}<td class="n">–</td>' in page
+    assert f'<td>Tele-Onthaal, target 3 (sip:…le)</td>{small}<td class="n">0</td><td class="n">–</td>' in page
+    assert bare_counts(page) == []
+    found = list(csv.reader(io.StringIO(client.get("/admin/stats.csv?days=1", headers=basic("pw")).get_data(as_text=True))))
+    per_target = [row for row in found if row[0].endswith("per target") and row[1] != "total"]
+    assert sorted((row[2], row[3]) for row in per_target) == [("", "<5"), ("", "<5"), ("0", ""), ("0", "")]

@@ -16,14 +16,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import NamedTuple
 
-from ivr.stats.events import NO_LANGUAGE, CallEnd, TurnEvent, hour_of
+from ivr.stats.events import NO_LANGUAGE, NO_LINE, NO_TARGET, CallEnd, TurnEvent, hour_of
 
 # Events a batch may hold before new ones are dropped (and counted): several seconds of a
 # very busy line between two writes; a database that keeps failing cannot grow memory.
 MAX_EVENTS = 20_000
 
 TurnKey = tuple[int, str, str, str, str]  # hour, flow, node, lang, outcome
-TransferKey = tuple[int, str, str, str]  # hour, flow, lang, result ("started" or a dial result)
+# hour, flow, lang, result ("started" or a dial result), and for a result the line and the target's position in it
+TransferKey = tuple[int, str, str, str, str, int]
+TRANSFER_KEY = ("hour", "flow", "lang", "result", "line", "target")  # its columns in stats_transfers
 
 
 class CallTurn(NamedTuple):
@@ -162,9 +164,9 @@ class Batch:
             turns[(hour, event.flow, event.node, event.lang, event.outcome)] += 1
             facts = event.facts
             if facts.transfers:
-                transfers[(hour, event.flow, event.lang, "started")] += facts.transfers
+                transfers[(hour, event.flow, event.lang, "started", NO_LINE, NO_TARGET)] += facts.transfers
             if event.dial is not None:
-                transfers[(hour, event.flow, event.lang, event.dial)] += 1
+                transfers[(hour, event.flow, event.lang, event.dial, event.line, event.target)] += 1
             if event.call == "-":
                 continue
             part = calls.get(event.call)

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from ivr.engine import CONNECTED, Dial, Gather, Say, Turn
-from ivr.model import Catalog, Speech
+from ivr.model import EVERY_LINE, LANGUAGE_LINE, Catalog, Speech, TransferNode
+from ivr.state import State
 from ivr.timing import SpeechClock, says_number, word_count
 
 CALL_KEY_LABEL = b"ivr statistics: a call in progress, "  # the day's key is derived from the secret with this and the date
@@ -92,6 +93,25 @@ def dial_result(status: str | None) -> str:
     return status if status in DIAL_RESULTS else "other"
 
 
+NO_LINE = "-"  # a transfer count without a target: the transfers started, and results of before targets were kept
+NO_TARGET = -1
+
+
+def dialled_target(catalog: Catalog, state: State | None) -> tuple[str, int] | None:
+    """(line id, the target's position in its ``transfer_to``) of the transfer attempt whose result comes back
+    for ``state`` (the state of a /voice/dial request): never the number itself. None when the state names no
+    target of a line (a request of before a reload that changed the line, or one made up)."""
+    if state is None or state.flow not in catalog.flows:
+        return None
+    node = catalog.flows[state.flow].nodes.get(state.node)
+    if not isinstance(node, TransferNode) or node.helpline == EVERY_LINE:
+        return None
+    line = catalog.line_for(state.lang) if node.helpline == LANGUAGE_LINE else catalog.helplines.get(node.helpline)
+    if line is None or not 0 <= state.target < len(line.transfer_to):
+        return None
+    return line.id, state.target
+
+
 def call_status(status: str | None) -> str | None:
     """Twilio's final ``CallStatus``, or None when the call is not over (ringing, in-progress)."""
     return status if status in CALL_STATUSES else None
@@ -161,6 +181,8 @@ class TurnEvent(NamedTuple):
     outcome: str
     facts: TurnFacts
     dial: str | None = None  # dial_result() on the /voice/dial route
+    line: str = NO_LINE  # with ``dial``: the line whose target was tried, and the target's position (dialled_target)
+    target: int = NO_TARGET
     before: str = "-"  # the call's key the day before (stats_call_keys): its row's, when the call began then
 
 

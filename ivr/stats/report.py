@@ -18,7 +18,7 @@ from sqlalchemy import Connection, select
 
 from ivr.hours import BRUSSELS
 from ivr.stats import store
-from ivr.stats.events import HOUR, whole_seconds
+from ivr.stats.events import HOUR, NO_LINE, whole_seconds
 
 PERCENTILE_MINIMUM = 10
 TRANSFER_OUTCOMES = ("transfer_done", "transfer_failed")  # turns at a transfer node after Twilio's dial result
@@ -55,6 +55,7 @@ class Report:
     to_line_by_lang: dict[str, Counter[int]] = field(default_factory=dict)
     transfers: Counter[str] = field(default_factory=Counter)
     transfer_turns: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)  # flow, node, lang, outcome
+    per_target: Counter[tuple[str, int, bool]] = field(default_factory=Counter)  # line, target's position, answered
     outcomes: Counter[str] = field(default_factory=Counter)  # turns by outcome
     durations: Counter[str] = field(default_factory=Counter)
     in_progress: int = 0
@@ -105,6 +106,8 @@ def load(conn: Connection, start: date, end: date, now: float | None = None) -> 
     tr = store.transfers
     for row in conn.execute(select(tr).where(tr.c.hour >= lo, tr.c.hour < hi)).mappings():
         report.transfers[row["result"]] += row["count"]
+        if row["line"] != NO_LINE:
+            report.per_target[(row["line"], row["target"], row["result"] == "connected")] += row["count"]
     tu = store.turns
     for row in conn.execute(select(tu).where(tu.c.hour >= lo, tu.c.hour < hi)).mappings():
         report.outcomes[row["outcome"]] += row["count"]

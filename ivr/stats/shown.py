@@ -121,6 +121,9 @@ class Published:
     title: str
     rows: list[tuple[str, Shown]]
     parts: tuple[str, ...]
+    # Partitions of a smaller population that single rows belong to, row by row (a line's answered transfers:
+    # its row per line, and its rows per target, "answered:LINE/line" and "answered:LINE/target").
+    row_parts: tuple[tuple[str, ...], ...] = ()
 
     @property
     def cells(self) -> list[Shown]:
@@ -154,6 +157,10 @@ def _partitions(tables: Sequence[Published]) -> dict[str, dict[str, list[Cell]]]
         for part in table.parts:
             population, _, name = part.partition("/")
             found.setdefault(population, {}).setdefault(name, []).extend((i, r) for r in range(len(table.rows)))
+        for r, parts in enumerate(table.row_parts):
+            for part in parts:
+                population, _, name = part.partition("/")
+                found.setdefault(population, {}).setdefault(name, []).append((i, r))
     return found
 
 
@@ -186,18 +193,20 @@ def protect(tables: list[Published]) -> None:
     """Hide more (in place) until no "<5" of ``tables`` can be worked out from them."""
     while found := pinned(tables):
         population, (where, _) = found[0]
-        mine = [i for i, t in enumerate(tables) if any(p.partition("/")[0] == population for p in t.parts)]
-        candidates = [(i != where, cell.number, i, r) for i in mine for r, cell in enumerate(tables[i].cells) if cell.value]
-        if candidates:
-            _, _, i, r = min(candidates)
+        cells = sorted({cell for part in _partitions(tables)[population].values() for cell in part})
+        shown = [(i != where, tables[i].rows[r][1].number, i, r) for i, r in cells if tables[i].rows[r][1].value]
+        if shown:
+            _, _, i, r = min(shown)
             label, _ = tables[i].rows[r]
             tables[i].rows[r] = (label, Shown(None, HIDDEN))
             continue
-        # Only "<5" and zeros left: withhold the table that bounds the population's count most tightly.
+        # Only "<5" and zeros left: withhold the population's rows of the table that bounds its count most tightly.
         tightest = []
-        for i in mine:
-            if tables[i].rows and not tables[i].withheld:
-                high = _sum_bounds(tables[i].cells)[1]
-                tightest.append((high is None, high or 0, len(tables[i].rows), i))
+        for i in sorted({i for i, _ in cells}):
+            rows = [r for j, r in cells if j == i]
+            if not any(tables[i].rows[r][1].why == WITHHELD for r in rows):
+                high = _sum_bounds([tables[i].rows[r][1] for r in rows])[1]
+                tightest.append((high is None, high or 0, len(rows), i))
         i = min(tightest)[3]
-        tables[i].rows = [(label, Shown(None, WITHHELD)) for label, _ in tables[i].rows]
+        for r in (r for j, r in cells if j == i):
+            tables[i].rows[r] = (tables[i].rows[r][0], Shown(None, WITHHELD))

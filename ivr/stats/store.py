@@ -47,11 +47,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ivr.stats.batch import Batch, Segment, Tally
+from ivr.stats.batch import TRANSFER_KEY, Batch, Segment, Tally
 from ivr.stats.events import NO_LANGUAGE, hour_of, whole_seconds
 
 VERSION_TABLE = "stats_version"
-HEAD = "0003"  # the latest migration in ivr/stats/migrations/versions (a test checks that they agree)
+HEAD = "0004"  # the latest migration in ivr/stats/migrations/versions (a test checks that they agree)
 # A call still in a menu sends a request at least every minute or two; one silent for this long is over.
 IDLE_SECONDS = 15 * 60
 LONGEST_CALL_SECONDS = 3600  # a transfer can last; after an hour nothing about the call is kept
@@ -85,6 +85,8 @@ transfers = Table(
     _key("flow"),
     _key("lang", 8),
     _key("result", 16),
+    _key("line"),  # a result's line id and its target's position in transfer_to (never the number); "-", -1: none
+    Column("target", Integer, primary_key=True),
     Column("count", Integer, nullable=False),
 )
 calls = Table(
@@ -351,11 +353,7 @@ def write_batch(conn: Connection, batch: Batch) -> None:
         turns,
         [dict(hour=k[0], flow=k[1], node=k[2], lang=k[3], outcome=k[4], count=n) for k, n in sorted(tally.turns.items())],
     )
-    _upsert(
-        conn,
-        transfers,
-        [dict(hour=k[0], flow=k[1], lang=k[2], result=k[3], count=n) for k, n in sorted(tally.transfers.items())],
-    )
+    _upsert(conn, transfers, [dict(zip(TRANSFER_KEY, k, strict=True), count=n) for k, n in sorted(tally.transfers.items())])
     _touch_calls(conn, tally)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -42,6 +42,8 @@ RESULTS = "Transfer results"
 STARTED = "Transfers started"
 ANSWERED_LINE = "Transfers answered, per line"
 UNANSWERED_LINE = "Transfers not answered, per line"
+ANSWERED_TARGET = "Transfers answered, per target"
+UNANSWERED_TARGET = "Transfers not answered, per target"
 FALLBACK = "Fallback and rescue"
 LENGTH = "Call length"
 
@@ -99,6 +101,21 @@ class Names:
         found = self.catalog.helplines.get(node.helpline)
         return found.name if found else node_id
 
+    def line_named(self, line_id: str) -> str:
+        """A line by its name, as the tables per line name it."""
+        found = self.catalog.helplines.get(line_id) if self.catalog else None
+        return found.name if found else line_id
+
+    def target(self, line_id: str, position: int) -> str:
+        """A line's transfer target by its place in the line's order and masked as operator pages show it
+        (ivr status, the Live now panel): "Tele-Onthaal, target 2 (…01)"."""
+        line = self.catalog.helplines.get(line_id) if self.catalog else None
+        if line is None:
+            return f"{line_id}, target {position + 1}"
+        if position >= len(line.transfer_to):
+            return f"{line.name}, target {position + 1} (no longer in its list)"
+        return f"{line.name}, target {position + 1} ({line.transfer_to[position].masked})"
+
 
 @dataclass
 class View:
@@ -135,10 +152,17 @@ class View:
 
     def line_rates(self) -> list[tuple[str, Shown, Shown, str]]:
         """(line, answered, not answered, answer rate) for every line a transfer went to."""
-        labels = [label for label, _ in self.table(ANSWERED_LINE).rows]
+        return self._rates(ANSWERED_LINE, UNANSWERED_LINE)
+
+    def target_rates(self) -> list[tuple[str, Shown, Shown, str]]:
+        """(line and masked target, answered, not answered, answer rate) for every target a transfer went to."""
+        return self._rates(ANSWERED_TARGET, UNANSWERED_TARGET)
+
+    def _rates(self, answered: str, unanswered: str) -> list[tuple[str, Shown, Shown, str]]:
+        # A rate of figures shown only: with either count not shown, "–" (a rate would tell the hidden one).
         found = []
-        for label in labels:
-            done, failed = self.cell(ANSWERED_LINE, label), self.cell(UNANSWERED_LINE, label)
+        for label, done in self.table(answered).rows:
+            failed = self.cell(unanswered, label)
             attempts = Shown(None) if done.value is None or failed.value is None else Shown(done.value + failed.value)
             found.append((label, done, failed, rate(done, attempts)))
         return found
@@ -158,6 +182,16 @@ def _bucket(seconds: int) -> int:
 
 def _bucket_label(start: int) -> str:
     return f"{start}–{start + BUCKET} s"
+
+
+def _per_line(title: str, cell: str, part: str, counts: Mapping[str, int], line: Callable[[str], str], key: bytes) -> Published:
+    """A table of transfer attempts per line or per target. A line's row and its targets' rows split the same
+    attempts (population "answered:LINE"): no "<5" of them may be worked out from the others."""
+    rows = _rows(cell, key, sorted((label, label, n) for label, n in counts.items()))
+    population, _, partition = part.partition("/")
+    # "/" ends a population's name (shown.Published.parts): a line named with one is kept whole.
+    row_parts = tuple((f"{population}:{line(label).replace('/', ' ')}/{partition}",) for label, _ in rows)
+    return Published(title, rows, (part,), row_parts)
 
 
 def build(report: Report, key: bytes, names: Names | None = None, *, now: float) -> View:
@@ -181,6 +215,14 @@ def build(report: Report, key: bytes, names: Names | None = None, *, now: float)
     for name in set(lines["transfer_done"]) | set(lines["transfer_failed"]):
         for counter in lines.values():
             counter[name] += 0
+    targets: dict[bool, Counter[str]] = {True: Counter(), False: Counter()}
+    line_of: dict[str, str] = {}  # a target's label -> its line's, as the tables per line name it
+    for (line_id, position, answered), n in sorted(report.per_target.items()):
+        label = names.target(line_id, position)
+        line_of[label] = names.line_named(line_id)
+        targets[answered][label] += n
+        targets[not answered][label] += 0  # both tables list every target tried
+
     buckets: Counter[int] = Counter()
     for seconds, n in report.to_line.items():
         buckets[_bucket(seconds)] += n
@@ -220,8 +262,11 @@ def build(report: Report, key: bytes, names: Names | None = None, *, now: float)
         ),
         Published(RESULTS, _rows("result", key, ((r, r, report.transfers[r]) for r in RESULT_ORDER)), ("transfers/result",)),
         one(STARTED, "started", report.transfers["started"]),
-        Published(ANSWERED_LINE, _rows("answered", key, sorted_by(lines["transfer_done"], str)), ("answered/line",)),
-        Published(UNANSWERED_LINE, _rows("unanswered", key, sorted_by(lines["transfer_failed"], str)), ("unanswered/line",)),
+        _per_line(ANSWERED_LINE, "answered", "answered/line", lines["transfer_done"], str, key),
+        _per_line(UNANSWERED_LINE, "unanswered", "unanswered/line", lines["transfer_failed"], str, key),
+        # The same attempts as the tables per line, told apart by target.
+        _per_line(ANSWERED_TARGET, "answered_target", "answered/target", targets[True], line_of.__getitem__, key),
+        _per_line(UNANSWERED_TARGET, "unanswered_target", "unanswered/target", targets[False], line_of.__getitem__, key),
         Published(
             FALLBACK,
             _rows(

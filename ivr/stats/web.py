@@ -24,15 +24,19 @@ from ivr.logs import call_ref, get_logger
 from ivr.model import EVERY_LINE, Catalog, LanguageNode, TransferNode
 from ivr.service import EXTENSION, service
 from ivr.settings import Settings
+from ivr.state import read_state
 from ivr.stats import metrics
 from ivr.stats.events import (
     NO_LANGUAGE,
+    NO_LINE,
+    NO_TARGET,
     CallEnd,
     Timing,
     TurnEvent,
     TurnFacts,
     call_status,
     dial_result,
+    dialled_target,
     duration_bucket,
     stats_call_keys,
 )
@@ -180,7 +184,15 @@ def _count_webhook(s: Stats, at: Answering, params: Mapping[str, str], status: i
     lang = NO_LANGUAGE if (flow, turn.node) in s.no_language else turn.lang
     now = s.clock()
     call, before = stats_call_keys(s.settings.log_key, params.get("CallSid"), now)  # never the log line's reference
-    s.recorder.turn(TurnEvent(now, call, flow, turn.node, lang, turn.outcome, facts, dial, before))
+    line, target = _dialled(s, params) if dial is not None else (NO_LINE, NO_TARGET)
+    s.recorder.turn(TurnEvent(now, call, flow, turn.node, lang, turn.outcome, facts, dial, line, target, before))
+
+
+def _dialled(s: Stats, params: Mapping[str, str]) -> tuple[str, int]:
+    """The line and target position a /voice/dial request reports on: the state in its signed URL, as the engine
+    resolved it to answer (the target it names is the one that <Dial> rang)."""
+    state = service().engine.resolve(read_state(request.args), params.get("To", ""))
+    return dialled_target(s.catalog, state) or (NO_LINE, NO_TARGET)
 
 
 def _flow_called(s: Stats, params: Mapping[str, str]) -> str:
