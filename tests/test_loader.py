@@ -18,7 +18,7 @@ from ivr.loading.helplines_file import parse_helplines
 from ivr.loading.settings_file import parse_settings
 from ivr.model import Catalog, MenuNode, Speech, frozen_map
 from ivr.yamlio import Mark
-from support import DATA, ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS
+from support import DATA, SHIPPED_CONFIG, SHIPPED_FLOWS
 
 BROKEN = sorted((DATA / "broken").glob("*.yaml"))
 
@@ -291,7 +291,7 @@ def test_plain_numbers_still_load(tmp_path: Path) -> None:
 
 def shipped_config_with(tmp_path: Path, old: str, new: str) -> tuple[Path, list[str]]:
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(SHIPPED_CONFIG, config)
     text = (config / "settings.yaml").read_text(encoding="utf-8")
     assert old in text
     (config / "settings.yaml").write_text(text.replace(old, new, 1), encoding="utf-8")
@@ -301,7 +301,7 @@ def shipped_config_with(tmp_path: Path, old: str, new: str) -> tuple[Path, list[
 def test_a_language_naming_an_unknown_helpline_is_pointed_at_where_it_names_it(tmp_path: Path) -> None:
     config, lines = shipped_config_with(tmp_path, "helpline: telefonhilfe", "helpline: telefonhilf")
     with pytest.raises(ConfigErrors) as caught:
-        load_catalog(config, ROOT / "ivr" / "flows")
+        load_catalog(config, SHIPPED_FLOWS)
     (error,) = [e for e in caught.value.errors if "unknown helpline" in e.message]
     line = next(n for n, text in enumerate(lines, 1) if "helpline: telefonhilf" in text)
     assert (error.path, error.mark.line, error.mark.column) == (
@@ -314,9 +314,9 @@ def test_a_language_naming_an_unknown_helpline_is_pointed_at_where_it_names_it(t
 
 def test_a_mark_asked_for_a_language_or_number_never_read_is_an_error_not_the_first_line() -> None:
     errors: list[ConfigError] = []
-    settings, marks = parse_settings(ROOT / "config" / "settings.yaml", errors)
+    settings, marks = parse_settings(SHIPPED_CONFIG / "settings.yaml", errors)
     assert settings is not None and not errors
-    lines = (ROOT / "config" / "settings.yaml").read_text(encoding="utf-8").splitlines()
+    lines = (SHIPPED_CONFIG / "settings.yaml").read_text(encoding="utf-8").splitlines()
     assert "helpline: tele_onthaal" in lines[marks.helpline("nl").line - 1]
     with pytest.raises(KeyError, match=r"languages\.xx"):
         marks.helpline("xx")
@@ -377,7 +377,7 @@ def test_a_setting_left_empty_is_reported_at_its_own_key(tmp_path: Path) -> None
     # Each key of a language is declared once (ivr.loading.settings_file.LANGUAGE) and read at its own path.
     config, lines = shipped_config_with(tmp_path, "voice: Polly.Vicki-Neural", "voice:")
     with pytest.raises(ConfigErrors) as caught:
-        load_catalog(config, ROOT / "ivr" / "flows")
+        load_catalog(config, SHIPPED_FLOWS)
     (error,) = [e for e in caught.value.errors if "found nothing" in e.message]
     assert (error.path, error.message) == ("languages.de.voice", "expected text, found nothing")
     assert lines[error.mark.line - 1].strip() == "voice:"
@@ -386,13 +386,13 @@ def test_a_setting_left_empty_is_reported_at_its_own_key(tmp_path: Path) -> None
 def test_a_helpline_key_left_empty_is_reported_at_its_own_key(tmp_path: Path) -> None:
     # Each key of a line is declared once (ivr.loading.helplines_file.LINE) and read at its own path.
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config", config)
+    shutil.copytree(SHIPPED_CONFIG, config)
     text = (config / "helplines.yaml").read_text(encoding="utf-8")
     old = "chat_hours: zu bestimmten Zeiten"
     assert old in text
     (config / "helplines.yaml").write_text(text.replace(old, "chat_hours:", 1), encoding="utf-8")
     with pytest.raises(ConfigErrors) as caught:
-        load_catalog(config, ROOT / "ivr" / "flows")
+        load_catalog(config, SHIPPED_FLOWS)
     (error,) = [e for e in caught.value.errors if "found nothing" in e.message]
     assert error.path == "helplines.telefonhilfe.chat_hours"
     assert error.message == "expected when the chat is open, in words, found nothing"

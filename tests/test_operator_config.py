@@ -4,14 +4,13 @@ never by the developer suite: its pins of the published numbers read the suite's
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from support import ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS
+from support import ROOT, SHIPPED_CONFIG, SHIPPED_FLOWS, shipped_checkout
 
 # The suite's files that pin the published numbers, prompts and diagrams, and those that make transfers.
 PINNING = ["test_flow_content.py", "test_shipped_flow.py", "test_graph.py", "test_transfers.py", "test_callers.py"]
@@ -38,18 +37,6 @@ def operators_edit(config: Path) -> None:
     settings.write_text(text.replace("called_numbers: {}", ours), encoding="utf-8")
 
 
-def checkout_copy(folder: Path) -> Path:
-    """The checkout's files (tracked, and new ones not ignored), as an operator's clone has them."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
-    )
-    for name in listed.stdout.splitlines():
-        if (ROOT / name).is_file():
-            (folder / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, folder / name)
-    return folder
-
-
 def test_the_suites_copy_is_the_shipped_content_it_pins() -> None:
     """The copy holds the config files and the shipped flow; the published numbers are in it."""
     assert sorted(p.name for p in SHIPPED_CONFIG.iterdir()) == ["helplines.yaml", "scenarios.yaml", "settings.yaml"]
@@ -63,7 +50,7 @@ def test_the_suites_copy_is_the_shipped_content_it_pins() -> None:
 def test_an_operators_own_number_and_targets_leave_the_suite_green(tmp_path: Path) -> None:
     """A clone whose config/ has another number and a SIP and a phone target: ``ivr validate`` accepts the
     edit (with the SIP credentials from an env file), and the suite's number-pinning files still pass."""
-    clone = checkout_copy(tmp_path / "clone")
+    clone = shipped_checkout(tmp_path / "clone")
     operators_edit(clone / "config")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_")) and k != "DATABASE_URL"}
     env["PYTHONPATH"] = str(clone)  # the clone's own package and tests

@@ -29,7 +29,18 @@ from ivr.security import sign
 from ivr.settings import Settings, SettingsError, TextSettings
 from ivr.stats.store import migrate
 from ivr.stats.web import STATS
-from support import CALL, ROOT, TOKEN, TwilioClient, TwiML, app_for, free_port, procfile_env, procfile_web
+from support import (
+    CALL,
+    SHIPPED_CONFIG,
+    SHIPPED_FLOWS,
+    TOKEN,
+    TwilioClient,
+    TwiML,
+    app_for,
+    free_port,
+    procfile_env,
+    procfile_web,
+)
 
 ACCOUNT = "AC" + "1" * 32
 SENDER = "+32460000001"
@@ -337,18 +348,18 @@ def test_the_callers_number_is_nowhere_after_a_text(
 def test_the_loader_refuses_a_text_key_used_elsewhere(tmp_path: Path, key: str, said: str) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
-    text = (ROOT / "ivr" / "flows" / "helpline.yaml").read_text(encoding="utf-8")
+    text = (SHIPPED_FLOWS / "helpline.yaml").read_text(encoding="utf-8")
     (flows / "helpline.yaml").write_text(
         text.replace('text_message:\n  key: "#"', f'text_message:\n  key: "{key}"'), encoding="utf-8"
     )
     with pytest.raises(ConfigErrors) as refused:
-        load_catalog(ROOT / "config", flows)
+        load_catalog(SHIPPED_CONFIG, flows)
     assert "text_message.key" in str(refused.value) and said in str(refused.value)
     assert "fix: choose a key used nowhere else: #" in str(refused.value)
 
 
 def test_the_caller_checkers_budgets_are_those_of_the_flow_without_texts() -> None:
-    catalog = load_catalog(ROOT / "config", ROOT / "ivr" / "flows")
+    catalog = load_catalog(SHIPPED_CONFIG, SHIPPED_FLOWS)
     assert all(flow.text_message is not None for flow in catalog.flows.values())
     without = Catalog(catalog.settings, catalog.helplines, {n: replace(f, text_message=None) for n, f in catalog.flows.items()})
     report = format_findings(catalog, check(catalog))
@@ -437,18 +448,18 @@ def test_the_procfiles_gevent_worker_sends_off_the_request_path(stand_in: StandI
 def test_the_loader_refuses_a_message_with_a_number_typed_or_a_missing_field(tmp_path: Path, body: str, said: str) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()
-    text = (ROOT / "ivr" / "flows" / "helpline.yaml").read_text(encoding="utf-8")
+    text = (SHIPPED_FLOWS / "helpline.yaml").read_text(encoding="utf-8")
     english = '    en: "{name:line}, a helpline in English: {number:line}."\n'
     assert english in text
     (flows / "helpline.yaml").write_text(text.replace(english, f"    en: {body}\n"), encoding="utf-8")
     with pytest.raises(ConfigErrors) as refused:
-        load_catalog(ROOT / "config", flows)
+        load_catalog(SHIPPED_CONFIG, flows)
     assert "text_message.body.en" in str(refused.value) and said in str(refused.value)
 
 
 def test_the_caller_checker_refuses_a_text_key_used_elsewhere_too() -> None:
     # A catalog built without the loader (as a test or a tool may): the checker holds the key to the same rule.
-    catalog = load_catalog(ROOT / "config", ROOT / "ivr" / "flows")
+    catalog = load_catalog(SHIPPED_CONFIG, SHIPPED_FLOWS)
     assert check_calls(catalog) == []
     flow = catalog.flows["helpline"]
     assert flow.text_message is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -72,3 +73,19 @@ def with_transfer_targets(name: str, text: str) -> str:
         return f'transfer_to: ["+3225550{n:02d}1", "+3225550{n:02d}2"]'
 
     return re.sub(r"transfer_to: \[\]", targets, text)
+
+
+def shipped_checkout(folder: Path) -> Path:
+    """The checkout's files (tracked, and new ones not ignored) copied to ``folder``, with config/ and ivr/flows/ as
+    published (the suite's copy), whatever the operator has made of them: a fresh clone of the project."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    for name in listed.stdout.splitlines():
+        if (ROOT / name).is_file():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, folder / name)
+    for shipped, place in ((SHIPPED_CONFIG, folder / "config"), (SHIPPED_FLOWS, folder / "ivr" / "flows")):
+        shutil.rmtree(place)
+        shutil.copytree(shipped, place)
+    return folder
