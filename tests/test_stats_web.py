@@ -23,7 +23,7 @@ from ivr.settings import Settings
 from ivr.stats import report, store
 from ivr.stats.store import migrate
 from ivr.stats.web import STATS
-from support import CALL, PUBLIC, SHIPPED_CONFIG, SHIPPED_FLOWS, TOKEN, TwilioClient
+from support import CALL, PUBLIC, TOKEN, TwilioClient, shipped_settings
 from support.stats_week import week_of_calls
 
 STATUSES = ("queued", "ringing", "in-progress", "completed", "busy", "failed", "no-answer", "canceled")
@@ -35,16 +35,11 @@ def basic(password: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def status_client(tmp_path_factory: pytest.TempPathFactory) -> TwilioClient:
-
     folder: Path = tmp_path_factory.mktemp("status")
     url = f"sqlite:///{folder / 'stats.sqlite3'}"
     migrate(url)
-    settings = Settings(
-        auth_token=TOKEN,
-        public_url=PUBLIC,
-        config_dir=SHIPPED_CONFIG,
-        flows_dir=SHIPPED_FLOWS,
-        audio_dir=folder / "audio",
+    settings = replace(
+        shipped_settings(folder),
         log_key=b"status-key",
         database_url=url,
         admin_password="admin-password",
