@@ -399,6 +399,17 @@ def test_any_period_asked_gets_a_page_never_an_error(status_client: TwilioClient
         assert status_client.client.get(path, query_string=query, headers=basic("admin-password")).status_code == 200
 
 
+def test_what_the_period_asks_never_comes_back_as_markup(status_client: TwilioClient) -> None:
+    """The range in the address is kept in the page's links and form: only as dates the page itself wrote."""
+    hostile = '"><script>alert(1)</script>'
+    query = {"since": hostile, "until": "2026-01-01" + hostile, "days": "7" + hostile}
+    page = status_client.client.get("/admin", query_string=query, headers=basic("admin-password")).get_data(as_text=True)
+    assert "<script>alert" not in page and "alert(1)" not in page
+    assert "<script" not in status_client.client.get(
+        "/admin/stats.csv", query_string=query, headers=basic("admin-password")
+    ).get_data(as_text=True)
+
+
 def test_each_transfer_target_has_its_answer_rate_masked_on_admin_in_the_csv_and_in_ivr_stats(
     settings: Settings, tmp_path: Path
 ) -> None:
