@@ -153,9 +153,20 @@ class Guard:
             return window.failures == self.limits.failures
 
 
+# The operator pages act on a click (/simulator places calls): no other site may frame them to borrow one.
+NOT_FRAMED = {"X-Frame-Options": "DENY", "Content-Security-Policy": "frame-ancestors 'none'"}
+
+
 def install_guard(app: Flask, settings: Settings, limits: Limits | None = None) -> Guard:
     app.extensions[GUARD] = guard = Guard(settings, limits or Limits())
+    app.after_request(_not_framed)
     return guard
+
+
+def _not_framed(response: Response) -> Response:
+    if response.mimetype == "text/html":
+        response.headers.update(NOT_FRAMED)
+    return response
 
 
 def guard() -> Guard:

@@ -142,6 +142,26 @@ def test_no_route_answers_a_secret_without_a_signature_or_the_operators_password
     assert walked["number"] in ("sip:…le", "…01") and not leaked(json.dumps(walked))
 
 
+def test_no_page_of_the_service_may_be_framed_by_another_site(tmp_path: Path) -> None:
+    """Every route, asked by a stranger and by an operator: each HTML answer forbids framing (the simulator places
+    calls, /admin shows what the line does); TwiML and the other answers are left as they are."""
+    variables = {"TWILIO_AUTH_TOKEN": TOKEN, "IVR_PUBLIC_URL": PUBLIC, "IVR_ADMIN_PASSWORD": ADMIN, "IVR_METRICS_TOKEN": METRICS}
+    app = create_app(replace(Settings.from_env(variables), database_url=f"sqlite:///{tmp_path / 'stats.sqlite3'}"))
+    migrate(f"sqlite:///{tmp_path / 'stats.sqlite3'}")
+    client = app.test_client()
+    kinds: set[str] = set()
+    for path in sorted(set(paths(app))):
+        for headers in ({}, {"Authorization": basic(ADMIN)}):
+            with client.get(path, headers=headers) as answer:
+                kinds.add(answer.mimetype)
+                if answer.mimetype == "text/html":
+                    assert answer.headers.get("X-Frame-Options") == "DENY", (path, answer.status_code)
+                    assert answer.headers.get("Content-Security-Policy") == "frame-ancestors 'none'", path
+                else:
+                    assert "X-Frame-Options" not in answer.headers, (path, answer.mimetype)
+    assert {"text/html", "text/xml"} <= kinds  # /admin and /simulator were shown, and the fallback's TwiML
+
+
 def walk_the_simulator_to_a_transfer(base: str) -> dict[str, str]:
     """An operator's call in /simulator: Dutch, then talk now, until a target rings."""
     address = urlsplit(base)
