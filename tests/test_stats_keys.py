@@ -13,7 +13,8 @@ from ivr.app import create_app
 from ivr.cli import main
 from ivr.logs import call_ref
 from ivr.settings import Settings
-from ivr.stats.events import stats_call_key
+from ivr.stats.events import BEFORE_KEY_SECONDS, stats_call_key, stats_call_keys
+from ivr.stats.store import IDLE_SECONDS, LONGEST_CALL_SECONDS
 from ivr.stats.web import STATS
 from support import TwilioClient
 from support.docs_pages import section
@@ -92,6 +93,15 @@ def test_the_key_of_a_call_changes_each_day_and_is_never_the_logs_reference() ->
     assert stats_call_key(secret, SIDS[0], monday) != stats_call_key(secret, SIDS[0], tuesday)
     assert stats_call_key(secret, SIDS[0], monday) != call_ref(secret, SIDS[0])
     assert stats_call_key(secret, None, monday) == "-"
+
+
+def test_the_day_befores_key_is_worked_out_only_while_a_call_of_that_day_can_still_be_in_progress() -> None:
+    secret, midnight = b"a deployment's secret", 1_796_083_200.0  # 2026-12-01 00:00 UTC
+    assert midnight % 86_400 == 0 and BEFORE_KEY_SECONDS > LONGEST_CALL_SECONDS + IDLE_SECONDS
+    yesterday = stats_call_key(secret, SIDS[0], midnight - 10)
+    assert stats_call_keys(secret, SIDS[0], midnight + 3_000) == (stats_call_key(secret, SIDS[0], midnight), yesterday)
+    # Past it, every row of the day before has been summed up: no second HMAC on each request.
+    assert stats_call_keys(secret, SIDS[0], midnight + BEFORE_KEY_SECONDS)[1] == "-"
 
 
 def started(metrics: str) -> float:

@@ -21,6 +21,10 @@ from ivr.timing import SpeechClock, says_number, word_count
 
 CALL_KEY_LABEL = b"ivr statistics: a call in progress, "  # the day's key is derived from the secret with this and the date
 DAY = 86400
+# How long after UTC midnight a turn may belong to a call of the day before: the store sums a row up at the
+# latest an hour after its last turn (store.LONGEST_CALL_SECONDS), and twice that leaves room for the sum-up's
+# own pace. Past it, the day before's key is not worked out (an HMAC less on each request).
+BEFORE_KEY_SECONDS = 2 * 3600
 
 
 def _day_key(secret: bytes, day: int) -> bytes:
@@ -40,7 +44,7 @@ def stats_call_key(secret: bytes, call_sid: str | None, at: float) -> str:
 
 
 def stats_call_keys(secret: bytes, call_sid: str | None, at: float) -> tuple[str, str]:
-    """The call's key on the day of ``at``, and the key it had the day before.
+    """The call's key on the day of ``at``, and the key it had the day before ("-" past BEFORE_KEY_SECONDS).
 
     A call keeps the key of the day it started: the store writes a turn or an end under the day before's key
     when a row is there under it (a call that began before UTC midnight), else under the day's. Chosen over
@@ -49,7 +53,10 @@ def stats_call_keys(secret: bytes, call_sid: str | None, at: float) -> tuple[str
     starts seconds before midnight could be put on the wrong day; and state URLs that change at midnight would
     change every cached document and what the checker sees. Nothing is kept between requests, and only one key
     of a call is ever stored."""
-    return stats_call_key(secret, call_sid, at), stats_call_key(secret, call_sid, at - DAY)
+    today = stats_call_key(secret, call_sid, at)
+    if at % DAY >= BEFORE_KEY_SECONDS:
+        return today, "-"  # no row of the day before can still be in progress
+    return today, stats_call_key(secret, call_sid, at - DAY)
 
 
 HOUR = 3600
