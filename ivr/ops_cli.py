@@ -119,6 +119,9 @@ def bound_url(pid: int, env: Mapping[str, str] | None) -> str | None:
     return f"http://{host}:{port}"
 
 
+RELOAD_SETTLED = 5  # /healthz answers in a row with the new files before `ivr reload` says they are served
+
+
 def health(url: str) -> dict[str, object] | None:
     """The service's /healthz, or None when it does not answer."""
     try:
@@ -191,14 +194,19 @@ def reload(pid: int, config_dir: Path | None, flows_dir: Path | None, url: str |
         )
         return
     deadline = time.monotonic() + wait
+    agreeing = 0  # answers in a row from the new workers: the old ones answer until they have drained
     while time.monotonic() < deadline:
         time.sleep(0.2)
         now = health(base)
         if now is None:
             continue
         if now.get("loaded_at") != before.get("loaded_at"):
-            click.echo(f"reloaded: serving {now.get('content')} since {now.get('loaded_at')}.")
-            return
+            agreeing += 1
+            if agreeing == RELOAD_SETTLED:
+                click.echo(f"reloaded: serving {now.get('content')} since {now.get('loaded_at')}.")
+                return
+            continue
+        agreeing = 0
         if now.get("last_refused_reload_at") != before.get("last_refused_reload_at"):
             fail(
                 ExitCode.ERROR,
