@@ -487,13 +487,14 @@ class Server:
         return peak_rss_kb(min(masters, key=lambda pid: len(ancestors(tree, pid))))
 
 
-def start(name: str, command: str, env: dict[str, str], port: int, health: str, logs: Path) -> Server:
+def start(name: str, command: str, env: dict[str, str], port: int, health: str, logs: Path, cwd: Path = ROOT) -> Server:
+    """Run ``command`` as the Procfile does, in ``cwd``, and wait until it answers ``health``."""
     log = logs / f"{name}.log"
     started = time.perf_counter()
     with open(log, "wb") as out:
         # bash -c, as platforms run Procfile lines; a process group of its own, so stop() ends all of it.
         process = subprocess.Popen(
-            ["bash", "-c", command], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            ["bash", "-c", command], cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     server = Server(name, process, port, log, 0.0)
     deadline = time.monotonic() + 30
