@@ -14,14 +14,13 @@ from datetime import UTC, datetime
 from flask import Flask, Response, jsonify
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from ivr.audio_web import EXTENSION as AUDIO_EXTENSION
-from ivr.audio_web import install_audio, load_prompt_audio
+from ivr.audio_web import AUDIO_EXTENSION, install_audio, load_prompt_audio
 from ivr.errors import ConfigErrors
 from ivr.guard import install_guard
 from ivr.loader import load_catalog
 from ivr.logs import configure_logging, get_logger
 from ivr.model import Catalog
-from ivr.service import EXTENSION, LOADED, Service, build_service, now_utc
+from ivr.service import LOADED, SERVICE_EXTENSION, Service, build_service, now_utc
 from ivr.settings import Settings, SettingsError
 from ivr.simulator import STATE as SIMULATOR_STATE
 from ivr.simulator import SimulatorState, install_simulator
@@ -59,7 +58,7 @@ def _create(settings: Settings, catalog: Catalog, clock: Callable[[], datetime],
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1)  # type: ignore[method-assign]
     svc = build_service(settings, catalog, install_audio(app, settings, catalog).url_for, clock)  # <Play> when built
-    app.extensions[EXTENSION] = svc
+    app.extensions[SERVICE_EXTENSION] = svc
     app.extensions[LOADED] = loaded
     install_guard(app, settings)  # the operator pages' guard, and the summary of refused signatures
     app.register_blueprint(bp)
@@ -73,7 +72,9 @@ def _create(settings: Settings, catalog: Catalog, clock: Callable[[], datetime],
     @app.get("/healthz")
     def healthz() -> Response:
         # What is served and since when, and when a reload was last refused: never why (see /admin, `ivr status`).
-        return jsonify(status="ok", flows=sorted(app.extensions[EXTENSION].catalog.flows), **app.extensions[LOADED].public())
+        return jsonify(
+            status="ok", flows=sorted(app.extensions[SERVICE_EXTENSION].catalog.flows), **app.extensions[LOADED].public()
+        )
 
     if settings.dev_mode and settings.auth_token is None:
         log.warning("IVR_DEV_MODE is on and TWILIO_AUTH_TOKEN is not set: signature checks are OFF")
@@ -89,7 +90,7 @@ def reload_app(app: Flask) -> bool:
     the log says why the files were not taken. Returns whether they were.
     """
     log = get_logger()
-    old: Service = app.extensions[EXTENSION]
+    old: Service = app.extensions[SERVICE_EXTENSION]
     settings = old.settings
     content = content_hash(settings.config_dir, settings.flows_dir)
     try:
@@ -108,7 +109,7 @@ def reload_app(app: Flask) -> bool:
         return False
     app.extensions[AUDIO_EXTENSION] = audio
     app.extensions[SIMULATOR_STATE] = SimulatorState()  # its diagrams and prompt index were of the old flows
-    app.extensions[EXTENSION] = svc
+    app.extensions[SERVICE_EXTENSION] = svc
     reload_stats(app, catalog)  # count against the new flows
     app.extensions[LOADED] = replace(app.extensions[LOADED], content=content, loaded_at=datetime.now(UTC))  # refusals stay
     log.info("reloaded: serving the files on disk", extra={"count": len(catalog.flows)})

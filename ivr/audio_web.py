@@ -30,7 +30,7 @@ from ivr.timing import SpeechClock
 bp = Blueprint("audio", __name__)
 log = get_logger()
 
-EXTENSION = "ivr.audio"
+AUDIO_EXTENSION = "ivr.audio"
 ONE_YEAR = 365 * 24 * 3600
 SHOWN_AT_MOST = 50  # files named in the start-up warning
 
@@ -168,7 +168,7 @@ def _readable(directory: Path, file: str) -> bool:
 def install_audio(app: Flask, settings: Settings, catalog: Catalog) -> PromptAudio:
     """Load the prompt audio, register the audio route on ``app``, and return it."""
     audio = load_prompt_audio(settings, catalog)
-    app.extensions[EXTENSION] = audio
+    app.extensions[AUDIO_EXTENSION] = audio
     app.register_blueprint(bp)
     return audio
 
@@ -176,7 +176,7 @@ def install_audio(app: Flask, settings: Settings, catalog: Catalog) -> PromptAud
 @bp.get("/audio/<lang>/<name>.mp3")
 def audio_file(lang: str, name: str) -> Response:
     """A prompt's MP3. Its name is a hash of its content, so it can be cached forever."""
-    audio: PromptAudio = current_app.extensions[EXTENSION]
+    audio: PromptAudio = current_app.extensions[AUDIO_EXTENSION]
     if not LANG_DIR.fullmatch(lang) or not AUDIO_NAME.fullmatch(name):
         return _not_found()
     if not servable(audio.directory, f"{lang}/{name}.mp3"):

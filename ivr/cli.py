@@ -44,7 +44,7 @@ COMMANDS = {
         "ivr.ops_cli:reload", "Take new flows and config files without a restart: check them, then send SIGHUP to the service."
     ),
     "simulate": Lazy(
-        "ivr.tools_cli:simulate", "Call the service from the terminal: the real webhook, signed requests, real TwiML."
+        "ivr.simulate_cli:simulate", "Call the service from the terminal: the real webhook, signed requests, real TwiML."
     ),
     "status": Lazy(
         "ivr.status_cli:status",

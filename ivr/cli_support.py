@@ -24,26 +24,25 @@ if TYPE_CHECKING:  # the loader is imported by the commands that load, not by `i
 
 
 class ExitCode(IntEnum):
-    """The ``ivr`` command's exit statuses; each has one meaning (listed in ``ivr --help``)."""
+    """The ``ivr`` command's exit statuses; each has one meaning (``EXIT_MEANINGS``, listed in ``ivr --help``)."""
 
     OK = 0
-    ERROR = 1  # the flows or config have errors (every one printed), or the command could not do its work
-    USAGE = 2  # a wrong option or argument (click's own status for these)
-    AUDIO_INCOMPLETE = 3  # `ivr audio build`: some prompts have no audio; callers hear those with <Say>
-    TOOL_MISSING = 4  # a program the command needs is not installed (espeak-ng, sox or ffmpeg, Graphviz)
+    ERROR = 1
+    USAGE = 2  # click's own status for these
+    AUDIO_INCOMPLETE = 3
+    TOOL_MISSING = 4
 
 
-EXIT_CODES_HELP = "\n".join(
-    [
-        "\b",
-        "Exit statuses:",
-        "  0  done",
-        "  1  the flows or config have errors (every one is printed), or the command could not do its work",
-        "  2  a wrong option or argument",
-        "  3  ivr audio build: some prompts have no audio (callers hear them with <Say>)",
-        "  4  a program the command needs is not installed (espeak-ng, sox or ffmpeg, Graphviz)",
-    ]
-)
+EXIT_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "done",
+    ExitCode.ERROR: "the flows or config have errors (every one is printed), or the command could not do its work",
+    ExitCode.USAGE: "a wrong option or argument",
+    ExitCode.AUDIO_INCOMPLETE: "ivr audio build: some prompts have no audio (callers hear them with <Say>)",
+    ExitCode.TOOL_MISSING: "a program the command needs is not installed (espeak-ng, sox or ffmpeg, Graphviz)",
+}
+
+# "\b": click prints the paragraph as it is, without rewrapping it.
+EXIT_CODES_HELP = "\n".join(["\b", "Exit statuses:", *(f"  {code:d}  {EXIT_MEANINGS[code]}" for code in ExitCode)])
 
 
 class CommandFailed(click.ClickException):

@@ -29,7 +29,7 @@ from ivr.twiml import Links, render
 
 log = get_logger()
 
-EXTENSION = "ivr"
+SERVICE_EXTENSION = "ivr"
 LOADED = "ivr.loaded"  # ivr.startup.Loaded: the hash of the files served, since when, the last refused reload
 # Distinct answers kept rendered, per app: the engine keeps its turns (ivr.engine), and a kept turn
 # is rendered once. `make bench` weighs this against the idiomatic peer, which builds its document per
@@ -150,7 +150,7 @@ def build_service(
 
 
 def service() -> Service:
-    return current_app.extensions[EXTENSION]  # type: ignore[no-any-return]
+    return current_app.extensions[SERVICE_EXTENSION]  # type: ignore[no-any-return]
 
 
 def _whisper_url(root: str, line: str) -> str:

@@ -13,7 +13,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from ivr.announcements import AnnouncementSource
 from ivr.guard import require_operator
 from ivr.number_guard import line_numbers
-from ivr.service import EXTENSION, LOADED, Service, now_utc
+from ivr.service import LOADED, SERVICE_EXTENSION, Service, now_utc
 from ivr.startup import Loaded, content_hash
 from ivr.status import Section, sections
 
@@ -29,7 +29,7 @@ def require_admin() -> Response | None:
 def live_sections(app: Flask | None = None) -> list[Section]:
     """What is live now in this service: the panel of ``/admin``."""
     app = app or current_app
-    svc: Service = app.extensions[EXTENSION]
+    svc: Service = app.extensions[SERVICE_EXTENSION]
     loaded: Loaded = app.extensions[LOADED]
     catalog, settings = svc.catalog, svc.settings
     source = AnnouncementSource(

@@ -15,7 +15,7 @@ from flask import Flask
 
 from ivr.app import create_app
 from ivr.audio import MANIFEST_NAME, build_audio, load_manifest
-from ivr.audio_web import EXTENSION, PromptAudio
+from ivr.audio_web import AUDIO_EXTENSION, PromptAudio
 from ivr.cli import main
 from ivr.loader import load_catalog
 from ivr.model import Speech
@@ -179,7 +179,7 @@ def test_the_rescue_is_always_said(mini_settings: Settings, valid_twiml: object)
 
 
 def test_audio_urls_outside_a_request_are_root_relative(app_for_index: Flask) -> None:
-    audio: PromptAudio = app_for_index.extensions[EXTENSION]
+    audio: PromptAudio = app_for_index.extensions[AUDIO_EXTENSION]
     url = audio.url_for(WELCOME_NL)
     assert url is not None and url.startswith("/audio/nl/") and url.endswith(".mp3")
 

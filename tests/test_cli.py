@@ -67,7 +67,7 @@ def test_help_lists_every_exit_status_once_with_its_meaning() -> None:
 
 def test_subcommand_modules_never_import_the_group_back() -> None:
     """cli.py adds the commands; a module that imported ``ivr.cli`` back would make an import cycle."""
-    modules = "ivr.audio_cli, ivr.ops_cli, ivr.status_cli, ivr.tools_cli, ivr.scenario_cli"
+    modules = "ivr.audio_cli, ivr.ops_cli, ivr.status_cli, ivr.tools_cli, ivr.simulate_cli, ivr.scenario_cli"
     command = f"import sys, {modules}; print(sorted(m for m in sys.modules if m == 'ivr.cli'))"
     done = subprocess.run([sys.executable, "-c", command], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]"

@@ -5,7 +5,7 @@
 - :mod:`ivr.simulate.caller`: a call driven through the webhook, and a whole call played to its end;
 - :mod:`ivr.simulate.playing`: what the caller hears, through a local audio player.
 
-``ivr simulate`` (:mod:`ivr.tools_cli`) and ``/simulator`` (:mod:`ivr.simulator`) use these names.
+``ivr simulate`` (:mod:`ivr.simulate_cli`) and ``/simulator`` (:mod:`ivr.simulator`) use these names.
 """
 
 from ivr.simulate.caller import (

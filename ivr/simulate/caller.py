@@ -18,12 +18,11 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from ivr.audio_web import EXTENSION as AUDIO_EXTENSION
-from ivr.audio_web import PromptAudio
+from ivr.audio_web import AUDIO_EXTENSION, PromptAudio
 from ivr.engine import CONNECTED
 from ivr.model import LanguageNode, Speech
 from ivr.security import SIGNATURE_HEADER, sign
-from ivr.service import EXTENSION, Service
+from ivr.service import SERVICE_EXTENSION, Service
 from ivr.simulate.reading import (
     HungUp,
     Listen,
@@ -72,7 +71,7 @@ def audio_seconds(app: Flask) -> Callable[[Speech], float | None]:
 
 def speech_index(app: Flask, base_url: str = LOCAL_BASE) -> SpeechIndex:
     """The index of ``app``'s speech, with the audio URLs the webhook gives requests to ``base_url``."""
-    service: Service = app.extensions[EXTENSION]
+    service: Service = app.extensions[SERVICE_EXTENSION]
     # Audio URLs can depend on the request's host, so they are worked out inside one.
     with app.test_request_context(base_url=base_url):
         return SpeechIndex(service.catalog, service.audio_url, audio_seconds(app))
@@ -94,7 +93,7 @@ class InProcessCaller:
         """``base_url``: the host the requests seem to come to (the browser simulator passes its own); ``caller``:
         the caller's number (Twilio's ``From``), which the webhook needs for nothing but a text message."""
         self.app = app
-        self.service: Service = app.extensions[EXTENSION]
+        self.service: Service = app.extensions[SERVICE_EXTENSION]
         self.base_url = base_url.rstrip("/")
         self.index = index or speech_index(app, self.base_url)
         settings = self.service.settings

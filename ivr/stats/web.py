@@ -16,13 +16,12 @@ from dataclasses import dataclass
 from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
 
-from ivr.audio_web import EXTENSION as AUDIO_EXTENSION
-from ivr.audio_web import PromptAudio
+from ivr.audio_web import AUDIO_EXTENSION, PromptAudio
 from ivr.engine import Turn
 from ivr.guard import guard, require_operator
 from ivr.logs import call_ref, get_logger
 from ivr.model import EVERY_LINE, Catalog, LanguageNode, TransferNode
-from ivr.service import EXTENSION, service
+from ivr.service import SERVICE_EXTENSION, service
 from ivr.settings import Settings
 from ivr.state import read_state
 from ivr.stats import metrics
@@ -118,7 +117,7 @@ def install_stats(app: Flask, settings: Settings, catalog: Catalog) -> Stats:
         config = RecorderConfig(settings.database_url, retention_days=settings.stats_retention_days)
         result.recorder = Recorder(config, result.dropped)
     app.extensions[STATS] = result
-    texts = app.extensions[EXTENSION].texts
+    texts = app.extensions[SERVICE_EXTENSION].texts
     if texts is not None:
         texts.counted.append(result.texted)  # each message's outcome, as a turn of its own (no call, no number)
     app.after_request(_count)
