@@ -16,11 +16,12 @@ from ivr.loading.document import (
     Section,
     boolean,
     did_you_mean,
+    keys,
     load_document,
     node_of,
-    whole,
 )
 from ivr.loading.flow_marks import STARTS, Exit, ExitName, FlowMarks, Option, Start
+from ivr.loading.node_kinds import MENU_KEYS, NODE_KEYS, RETRIES, RETRY, TIMEOUT
 from ivr.loading.prompts import FlowContext, parse_prompt, parse_words
 from ivr.loading.text_message import check_text_key, parse_text_message
 from ivr.model import (
@@ -46,10 +47,6 @@ from ivr.model import (
 )
 from ivr.yamlio import Mark, YMap, YNode, YScalar
 
-# The numbers of a flow, declared once: key, range, default (REQUIRED: none), meaning.
-TIMEOUT = whole("timeout", 1, 30, 6, "seconds a menu waits for a key once its prompt is said")
-RETRIES = whole("retries", 0, 5, REQUIRED, "how often a menu asks again before going on")
-
 
 @dataclass
 class _Defaults:
@@ -66,10 +63,10 @@ def _parse_retry(ctx: FlowContext, node: YNode | None, key: str) -> Retry | None
     body = doc.mapping(node, "retries and re-prompt")
     if body is None:
         return None
-    f = doc.fields(body, ("retries", "reprompt"))
-    retries = RETRIES.read(doc, f)
+    fields = doc.fields(body, *keys(RETRY))
+    retries = RETRIES.read(doc, fields)
     with doc.at("reprompt"):
-        reprompt = parse_prompt(ctx, f.get("reprompt"), f"{key}.reprompt")
+        reprompt = parse_prompt(ctx, fields.get("reprompt"), f"{key}.reprompt")
     return Retry(retries, reprompt) if retries is not None else None
 
 
@@ -87,8 +84,6 @@ def _exit(ctx: FlowContext, fields: dict[str, YNode], node_id: str, name: ExitNa
         ctx.marks.links[Exit(node_id, name)] = fields[name].mark
     return target
 
-
-MENU_FIELDS = ("timeout", "no_input", "wrong_key", "after_retries", "not_understood")
 
 # --- a flow's top-level keys, declared once (nodes, prompts and menus are read by the code below) ---------------
 
@@ -119,151 +114,159 @@ FLOW = Section(
 )
 
 
-def _not_understood(ctx: FlowContext, f: dict[str, YNode], key: str, d: _Defaults) -> Prompt | None:
+def _not_understood(ctx: FlowContext, fields: dict[str, YNode], key: str, defaults: _Defaults) -> Prompt | None:
     """The re-prompt for speech that matched nothing: it speaks of no key (the caller spoke)."""
-    if "not_understood" not in f:
-        return d.not_understood
+    if "not_understood" not in fields:
+        return defaults.not_understood
     with ctx.doc.at("not_understood"):
-        return parse_prompt(ctx, f["not_understood"], f"{key}.not_understood")
+        return parse_prompt(ctx, fields["not_understood"], f"{key}.not_understood")
 
 
 def _menu_common(
-    ctx: FlowContext, body: YMap, f: dict[str, YNode], node_id: str, d: _Defaults
+    ctx: FlowContext, body: YMap, fields: dict[str, YNode], node_id: str, defaults: _Defaults
 ) -> tuple[int, Retry, Retry, str] | None:
     doc = ctx.doc
     key = f"{ctx.name}/{node_id}"
-    timeout = TIMEOUT.read(doc, f) if "timeout" in f else d.timeout
+    timeout = TIMEOUT.read(doc, fields) if "timeout" in fields else defaults.timeout
     with doc.at("no_input"):
-        no_input = _parse_retry(ctx, f["no_input"], f"{key}.no_input") if "no_input" in f else d.no_input
+        no_input = _parse_retry(ctx, fields["no_input"], f"{key}.no_input") if "no_input" in fields else defaults.no_input
     with doc.at("wrong_key"):
-        wrong_key = _parse_retry(ctx, f["wrong_key"], f"{key}.wrong_key") if "wrong_key" in f else d.wrong_key
-    after = _exit(ctx, f, node_id, "after_retries") if "after_retries" in f else d.after_retries
-    mark = (f.get("prompt") or body).mark
+        wrong_key = _parse_retry(ctx, fields["wrong_key"], f"{key}.wrong_key") if "wrong_key" in fields else defaults.wrong_key
+    after = _exit(ctx, fields, node_id, "after_retries") if "after_retries" in fields else defaults.after_retries
+    mark = (fields.get("prompt") or body).mark
     for name, value in (("no_input", no_input), ("wrong_key", wrong_key), ("after_retries", after)):
         if value is None:
             doc.error(mark, f"no {name} for this menu", f"add '{name}:' here or under 'defaults:'")
     if timeout is None or no_input is None or wrong_key is None or not after:
         return None
-    if "after_retries" not in f:
-        ctx.marks.links[Exit(node_id, "after_retries")] = d.after_retries_at or mark
+    if "after_retries" not in fields:
+        ctx.marks.links[Exit(node_id, "after_retries")] = defaults.after_retries_at or mark
     return timeout, no_input, wrong_key, after
 
 
-def _parse_menu(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+def _parse_menu(ctx: FlowContext, node_id: str, body: YMap, defaults: _Defaults) -> Node | None:
     doc = ctx.doc
-    f = doc.fields(body, ("kind", "prompt", "options"), (*MENU_FIELDS, "words", "speech_prompt"))
+    fields = doc.fields(body, *keys(NODE_KEYS["menu"]))
     key = f"{ctx.name}/{node_id}"
     with doc.at("prompt"):
-        prompt = parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
+        prompt = parse_prompt(ctx, fields.get("prompt"), f"{key}.prompt")
     with doc.at("speech_prompt"):
-        speech_prompt = parse_prompt(ctx, f.get("speech_prompt"), f"{key}.speech_prompt", required=False)
+        speech_prompt = parse_prompt(ctx, fields.get("speech_prompt"), f"{key}.speech_prompt", required=False)
     options: dict[str, str] = {}
     with doc.at("options"):
-        opts = doc.mapping(f.get("options"), "keys and the nodes they lead to")
-        for k, v in opts.items if opts else ():
-            with doc.at(k.text):
-                phone_key = doc.phone_key(k)
-                target = doc.text(v, "a node name")
+        option_nodes = doc.mapping(fields.get("options"), "keys and the nodes they lead to")
+        for key_node, value_node in option_nodes.items if option_nodes else ():
+            with doc.at(key_node.text):
+                phone_key = doc.phone_key(key_node)
+                target = doc.text(value_node, "a node name")
                 if phone_key and target:
                     if ctx.keys and phone_key in ctx.keys.as_map():
                         doc.error(
-                            k.mark,
+                            key_node.mark,
                             f"key {phone_key} is already the {ctx.keys.as_map()[phone_key].replace('_', '-')} key in every menu",
                             "choose another key for this option",
                         )
                         continue
                     options[phone_key] = target
-                    ctx.marks.links[Option(node_id, phone_key)] = v.mark
+                    ctx.marks.links[Option(node_id, phone_key)] = value_node.mark
     with doc.at("words"):
-        words = parse_words(ctx, f.get("words"), {k: k for k in options}, ctx.keys.words if ctx.keys else NO_WORDS)
-    common = _menu_common(ctx, body, f, node_id, d)
+        words = parse_words(ctx, fields.get("words"), {k: k for k in options}, ctx.keys.words if ctx.keys else NO_WORDS)
+    common = _menu_common(ctx, body, fields, node_id, defaults)
     if common is None or not options:
         return None
-    return MenuNode(node_id, prompt, frozen_map(options), *common, words, speech_prompt, _not_understood(ctx, f, key, d))
+    return MenuNode(
+        node_id, prompt, frozen_map(options), *common, words, speech_prompt, _not_understood(ctx, fields, key, defaults)
+    )
 
 
-def _parse_language(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+def _parse_language(ctx: FlowContext, node_id: str, body: YMap, defaults: _Defaults) -> Node | None:
     doc = ctx.doc
-    f = doc.fields(body, ("kind", "prompt", "choices", "next"), (*MENU_FIELDS, "talk_now", "words"))
+    fields = doc.fields(body, *keys(NODE_KEYS["language"]))
     key = f"{ctx.name}/{node_id}"
     with doc.at("prompt"):
-        prompt = parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
+        prompt = parse_prompt(ctx, fields.get("prompt"), f"{key}.prompt")
     choices: dict[str, str] = {}
     written: dict[str, str] = {}  # also the choices of languages this deployment does not offer
     with doc.at("choices"):
-        ch = doc.mapping(f.get("choices"), "keys and the languages they choose")
-        for k, v in ch.items if ch else ():
-            with doc.at(k.text):
-                phone_key = doc.phone_key(k)
-                lang = doc.text(v, "a language code")
+        choice_nodes = doc.mapping(fields.get("choices"), "keys and the languages they choose")
+        for key_node, value_node in choice_nodes.items if choice_nodes else ():
+            with doc.at(key_node.text):
+                phone_key = doc.phone_key(key_node)
+                lang = doc.text(value_node, "a language code")
                 if lang is not None and lang not in ctx.settings.languages:
                     hint = did_you_mean(lang, list(ctx.settings.languages))
-                    if isinstance(v, YScalar) and v.implicit_type and not v.quoted:
-                        hint = f"YAML 1.1 reads an unquoted {lang} as {v.implicit_type}; {hint}"
-                    doc.error(v.mark, f"unknown language {lang!r}", hint)
+                    if isinstance(value_node, YScalar) and value_node.implicit_type and not value_node.quoted:
+                        hint = f"YAML 1.1 reads an unquoted {lang} as {value_node.implicit_type}; {hint}"
+                    doc.error(value_node.mark, f"unknown language {lang!r}", hint)
                     continue
                 if phone_key and lang:
                     written[phone_key] = lang
                 if phone_key and lang and lang in ctx.settings.offered:
                     choices[phone_key] = lang
         for lang in ctx.settings.offered:
-            if ch is not None and lang not in choices.values():
+            if choice_nodes is not None and lang not in choices.values():
                 doc.error(
-                    ch.mark, f"no key chooses {lang!r}, which is offered", f'add a key for it, e.g. "{len(choices) + 1}": {lang}'
+                    choice_nodes.mark,
+                    f"no key chooses {lang!r}, which is offered",
+                    f'add a key for it, e.g. "{len(choices) + 1}": {lang}',
                 )
-    nxt = _exit(ctx, f, node_id, "next")
-    common = _menu_common(ctx, body, f, node_id, d)
-    if common is None or not nxt:
+    next_node = _exit(ctx, fields, node_id, "next")
+    common = _menu_common(ctx, body, fields, node_id, defaults)
+    if common is None or not next_node:
         return None
     # The talk-now key before a language is chosen: where silence leads, unless said otherwise.
-    if "talk_now" in f:
-        talk_now = _exit(ctx, f, node_id, "talk_now")
+    if "talk_now" in fields:
+        talk_now = _exit(ctx, fields, node_id, "talk_now")
     else:
         talk_now = common[3]
         ctx.marks.links[Exit(node_id, "talk_now")] = ctx.marks.links[Exit(node_id, "after_retries")]
     with doc.at("words"):
-        words = parse_words(ctx, f.get("words"), {k: k for k in written})
+        words = parse_words(ctx, fields.get("words"), {k: k for k in written})
     # Words for a language that is not offered here choose nothing.
     words = MappingProxyType({lang: MappingProxyType({p: k for p, k in w.items() if k in choices}) for lang, w in words.items()})
-    return LanguageNode(node_id, prompt, frozen_map(choices), nxt, *common, talk_now, words, _not_understood(ctx, f, key, d))
+    return LanguageNode(
+        node_id, prompt, frozen_map(choices), next_node, *common, talk_now, words, _not_understood(ctx, fields, key, defaults)
+    )
 
 
-def _parse_message(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+def _parse_message(ctx: FlowContext, node_id: str, body: YMap, defaults: _Defaults) -> Node | None:
     doc = ctx.doc
-    f = doc.fields(body, ("kind", "prompt", "next"), ("after", "timeout"))
+    fields = doc.fields(body, *keys(NODE_KEYS["message"]))
     key = f"{ctx.name}/{node_id}"
     with doc.at("prompt"):
-        prompt = parse_prompt(ctx, f.get("prompt"), f"{key}.prompt")
+        prompt = parse_prompt(ctx, fields.get("prompt"), f"{key}.prompt")
     with doc.at("after"):
-        after = parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
-    timeout = TIMEOUT.read(doc, f) if "timeout" in f else d.timeout
-    nxt = _exit(ctx, f, node_id, "next")
-    if not nxt or timeout is None:
+        after = parse_prompt(ctx, fields.get("after"), f"{key}.after", required=False)
+    timeout = TIMEOUT.read(doc, fields) if "timeout" in fields else defaults.timeout
+    next_node = _exit(ctx, fields, node_id, "next")
+    if not next_node or timeout is None:
         return None
-    return MessageNode(node_id, prompt, after, nxt, timeout)
+    return MessageNode(node_id, prompt, after, next_node, timeout)
 
 
-def _parse_transfer(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+def _parse_transfer(ctx: FlowContext, node_id: str, body: YMap, defaults: _Defaults) -> Node | None:
     doc = ctx.doc
-    f = doc.fields(body, ("kind", "helpline", "call_yourself"), ("connecting", "after", "timeout", "unreachable"))
+    fields = doc.fields(body, *keys(NODE_KEYS["transfer"]))
     key = f"{ctx.name}/{node_id}"
-    line = doc.text(f.get("helpline"), "a helpline id, 'language' or 'every'") if "helpline" in f else None
+    line = doc.text(fields.get("helpline"), "a helpline id, 'language' or 'every'") if "helpline" in fields else None
     if line is not None and line not in (LANGUAGE_LINE, EVERY_LINE) and line not in ctx.helplines:
         with doc.at("helpline"):
             doc.error(
-                f["helpline"].mark, f"unknown helpline {line!r}", did_you_mean(line, [LANGUAGE_LINE, EVERY_LINE, *ctx.helplines])
+                fields["helpline"].mark,
+                f"unknown helpline {line!r}",
+                did_you_mean(line, [LANGUAGE_LINE, EVERY_LINE, *ctx.helplines]),
             )
         line = None
     with doc.at("connecting"):
-        connecting = parse_prompt(ctx, f.get("connecting"), f"{key}.connecting", required=False)
+        connecting = parse_prompt(ctx, fields.get("connecting"), f"{key}.connecting", required=False)
     with doc.at("call_yourself"):
-        call_yourself = parse_prompt(ctx, f.get("call_yourself"), f"{key}.call_yourself")
-        _require_number(ctx, f.get("call_yourself"), call_yourself)
+        call_yourself = parse_prompt(ctx, fields.get("call_yourself"), f"{key}.call_yourself")
+        _require_number(ctx, fields.get("call_yourself"), call_yourself)
     with doc.at("after"):
-        after = parse_prompt(ctx, f.get("after"), f"{key}.after", required=False)
+        after = parse_prompt(ctx, fields.get("after"), f"{key}.after", required=False)
     with doc.at("unreachable"):
-        unreachable = parse_prompt(ctx, f.get("unreachable"), f"{key}.unreachable", required=False)
-    timeout = TIMEOUT.read(doc, f) if "timeout" in f else d.timeout
+        unreachable = parse_prompt(ctx, fields.get("unreachable"), f"{key}.unreachable", required=False)
+    timeout = TIMEOUT.read(doc, fields) if "timeout" in fields else defaults.timeout
     if line is None or timeout is None:
         return None
     return TransferNode(node_id, line, connecting, call_yourself, after, timeout, unreachable)
@@ -280,12 +283,12 @@ def _require_number(ctx: FlowContext, node: YNode | None, prompt: Prompt) -> Non
             )
 
 
-def _parse_goodbye(ctx: FlowContext, node_id: str, body: YMap, d: _Defaults) -> Node | None:
+def _parse_goodbye(ctx: FlowContext, node_id: str, body: YMap, defaults: _Defaults) -> Node | None:
     doc = ctx.doc
-    f = doc.fields(body, ("kind", "prompt"))
+    fields = doc.fields(body, *keys(NODE_KEYS["goodbye"]))
     with doc.at("prompt"):
-        prompt = parse_prompt(ctx, f.get("prompt"), f"{ctx.name}/{node_id}.prompt")
-        _require_number(ctx, f.get("prompt"), prompt)
+        prompt = parse_prompt(ctx, fields.get("prompt"), f"{ctx.name}/{node_id}.prompt")
+        _require_number(ctx, fields.get("prompt"), prompt)
     return GoodbyeNode(node_id, prompt)
 
 
@@ -305,13 +308,13 @@ def _parse_crisis(ctx: FlowContext, node: YNode) -> Crisis | None:
         body = doc.mapping(node, "crisis words and what to say")
         if body is None:
             return None
-        f = doc.fields(body, ("words", "prompt"))
+        fields = doc.fields(body, ("words", "prompt"))
         with doc.at("prompt"):
-            prompt = parse_prompt(ctx, f.get("prompt"), f"{ctx.name}/crisis.prompt")
-            _require_number(ctx, f.get("prompt"), prompt)
+            prompt = parse_prompt(ctx, fields.get("prompt"), f"{ctx.name}/crisis.prompt")
+            _require_number(ctx, fields.get("prompt"), prompt)
         words: dict[str, tuple[str, ...]] = {}
         with doc.at("words"):
-            by_lang = doc.mapping(f.get("words"), "phrases per language, like  nl: [zelfdoding]")
+            by_lang = doc.mapping(fields.get("words"), "phrases per language, like  nl: [zelfdoding]")
             for lang_key, phrases in by_lang.items if by_lang else ():
                 with doc.at(lang_key.text):
                     if lang_key.text not in ctx.settings.languages:
@@ -373,7 +376,7 @@ def parse_flow(
     ctx = FlowContext(doc, path.stem, settings, helplines)
     top = FLOW.read(doc, root)
     assert top is not None  # root is a mapping
-    f = dict(top.nodes)
+    fields = dict(top.nodes)
     everywhere = top[EVERYWHERE] or False
     with doc.at(KEYS_FIELD.key):
         keys = top[KEYS_FIELD]
@@ -390,40 +393,40 @@ def parse_flow(
                             chosen[name] = pressed
             if len(chosen) == 3:
                 with doc.at("words"):
-                    words = parse_words(ctx, f.get("words"), chosen) if "words" in f else NO_WORDS
+                    words = parse_words(ctx, fields.get("words"), chosen) if "words" in fields else NO_WORDS
                 ctx.keys = GlobalKeys(chosen["talk_now"], chosen["repeat"], chosen["main_menu"], words)
     targets: dict[Start, str] = {}
     for name in STARTS:
-        targets[name] = _target(ctx, f, name)
+        targets[name] = _target(ctx, fields, name)
         if targets[name]:
-            ctx.marks.starts[name] = f[name].mark
+            ctx.marks.starts[name] = fields[name].mark
     defaults = _Defaults()
-    if "defaults" in f:
+    if "defaults" in fields:
         with doc.at("defaults"):
-            db = doc.mapping(f["defaults"], "defaults for menus")
-            if db is not None:
-                df = doc.fields(db, (), MENU_FIELDS)
-                if "timeout" in df:
-                    defaults.timeout = TIMEOUT.read(doc, df) or defaults.timeout
+            defaults_body = doc.mapping(fields["defaults"], "defaults for menus")
+            if defaults_body is not None:
+                default_fields = doc.fields(defaults_body, (), MENU_KEYS)
+                if "timeout" in default_fields:
+                    defaults.timeout = TIMEOUT.read(doc, default_fields) or defaults.timeout
                 for name in ("no_input", "wrong_key"):
-                    if name in df:
+                    if name in default_fields:
                         with doc.at(name):
-                            setattr(defaults, name, _parse_retry(ctx, df[name], f"{ctx.name}/defaults.{name}"))
-                if "after_retries" in df:
-                    defaults.after_retries = _target(ctx, df, "after_retries")
-                    defaults.after_retries_at = df["after_retries"].mark
-                defaults.not_understood = _not_understood(ctx, df, f"{ctx.name}/defaults", defaults)
+                            setattr(defaults, name, _parse_retry(ctx, default_fields[name], f"{ctx.name}/defaults.{name}"))
+                if "after_retries" in default_fields:
+                    defaults.after_retries = _target(ctx, default_fields, "after_retries")
+                    defaults.after_retries_at = default_fields["after_retries"].mark
+                defaults.not_understood = _not_understood(ctx, default_fields, f"{ctx.name}/defaults", defaults)
     with doc.at("rescue"):
-        rescue = parse_prompt(ctx, f.get("rescue"), f"{ctx.name}/rescue")
-        _require_number(ctx, f.get("rescue"), rescue)
+        rescue = parse_prompt(ctx, fields.get("rescue"), f"{ctx.name}/rescue")
+        _require_number(ctx, fields.get("rescue"), rescue)
     with doc.at("rescue_connecting"):
-        rescue_connecting = parse_prompt(ctx, f.get("rescue_connecting"), f"{ctx.name}/rescue_connecting", required=False)
-    crisis = _parse_crisis(ctx, f["crisis"]) if "crisis" in f else None
-    text_message = parse_text_message(ctx, f["text_message"]) if "text_message" in f else None
+        rescue_connecting = parse_prompt(ctx, fields.get("rescue_connecting"), f"{ctx.name}/rescue_connecting", required=False)
+    crisis = _parse_crisis(ctx, fields["crisis"]) if "crisis" in fields else None
+    text_message = parse_text_message(ctx, fields["text_message"]) if "text_message" in fields else None
     nodes: dict[str, Node] = {}
     with doc.at("nodes"):
-        nb = doc.mapping(f.get("nodes"), "the nodes")
-        for key, value in nb.items if nb else ():
+        node_bodies = doc.mapping(fields.get("nodes"), "the nodes")
+        for key, value in node_bodies.items if node_bodies else ():
             with doc.at(key.text):
                 if not NODE_ID.fullmatch(key.text):
                     doc.error(
