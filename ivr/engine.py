@@ -6,9 +6,8 @@ such. The web layer turns a :class:`Turn` into TwiML.
 
 The time of day and the operators' announcement enter a turn only through :class:`Now`
 (which transfer targets are open, which announcement is on), so a turn is a function of
-(state, key, number called, Now): the engine keeps the turns it has worked out and answers
-a repeated question from memory. The caller's words are turned into a key first
-(:mod:`ivr.understanding`), so no speech is ever kept.
+(state, key, number called, Now), which the web layer renders once (:mod:`ivr.service`). The
+caller's words are turned into a key first (:mod:`ivr.understanding`), so no speech reaches a turn.
 
 (Over 400 lines: every node kind's decisions, the rescue and the moment's ``Now`` are kept in
 one module, so that everything a caller can hear next is read, and tested, in one place.)
@@ -16,7 +15,6 @@ one module, so that everything a caller can hear next is read, and tested, in on
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -48,9 +46,6 @@ from ivr.understanding import CRISIS, NOT_UNDERSTOOD, Recognised, understand, wo
 
 ONE_KEY = re.compile(r"[0-9*#]")  # ASCII only: str.isdigit() would accept '١' and '１'
 CONNECTED = frozenset({"completed", "answered"})  # the DialCallStatus values of a caller put through
-# Turns kept per engine: the shipped flow has a few hundred distinct (state, key, number, Now);
-# the bound keeps odd (signed but unusual) states from growing memory.
-TURNS_KEPT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +106,7 @@ class Turn:
     lang: str
     outcome: str
     state: State | None = field(default=None)  # where the call is now (the statistics' drop-off per node)
-    # Worked out once: a turn is the key of the rendered TwiML and of the statistics' facts (see ivr.web).
+    # Worked out once: a turn is the key of the rendered TwiML and of the statistics' facts (see ivr.service).
     _hash: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self) -> None:
@@ -155,9 +150,6 @@ class Engine:
         # Only lines with transfer targets have hours that matter: a line without any never dials.
         self._dialling = tuple(line for line in catalog.helplines.values() if line.transfer_to)
         self._line_index = {line.id: i for i, line in enumerate(self._dialling)}
-        self._started = functools.lru_cache(maxsize=TURNS_KEPT)(self._start)
-        self._answered = functools.lru_cache(maxsize=TURNS_KEPT)(self._answer)
-        self._dialled = functools.lru_cache(maxsize=TURNS_KEPT)(self._dial_ended)
 
     def now(self) -> Now:
         """The transfer targets open and the announcement on at ``clock()`` (every target, no announcement, without a clock)."""
@@ -194,14 +186,14 @@ class Engine:
 
     def start(self, called: str) -> Turn:
         """A new call to our number ``called``."""
-        return self._started(called, self.now())
+        return self._start(called, self.now())
 
     def on_input(self, claimed: UntrustedState, digits: str | None, called: str, recognised: Recognised | None = None) -> Turn:
         """The caller pressed ``digits``, or said ``recognised`` (both empty: silence), at the claimed state."""
         now = self.now()
         state = self.resolve(claimed, called)
         if state is None:
-            return self._started(called, now)
+            return self._start(called, now)
         key = digits[0] if digits and ONE_KEY.fullmatch(digits[0]) and len(digits) == 1 else None
         wrong = bool(digits) and key is None  # garbage counts as a wrong key
         spoken = ""
@@ -214,17 +206,17 @@ class Engine:
                 spoken = understood
             else:
                 key = understood
-        return self._answered(state, key, wrong, called, now, spoken)
+        return self._answer(state, key, wrong, called, now, spoken)
 
     def on_dial(self, claimed: UntrustedState, status: str | None, called: str) -> Turn:
         """A transfer attempt ended with Twilio's ``DialCallStatus``."""
         now = self.now()
         state = self.resolve(claimed, called)
         if state is None:
-            return self._started(called, now)
-        return self._dialled(state, status in CONNECTED, called, now)
+            return self._start(called, now)
+        return self._dial_ended(state, status in CONNECTED, called, now)
 
-    # --- the turns, worked out once per (question, Now) ---------------------------------------
+    # --- the turns: each a function of (question, Now) ---------------------------------------
 
     def _start(self, called: str, now: Now) -> Turn:
         serving = self.catalog.serving(called)

@@ -117,7 +117,7 @@ def dialled(turn: Turn) -> list[str]:
     return [target.address for action in turn.actions if isinstance(action, Dial) for target in action.targets]
 
 
-def test_a_turn_is_worked_out_once_per_question_and_moment_and_follows_the_hour_and_the_announcement(
+def test_a_turn_is_the_same_for_the_same_question_and_moment_and_follows_the_hour_and_the_announcement(
     tmp_path: Path,
 ) -> None:
     instant: list[datetime | None] = [datetime(2026, 11, 30, 10, 0, tzinfo=UTC)]  # Monday 11:00: the day PBX
@@ -127,7 +127,7 @@ def test_a_turn_is_worked_out_once_per_question_and_moment_and_follows_the_hour_
 
     day = engine.on_input(talk_now, "0", "")
     instant[0] = datetime(2026, 11, 30, 10, 5, tzinfo=UTC)  # another moment, the same targets open
-    assert engine.on_input(talk_now, "0", "") is day
+    assert engine.on_input(talk_now, "0", "") == day
     assert dialled(day) == ["sip:dag@pbx.tele-onthaal.example"]
 
     instant[0] = datetime(2026, 11, 30, 19, 0, tzinfo=UTC)  # 20:00: the number is open too, and comes first
@@ -144,8 +144,8 @@ def test_a_turn_is_worked_out_once_per_question_and_moment_and_follows_the_hour_
     assert "Vanavond" not in said(engine.on_dial(last, "no-answer", ""))
 
 
-def test_speech_is_made_a_key_before_a_turn_is_kept(tmp_path: Path) -> None:
-    """Callers who say the same option in other words get the one kept turn: what they said is not part of it."""
+def test_speech_is_made_a_key_before_a_turn_is_made(tmp_path: Path) -> None:
+    """Callers who say the same option in other words get the same turn: what they said is not part of it."""
     config = tmp_path / "config"
     shutil.copytree(SHIPPED_CONFIG, config)
     settings = config / "settings.yaml"
@@ -157,5 +157,5 @@ def test_speech_is_made_a_key_before_a_turn_is_kept(tmp_path: Path) -> None:
     assert talk_words, "the shipped flow has Dutch words for talking to someone"
     menu = claim(State("helpline", flow.main_menu, "nl"))
     by_key = engine.on_input(menu, flow.keys.talk_now, "")
-    assert engine.on_input(menu, None, "", Recognised(f"ik wil {talk_words[0]} alstublieft", 0.9)) is by_key
-    assert engine.on_input(menu, None, "", Recognised(talk_words[-1], 0.8)) is by_key
+    assert engine.on_input(menu, None, "", Recognised(f"ik wil {talk_words[0]} alstublieft", 0.9)) == by_key
+    assert engine.on_input(menu, None, "", Recognised(talk_words[-1], 0.8)) == by_key

@@ -142,7 +142,7 @@ class Timing:
         lines = {catalog.line_for(lang) for lang in catalog.settings.offered}
         self.numbers = tuple(sorted(line.spoken_number for line in lines))
         self._speech = functools.lru_cache(maxsize=4096)(self._speech_facts)
-        # A turn's facts, worked out once: the engine keeps its turns (ivr.engine), so most requests repeat one.
+        # A turn's facts, worked out once: most requests repeat a turn (ivr.service renders each once too).
         self.facts = functools.lru_cache(maxsize=4096)(self._turn_facts)
 
     def _speech_facts(self, speech: Speech) -> tuple[float, float | None]:

@@ -16,7 +16,6 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest, multiprocess
 
@@ -59,23 +58,12 @@ TRANSFER_FAILURES = Counter(
 DROPPED = Counter("ivr_statistics_dropped", "Statistics events lost (database error, timeout, full batch)", registry=REGISTRY)
 
 
-# Children by label values, looked up once: labels() takes a lock and builds a key on every call.
-_turns: dict[tuple[str, str], Any] = {}
-_latencies: dict[str, Any] = {}
-
-
 def turn(route: str, outcome: str) -> None:
-    child = _turns.get((route, outcome))
-    if child is None:
-        child = _turns[(route, outcome)] = TURNS.labels(route, outcome)
-    child.inc()
+    TURNS.labels(route, outcome).inc()
 
 
 def latency(route: str, seconds: float) -> None:
-    child = _latencies.get(route)
-    if child is None:
-        child = _latencies[route] = LATENCY.labels(route)
-    child.observe(seconds)
+    LATENCY.labels(route).observe(seconds)
 
 
 def exposition() -> bytes:

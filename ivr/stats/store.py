@@ -14,7 +14,6 @@ writes or deletes rows are kept together, so that what is stored can be read in 
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -271,11 +270,6 @@ def check_migrated(conn: Connection, url: str) -> None:
 # --- writing -----------------------------------------------------------------------------------
 
 
-# The writers' statements are built once per dialect and table: a statement is immutable, and
-# building an upsert (its "excluded" columns) costs more than running it on a small batch.
-
-
-@functools.cache
 def _adding(dialect: str, table: Table) -> Executable:
     """Insert a count, or add it to the row's when the row is there."""
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
@@ -302,7 +296,6 @@ def joined(a: Any, b: Any) -> dict[str, ColumnElement[Any]]:
     }
 
 
-@functools.cache
 def _turns_added(dialect: str) -> Executable:
     """A call's row: the batch's summary joined to it, before or after what is there (by the first turn's time);
     its latest turn and language, whichever writer brings them first. Exact when each write's turns come all
@@ -325,7 +318,6 @@ def _turns_added(dialect: str) -> Executable:
     )
 
 
-@functools.cache
 def _ended(dialect: str) -> Executable:
     """A call's row: its end, as Twilio's status callback said."""
     statement = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(live_calls)
