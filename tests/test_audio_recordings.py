@@ -89,6 +89,7 @@ def import_(studio: Path, audio_dir: Path, *more: str) -> tuple[int, str]:
     return done.exit_code, done.output
 
 
+@pytest.mark.slow
 def test_imported_recordings_are_trimmed_normalised_mp3_and_played_on_a_call(
     settings: Settings, studio: Path, audio_dir: Path, valid_twiml: object
 ) -> None:
@@ -126,6 +127,7 @@ def test_imported_recordings_are_trimmed_normalised_mp3_and_played_on_a_call(
     assert [el.text for el in menu.root.iter("Play")][-1] == f"{PUBLIC}/audio/{main_file}"  # after the number's part
 
 
+@pytest.mark.slow
 def test_a_new_take_gets_a_new_url_and_the_same_take_changes_nothing(studio: Path, audio_dir: Path) -> None:
     assert import_(studio, audio_dir)[0] == 0
     first = load_manifest(audio_dir).recordings[("mini/welcome.prompt.0", "nl")]
@@ -159,6 +161,7 @@ def test_unknown_ids_and_unreadable_files_are_refused_and_the_others_imported(st
     assert len(load_manifest(audio_dir).recordings) == 2
 
 
+@pytest.mark.slow
 def test_build_keeps_recordings_prune_never_removes_one_and_a_text_change_makes_it_stale(
     settings: Settings, tmp_path: Path, studio: Path, audio_dir: Path, valid_twiml: object
 ) -> None:

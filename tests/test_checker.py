@@ -64,6 +64,7 @@ CONFIGS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", list(CONFIGS))
 def test_ivr_validate_prints_the_worst_path_per_language_and_budget_all_within(config: str, tmp_path: Path) -> None:
     folder = config_copy(tmp_path, CONFIGS[config])
@@ -238,6 +239,7 @@ def test_a_transfer_that_does_not_say_nobody_could_be_reached_is_refused(tmp_pat
     }
 
 
+@pytest.mark.slow
 def test_after_the_last_failed_target_nobody_reached_and_the_number_follow_within_15_s(tmp_path: Path) -> None:
     catalog = load_catalog(config_copy(tmp_path, with_transfer_targets), SHIPPED_FLOWS)
     _, unreached = Checker(catalog).run()
@@ -383,6 +385,7 @@ def test_the_checker_agrees_with_brute_force_on_the_shipped_flow() -> None:
     assert_checker_matches_brute_force(catalog, 3, speech=False, now=Now(()))
 
 
+@pytest.mark.slow
 def test_the_checker_agrees_with_brute_force_on_the_previous_flow_with_speech() -> None:
     catalog = previous()
     assert_checker_matches_brute_force(catalog, 3, speech=True, now=Now(()))
@@ -463,6 +466,7 @@ def small_flows(draw: st.DrawFn) -> str:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=12)
 @given(flow=small_flows(), speech=st.booleans(), targets_open=st.booleans())
 def test_the_checker_agrees_with_brute_force_on_small_flows(

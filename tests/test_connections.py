@@ -20,11 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+import pytest
+
 from ivr.security import sign
 from support import CALL, ROOT, free_port, procfile_env, procfile_web
 
 sys.path.insert(0, str(ROOT))
 from bench.connections import Attack, calls_alongside, raise_open_files  # noqa: E402 - the checkout's bench/
+
+pytestmark = pytest.mark.serving  # the Procfile's own process, under held-open connections and signals
 
 TOKEN = "connections-token"
 SOCKETS = 2500

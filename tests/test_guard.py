@@ -144,6 +144,7 @@ def wait_for(log: io.StringIO, count: int) -> list[dict[str, Any]]:
     return lines(log)
 
 
+@pytest.mark.slow
 def test_guesses_are_logged_as_one_line_then_one_summary_per_window(settings: Settings, json_log: io.StringIO) -> None:
     client = guarded_app(settings, Limits(failures=3, delay=0.0, summary=4.0)).test_client()
     for page in ("/admin", "/metrics", "/simulator") * 30:
@@ -156,6 +157,7 @@ def test_guesses_are_logged_as_one_line_then_one_summary_per_window(settings: Se
     assert "guess" not in json_log.getvalue() and "127.0.0.1" not in json_log.getvalue()
 
 
+@pytest.mark.slow
 def test_refused_signatures_are_logged_as_one_line_then_one_summary_per_window(settings: Settings, json_log: io.StringIO) -> None:
     app = guarded_app(settings, Limits(summary=4.0))
     client = app.test_client()
@@ -184,6 +186,7 @@ def status_of(url: str, headers: dict[str, str], data: bytes | None = None) -> i
         return int(refused.code)
 
 
+@pytest.mark.slow
 def test_thousands_of_guesses_on_admin_leave_the_right_password_working_and_a_short_log(tmp_path: Path) -> None:
     """2,000 wrong passwords on /admin from one address, and 2,000 unsigned status callbacks: the right
     password still opens /admin, and the log holds a handful of lines, not thousands."""
@@ -233,6 +236,7 @@ def test_guesses_from_many_addresses_keep_a_bounded_count(settings: Settings) ->
     assert client.get("/admin", headers=basic(PASSWORD)).status_code == 200
 
 
+@pytest.mark.slow
 def test_guesses_on_the_simulator_and_the_metrics_token_leave_both_open_to_the_right_ones(tmp_path: Path) -> None:
     """The review's guessing on /simulator and /metrics, against the Procfile's process: a thousand wrong
     passwords on /simulator and a thousand wrong tokens on /metrics at once, from one address. No guess is let

@@ -103,6 +103,7 @@ def sweep(base: str, paths: list[str], headers: dict[str, str]) -> list[tuple[st
     return answers
 
 
+@pytest.mark.slow
 def test_no_route_answers_a_secret_without_a_signature_or_the_operators_password(tmp_path: Path) -> None:
     config = config_with_targets(tmp_path)
     variables = {

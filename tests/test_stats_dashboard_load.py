@@ -58,6 +58,7 @@ def signed_call(base: str) -> float:
     return time.monotonic() - started
 
 
+@pytest.mark.slow
 def test_eight_dashboards_of_a_year_never_keep_a_call_waiting(year: Path, tmp_path: Path) -> None:
     env = procfile_env(
         free_port(), TWILIO_AUTH_TOKEN=TOKEN, IVR_ADMIN_PASSWORD=PASSWORD, IVR_STATS_DB=str(year), WEB_CONCURRENCY="2"

@@ -82,6 +82,7 @@ def test_ivr_announce_show_names_a_lone_surrogate_instead_of_crashing(tmp_path: 
     assert "callers hear no announcement" in output
 
 
+@pytest.mark.slow
 @given(content=st.one_of(st.binary(max_size=300), st.text(st.characters(exclude_categories=()), max_size=100).map(announcement)))
 @example(content=announcement("\ud800"))
 @example(content=b'{"text": {"nl": "\xff"}, "start": "2026-01-01T00:00+01:00", "end": "2099-12-31T00:00+01:00"}')
@@ -138,6 +139,7 @@ ANY_TEXT = st.text(
 )
 
 
+@pytest.mark.slow
 @given(text=ANY_TEXT)
 @example(text="Druk \x01nu op de toets.")
 @example(text="We zijn er voor je \ud800 blijf aan de lijn.")
@@ -170,6 +172,7 @@ def yaml_quoted(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+@pytest.mark.slow
 @given(text=ANY_TEXT)
 @example(text="Info: druk \x01 op de toets.")
 @example(text="Info \udfff.")
