@@ -34,7 +34,7 @@ test: system-deps check
 	$(BIN)/python -m pytest
 
 ## The inner loop, no root needed: `make check` (lint and types), `make test-fast` (the tests that need no
-## browser, PostgreSQL or server process and are not slow: the markers in pyproject.toml; under a minute).
+## browser, PostgreSQL or server process and are not slow: the markers in pyproject.toml).
 check: lint typecheck
 
 lint: $(VENV)/.test
