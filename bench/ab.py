@@ -93,11 +93,10 @@ def measure(commits: dict[str, str], rounds: int, duration: int, callers: int, w
             needed = int(rounds * (WARM_UP + duration) * REPLAY_RATE)
             first = servers[next(iter(commits))].port
             recording = replay_data(record(first, token), first, token, folder, needed)
-            # The order within a round turns through every order of the servers (all six for two commits).
+            # The order within a round turns through every order of the three servers, all six.
             orders = list(itertools.permutations(servers))
-            step = max(1, len(orders) // rounds)
             for round_number in range(rounds):
-                order = orders[(round_number * step) % len(orders)]
+                order = orders[round_number % len(orders)]
                 for name in order:
                     runs.append(replay(name, servers[name].port, recording, callers, duration))
                 this = {r.server: r.rps for r in runs[-len(order) :]}
